@@ -1,0 +1,103 @@
+use serde::{Deserialize, Serialize};
+
+/// The claims of a Jamaa access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// The user's id.
+    pub sub: String,
+    pub iss: String,
+    pub aud: String,
+    /// Expiry (seconds since the epoch).
+    pub exp: i64,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Token id.
+    pub jti: String,
+    /// The user's commune id; absent for platform administrators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commune_id: Option<String>,
+    /// The user's commune code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commune_code: Option<String>,
+    /// Roles in that commune, as in [`Role::as_str`].
+    pub roles: Vec<String>,
+    /// Preferred language: `ar`, `fr`, `en` or `tzm`.
+    pub lang: String,
+}
+
+/// What a person may do in a commune (mirrors `jamaa.identity.v1.Role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Citizen,
+    CommuneAdmin,
+    ReceptionAgent,
+    CaseOfficer,
+    DepartmentHead,
+    CouncilSecretary,
+    Moderator,
+    PlatformAdmin,
+}
+
+impl Role {
+    pub const ALL: [Role; 8] = [
+        Role::Citizen,
+        Role::CommuneAdmin,
+        Role::ReceptionAgent,
+        Role::CaseOfficer,
+        Role::DepartmentHead,
+        Role::CouncilSecretary,
+        Role::Moderator,
+        Role::PlatformAdmin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Citizen => "citizen",
+            Role::CommuneAdmin => "commune_admin",
+            Role::ReceptionAgent => "reception_agent",
+            Role::CaseOfficer => "case_officer",
+            Role::DepartmentHead => "department_head",
+            Role::CouncilSecretary => "council_secretary",
+            Role::Moderator => "moderator",
+            Role::PlatformAdmin => "platform_admin",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == value)
+    }
+
+    /// Whether the role is held by commune staff.
+    pub fn is_staff(self) -> bool {
+        !matches!(self, Role::Citizen | Role::PlatformAdmin)
+    }
+
+    pub fn to_proto(self) -> jamaa_proto::identity::v1::Role {
+        use jamaa_proto::identity::v1::Role as P;
+        match self {
+            Role::Citizen => P::Citizen,
+            Role::CommuneAdmin => P::CommuneAdmin,
+            Role::ReceptionAgent => P::ReceptionAgent,
+            Role::CaseOfficer => P::CaseOfficer,
+            Role::DepartmentHead => P::DepartmentHead,
+            Role::CouncilSecretary => P::CouncilSecretary,
+            Role::Moderator => P::Moderator,
+            Role::PlatformAdmin => P::PlatformAdmin,
+        }
+    }
+
+    pub fn from_proto(role: jamaa_proto::identity::v1::Role) -> Option<Role> {
+        use jamaa_proto::identity::v1::Role as P;
+        Some(match role {
+            P::Unspecified => return None,
+            P::Citizen => Role::Citizen,
+            P::CommuneAdmin => Role::CommuneAdmin,
+            P::ReceptionAgent => Role::ReceptionAgent,
+            P::CaseOfficer => Role::CaseOfficer,
+            P::DepartmentHead => Role::DepartmentHead,
+            P::CouncilSecretary => Role::CouncilSecretary,
+            P::Moderator => Role::Moderator,
+            P::PlatformAdmin => Role::PlatformAdmin,
+        })
+    }
+}

@@ -1,0 +1,78 @@
+use tonic::{Request, Status};
+use uuid::Uuid;
+
+use crate::claims::{Claims, Role};
+
+/// The verified caller of an RPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: Uuid,
+    /// The caller's commune; `None` for platform administrators.
+    pub commune_id: Option<Uuid>,
+    pub commune_code: Option<String>,
+    pub roles: Vec<Role>,
+    /// Preferred language code.
+    pub language: String,
+}
+
+impl Principal {
+    pub(crate) fn from_claims(claims: &Claims) -> Option<Principal> {
+        Some(Principal {
+            user_id: Uuid::parse_str(&claims.sub).ok()?,
+            commune_id: match &claims.commune_id {
+                Some(id) => Some(Uuid::parse_str(id).ok()?),
+                None => None,
+            },
+            commune_code: claims.commune_code.clone(),
+            roles: claims.roles.iter().filter_map(|role| Role::parse(role)).collect(),
+            language: claims.lang.clone(),
+        })
+    }
+
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub fn is_platform_admin(&self) -> bool {
+        self.has_role(Role::PlatformAdmin)
+    }
+
+    /// The caller's commune, or PERMISSION_DENIED for callers without one.
+    pub fn commune(&self) -> Result<Uuid, Status> {
+        self.commune_id
+            .ok_or_else(|| Status::permission_denied("this action needs an account in a commune"))
+    }
+
+    /// Requires the caller to be a citizen; returns their commune.
+    pub fn require_citizen(&self) -> Result<Uuid, Status> {
+        if !self.has_role(Role::Citizen) {
+            return Err(Status::permission_denied("only citizens may do this"));
+        }
+        self.commune()
+    }
+
+    /// Requires the caller to hold one of `roles` in their commune; returns that commune.
+    pub fn require_staff(&self, roles: &[Role]) -> Result<Uuid, Status> {
+        if !roles.iter().any(|role| self.has_role(*role)) {
+            let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
+            return Err(Status::permission_denied(format!(
+                "this action needs one of the roles: {}",
+                names.join(", ")
+            )));
+        }
+        self.commune()
+    }
+
+    /// Whether the caller is staff (any staff role) of `commune_id`.
+    pub fn is_staff_of(&self, commune_id: Uuid) -> bool {
+        self.commune_id == Some(commune_id) && self.roles.iter().any(|role| role.is_staff())
+    }
+}
+
+/// The authenticated caller of `request`, or UNAUTHENTICATED.
+pub fn principal<T>(request: &Request<T>) -> Result<&Principal, Status> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .ok_or_else(|| Status::unauthenticated("sign in first: this call needs a bearer access token"))
+}

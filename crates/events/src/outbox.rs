@@ -1,0 +1,308 @@
+//! The transactional outbox: events written with the state change, published by a relay.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use sea_orm::entity::prelude::*;
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, FromQueryResult,
+    QueryFilter, Set, Statement, TransactionTrait,
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::EventPublisher;
+use crate::envelope::CloudEvent;
+
+/// One event waiting to be (or already) published.
+pub mod outbox_event {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub event_type: String,
+        pub source: String,
+        pub subject: String,
+        pub occurred_at_ms: i64,
+        pub payload: Vec<u8>,
+        /// W3C trace context as a JSON object.
+        pub trace_headers: String,
+        pub attempts: i32,
+        pub next_attempt_at_ms: i64,
+        /// A relay holds the row until then (0: free).
+        pub locked_until_ms: i64,
+        pub sent_at_ms: Option<i64>,
+        pub last_error: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A service's outbox: where it adds events inside its business transactions.
+#[derive(Clone)]
+pub struct Outbox {
+    source: String,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    /// An outbox for events emitted by `source` (e.g. `jamaa/identity`).
+    pub fn new(source: &str) -> Self {
+        Outbox {
+            source: source.to_string(),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The CloudEvents `source` of this outbox's events.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Adds `payload` as an event about `subject`, inside the caller's transaction `db`.
+    pub async fn add<C: ConnectionTrait, M: prost::Message + prost::Name>(
+        &self,
+        db: &C,
+        subject: impl Into<String>,
+        payload: &M,
+    ) -> Result<CloudEvent, DbErr> {
+        let event = CloudEvent::new(&self.source, subject, payload);
+        let trace_headers = serde_json::to_string(&event.trace_headers)
+            .map_err(|error| DbErr::Custom(format!("trace headers: {error}")))?;
+        let row = outbox_event::ActiveModel {
+            id: Set(event.id),
+            event_type: Set(event.event_type.clone()),
+            source: Set(event.source.clone()),
+            subject: Set(event.subject.clone()),
+            occurred_at_ms: Set(event.time.timestamp_millis()),
+            payload: Set(event.data.clone()),
+            trace_headers: Set(trace_headers),
+            attempts: Set(0),
+            next_attempt_at_ms: Set(event.time.timestamp_millis()),
+            locked_until_ms: Set(0),
+            sent_at_ms: Set(None),
+            last_error: Set(None),
+        };
+        outbox_event::Entity::insert(row)
+            .exec_without_returning(db)
+            .await?;
+        Ok(event)
+    }
+
+    /// Commits `txn` and wakes the relay, so the events it added go out at once.
+    pub async fn commit(&self, txn: DatabaseTransaction) -> Result<(), DbErr> {
+        txn.commit().await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// The relay that publishes this outbox's rows from `db` to `publisher`.
+    pub fn relay(
+        &self,
+        db: DatabaseConnection,
+        publisher: Arc<dyn EventPublisher>,
+        poll_interval: Duration,
+    ) -> OutboxRelay {
+        OutboxRelay {
+            db,
+            publisher,
+            wake: self.wake.clone(),
+            poll_interval,
+            batch_size: 256,
+            lease: Duration::from_secs(30),
+            retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Publishes outbox rows. Safe to run in several replicas on PostgreSQL: rows are claimed with
+/// `FOR UPDATE SKIP LOCKED` and leased, so each is published by one relay at a time; a relay that
+/// dies mid-way leaves its rows to be claimed again when the lease ends (consumers deduplicate).
+pub struct OutboxRelay {
+    db: DatabaseConnection,
+    publisher: Arc<dyn EventPublisher>,
+    wake: Arc<Notify>,
+    poll_interval: Duration,
+    batch_size: u64,
+    lease: Duration,
+    retention: Duration,
+}
+
+impl OutboxRelay {
+    /// Runs until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut last_cleanup = std::time::Instant::now();
+        loop {
+            match self.publish_pending().await {
+                Ok(PassOutcome::Drained) => {}
+                Ok(PassOutcome::Failing) => {
+                    tracing::debug!("outbox relay: publishing failed; waiting before retrying")
+                }
+                Err(error) => tracing::warn!(%error, "outbox relay: database error"),
+            }
+            if last_cleanup.elapsed() > Duration::from_secs(3600) {
+                last_cleanup = std::time::Instant::now();
+                if let Err(error) = self.delete_old_sent().await {
+                    tracing::warn!(%error, "outbox relay: cleanup failed");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Publishes every due row, batch after batch, until none is left or publishing fails.
+    pub async fn publish_pending(&self) -> Result<PassOutcome, DbErr> {
+        loop {
+            let rows = self.claim().await?;
+            if rows.is_empty() {
+                return Ok(PassOutcome::Drained);
+            }
+            let events: Vec<CloudEvent> = rows.iter().map(to_cloud_event).collect();
+            let results = self.publisher.publish(&events).await;
+            let now = now_ms();
+            let mut sent = Vec::new();
+            let mut failed = false;
+            for (row, result) in rows.iter().zip(results) {
+                match result {
+                    Ok(()) => sent.push(row.id),
+                    Err(error) => {
+                        failed = true;
+                        let delay = backoff(row.attempts);
+                        outbox_event::Entity::update_many()
+                            .col_expr(outbox_event::Column::LockedUntilMs, Expr::value(0))
+                            .col_expr(
+                                outbox_event::Column::NextAttemptAtMs,
+                                Expr::value(now + delay.as_millis() as i64),
+                            )
+                            .col_expr(
+                                outbox_event::Column::LastError,
+                                Expr::value(error.to_string()),
+                            )
+                            .filter(outbox_event::Column::Id.eq(row.id))
+                            .exec(&self.db)
+                            .await?;
+                    }
+                }
+            }
+            if !sent.is_empty() {
+                outbox_event::Entity::update_many()
+                    .col_expr(outbox_event::Column::SentAtMs, Expr::value(now))
+                    .col_expr(outbox_event::Column::LockedUntilMs, Expr::value(0))
+                    .filter(outbox_event::Column::Id.is_in(sent))
+                    .exec(&self.db)
+                    .await?;
+            }
+            if failed {
+                return Ok(PassOutcome::Failing);
+            }
+        }
+    }
+
+    /// Leases up to `batch_size` due rows to this relay.
+    async fn claim(&self) -> Result<Vec<outbox_event::Model>, DbErr> {
+        let now = now_ms();
+        let until = now + self.lease.as_millis() as i64;
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            DatabaseBackend::Postgres => {
+                "UPDATE outbox_events SET locked_until_ms = $1, attempts = attempts + 1 \
+                 WHERE id IN (SELECT id FROM outbox_events \
+                   WHERE sent_at_ms IS NULL AND next_attempt_at_ms <= $2 AND locked_until_ms <= $2 \
+                   ORDER BY occurred_at_ms, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                 RETURNING *"
+            }
+            _ => {
+                "UPDATE outbox_events SET locked_until_ms = $1, attempts = attempts + 1 \
+                 WHERE id IN (SELECT id FROM outbox_events \
+                   WHERE sent_at_ms IS NULL AND next_attempt_at_ms <= $2 AND locked_until_ms <= $2 \
+                   ORDER BY occurred_at_ms, id LIMIT $3) \
+                 RETURNING *"
+            }
+        };
+        let txn = self.db.begin().await?;
+        let rows = txn
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [until.into(), now.into(), (self.batch_size as i64).into()],
+            ))
+            .await?;
+        txn.commit().await?;
+        let mut models = rows
+            .iter()
+            .map(|row| outbox_event::Model::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
+        models.sort_by_key(|row| (row.occurred_at_ms, row.id));
+        Ok(models)
+    }
+
+    async fn delete_old_sent(&self) -> Result<(), DbErr> {
+        let cutoff = now_ms() - self.retention.as_millis() as i64;
+        outbox_event::Entity::delete_many()
+            .filter(outbox_event::Column::SentAtMs.lt(cutoff))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+/// How a relay pass ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassOutcome {
+    /// Nothing due is left.
+    Drained,
+    /// Some events could not be published; they will be retried after their backoff.
+    Failing,
+}
+
+fn to_cloud_event(row: &outbox_event::Model) -> CloudEvent {
+    let trace_headers: BTreeMap<String, String> =
+        serde_json::from_str(&row.trace_headers).unwrap_or_default();
+    CloudEvent {
+        id: row.id,
+        source: row.source.clone(),
+        event_type: row.event_type.clone(),
+        subject: row.subject.clone(),
+        time: Utc
+            .timestamp_millis_opt(row.occurred_at_ms)
+            .single()
+            .unwrap_or_else(Utc::now),
+        data: row.payload.clone(),
+        trace_headers,
+    }
+}
+
+/// Exponential backoff after `attempts` failures: 0.5 s doubling, at most 60 s.
+fn backoff(attempts: i32) -> Duration {
+    let exponent = attempts.clamp(0, 7) as u32;
+    Duration::from_millis(500u64 * 2u64.pow(exponent)).min(Duration::from_secs(60))
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert_eq!(backoff(0), Duration::from_millis(500));
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert!(backoff(3) > backoff(2));
+        assert_eq!(backoff(50), Duration::from_secs(60));
+    }
+}

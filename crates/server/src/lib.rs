@@ -1,0 +1,175 @@
+//! Server start-up and shutdown, the one way a Jamaa process serves gRPC.
+//!
+//! [`GrpcServer`] binds its listener first (port 0 in tests), then serves every added service
+//! with: `grpc.health.v1` (each service SERVING while up, NOT_SERVING from the moment shutdown
+//! starts), reflection v1 (Jamaa's and health's descriptors), the [`jamaa_auth::AuthLayer`],
+//! a per-connection concurrency limit with load shedding (excess calls get UNAVAILABLE), a
+//! per-call timeout, and a span per call that continues the caller's W3C trace. On shutdown it
+//! stops accepting, lets in-flight calls finish, and gives up after the configured drain timeout.
+//!
+//! [`status`] maps failures to gRPC status codes with rich error details.
+
+pub mod status;
+
+use std::net::SocketAddr;
+
+use jamaa_auth::{AuthLayer, TokenVerifier};
+use jamaa_settings::ServerSettings;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic_health::ServingStatus;
+
+pub use tokio_util::sync::CancellationToken as Shutdown;
+
+/// A gRPC server being assembled: bound, not yet serving.
+pub struct GrpcServer {
+    listener: TcpListener,
+    settings: ServerSettings,
+    routes: RoutesBuilder,
+    service_names: Vec<&'static str>,
+}
+
+impl GrpcServer {
+    /// Binds `settings.host:settings.port`.
+    pub async fn bind(settings: &ServerSettings) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(settings.address()).await?;
+        Ok(GrpcServer {
+            listener,
+            settings: settings.clone(),
+            routes: RoutesBuilder::default(),
+            service_names: Vec::new(),
+        })
+    }
+
+    /// The bound address (its port is the real one when 0 was asked).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Adds a gRPC service; its health is reported under its full name.
+    pub fn add_service<S>(&mut self, service: S) -> &mut Self
+    where
+        S: tower_service::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.routes.add_service(service);
+        self.service_names.push(S::NAME);
+        self
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains (bounded by the drain timeout).
+    pub async fn serve(
+        self,
+        verifier: TokenVerifier,
+        shutdown: CancellationToken,
+    ) -> Result<(), tonic::transport::Error> {
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        for name in &self.service_names {
+            reporter.set_service_status(*name, ServingStatus::Serving).await;
+        }
+        reporter.set_service_status("", ServingStatus::Serving).await;
+
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(jamaa_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1();
+        let reflection = match reflection {
+            Ok(service) => Some(service),
+            Err(error) => {
+                tracing::error!(%error, "reflection disabled: bad descriptor set");
+                None
+            }
+        };
+
+        let address = self.listener.local_addr().ok();
+        let mut routes = self.routes;
+        routes.add_service(health_service);
+        if let Some(reflection) = reflection {
+            routes.add_service(reflection);
+        }
+
+        let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serve = tonic::transport::Server::builder()
+            .concurrency_limit_per_connection(self.settings.concurrency_limit_per_connection)
+            .load_shed(true)
+            .timeout(self.settings.request_timeout())
+            .trace_fn(|request| {
+                let span = tracing::info_span!("grpc", method = %request.uri().path());
+                jamaa_telemetry::parent_from_http_headers(&span, request.headers());
+                span
+            })
+            .layer(AuthLayer::new(verifier))
+            .add_routes(routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
+                let _ = stopped.await;
+            });
+        tracing::info!(?address, services = ?self.service_names, "serving gRPC");
+        tokio::pin!(serve);
+
+        tokio::select! {
+            result = &mut serve => return result,
+            _ = shutdown.cancelled() => {}
+        }
+        tracing::info!("shutting down: NOT_SERVING, draining in-flight calls");
+        for name in &self.service_names {
+            reporter.set_service_status(*name, ServingStatus::NotServing).await;
+        }
+        reporter.set_service_status("", ServingStatus::NotServing).await;
+        let _ = stop_accepting.send(());
+        match tokio::time::timeout(self.settings.drain_timeout(), serve).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    timeout_seconds = self.settings.drain_timeout_seconds,
+                    "drain timed out; closing the remaining connections"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A token cancelled on SIGTERM or Ctrl-C.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown signal received");
+        cancel.cancel();
+    });
+    token
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,155 @@
+//! Errors to gRPC status, the one way a Jamaa service reports a failure.
+//!
+//! Bad input is INVALID_ARGUMENT with a `BadRequest` detail naming every bad field; each status
+//! also carries an `ErrorInfo` (reason, domain `jamaa.ma`) so clients can branch on the reason.
+//! Internal failures are logged with their cause and returned as a generic INTERNAL message:
+//! nothing of the database or the broker leaks to callers.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `ErrorInfo.domain` of every Jamaa error.
+pub const ERROR_DOMAIN: &str = "jamaa.ma";
+
+/// Collects field violations while parsing a request; turns into one INVALID_ARGUMENT.
+#[derive(Debug, Default)]
+pub struct FieldViolations {
+    violations: Vec<(String, String)>,
+}
+
+impl FieldViolations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `field` is wrong, and why.
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.violations.push((field.into(), description.into()));
+    }
+
+    /// Records the error of a parse result and returns its value, if any.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(description) => {
+                self.add(field, description);
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// `Ok(())` when nothing was wrong, else the INVALID_ARGUMENT status.
+    pub fn into_result(self) -> Result<(), Status> {
+        if self.violations.is_empty() {
+            Ok(())
+        } else {
+            Err(self.into_status())
+        }
+    }
+
+    pub fn into_status(self) -> Status {
+        let fields: Vec<&str> = self.violations.iter().map(|(field, _)| field.as_str()).collect();
+        let message = match self.violations.as_slice() {
+            [(field, description)] => format!("{field}: {description}"),
+            _ => format!("invalid fields: {}", fields.join(", ")),
+        };
+        let mut details = ErrorDetails::new();
+        for (field, description) in &self.violations {
+            details.add_bad_request_violation(field.clone(), description.clone());
+        }
+        details.set_error_info("INVALID_ARGUMENT", ERROR_DOMAIN, std::collections::HashMap::new());
+        Status::with_error_details(Code::InvalidArgument, message, details)
+    }
+}
+
+/// INVALID_ARGUMENT for one field.
+pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {
+    let mut violations = FieldViolations::new();
+    violations.add(field, description);
+    violations.into_status()
+}
+
+/// A status with an `ErrorInfo` reason.
+pub fn with_reason(code: Code, reason: &str, message: impl Into<String>) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+    Status::with_error_details(code, message.into(), details)
+}
+
+/// NOT_FOUND for `what` (e.g. "request 0190…"). Also used when the caller may not know it exists.
+pub fn not_found(what: impl std::fmt::Display) -> Status {
+    with_reason(Code::NotFound, "NOT_FOUND", format!("{what} was not found"))
+}
+
+/// ALREADY_EXISTS with a message.
+pub fn already_exists(message: impl Into<String>) -> Status {
+    with_reason(Code::AlreadyExists, "ALREADY_EXISTS", message)
+}
+
+/// FAILED_PRECONDITION with a reason and message.
+pub fn failed_precondition(reason: &str, message: impl Into<String>) -> Status {
+    with_reason(Code::FailedPrecondition, reason, message)
+}
+
+/// PERMISSION_DENIED with a message.
+pub fn permission_denied(message: impl Into<String>) -> Status {
+    with_reason(Code::PermissionDenied, "PERMISSION_DENIED", message)
+}
+
+/// INTERNAL: logs `error` and returns a message that reveals nothing of it.
+pub fn internal(error: impl std::fmt::Display) -> Status {
+    tracing::error!(%error, "internal error");
+    with_reason(
+        Code::Internal,
+        "INTERNAL",
+        "something went wrong on our side; please try again",
+    )
+}
+
+/// Maps a database error: unavailability becomes UNAVAILABLE (retryable), the rest INTERNAL.
+pub fn from_db(error: sea_orm::DbErr) -> Status {
+    match &error {
+        sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
+            tracing::warn!(%error, "database unavailable");
+            with_reason(
+                Code::Unavailable,
+                "DATABASE_UNAVAILABLE",
+                "the service is briefly unavailable; please retry",
+            )
+        }
+        _ => internal(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_violations_name_every_field() {
+        let mut violations = FieldViolations::new();
+        violations.add("email", "must contain @");
+        violations.add("password", "must have at least 10 characters");
+        let status = violations.into_status();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let bad_request = details.bad_request().expect("bad request details");
+        let fields: Vec<&str> = bad_request
+            .field_violations
+            .iter()
+            .map(|violation| violation.field.as_str())
+            .collect();
+        assert_eq!(fields, ["email", "password"]);
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak() {
+        let status = internal("relation \"users\" does not exist");
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("users"));
+    }
+}

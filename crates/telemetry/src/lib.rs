@@ -1,0 +1,185 @@
+//! Telemetry, the one way every Jamaa process logs and traces.
+//!
+//! - Logs through `tracing`, filtered by `RUST_LOG` (else the configured filter), as JSON lines
+//!   or pretty text.
+//! - Spans exported over OTLP/gRPC only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! - W3C trace context (`traceparent`, `tracestate`) carried across process boundaries: in gRPC
+//!   metadata ([`TraceContextInterceptor`] on clients, [`parent_from_http_headers`] on servers)
+//!   and in AMQP message headers ([`current_trace_headers`] / [`parent_from_map`]).
+
+use std::collections::HashMap;
+use std::sync::Once;
+
+use jamaa_settings::{LogFormat, TelemetrySettings};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// The environment variable that turns on OTLP export.
+pub const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+/// Keeps the trace exporter alive; flushes pending spans when dropped.
+#[must_use = "dropping the guard stops trace export"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("could not flush traces: {error}");
+        }
+    }
+}
+
+/// Installs the global subscriber and propagator for a process named `service_name`.
+/// Call once, first thing in `main`.
+pub fn init(settings: &TelemetrySettings, service_name: &str) -> TelemetryGuard {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(settings.log_filter.clone()));
+    let fmt_layer = match settings.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
+    };
+
+    // Spans always get OpenTelemetry contexts, so trace ids propagate even when nothing is
+    // exported; the exporter is added only when an endpoint is configured.
+    let provider = build_tracer_provider(service_name);
+    let otel_layer =
+        tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_string()));
+
+    let result = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt_layer)
+        .with(otel_layer)
+        .try_init();
+    if let Err(error) = result {
+        eprintln!("telemetry already initialised: {error}");
+    }
+    TelemetryGuard {
+        provider: Some(provider),
+    }
+}
+
+/// Quiet telemetry for tests: logs go nowhere unless `TEST_LOG` is set, then to stdout.
+/// Safe to call from every test.
+pub fn init_for_tests() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let provider = SdkTracerProvider::builder().build();
+        let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("tests"));
+        // Spans are always recorded (so trace context exists); logs print only with TEST_LOG.
+        let fmt_layer = std::env::var("TEST_LOG").is_ok().then(|| {
+            tracing_subscriber::fmt::layer()
+                .compact()
+                .with_test_writer()
+                .with_filter(
+                    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+                )
+        });
+        let _ = tracing_subscriber::registry()
+            .with(otel_layer.with_filter(EnvFilter::new("info")))
+            .with(fmt_layer)
+            .try_init();
+    });
+}
+
+fn build_tracer_provider(service_name: &str) -> SdkTracerProvider {
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service_name.to_string())
+        .build();
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    let endpoint = std::env::var(OTLP_ENDPOINT_ENV).unwrap_or_default();
+    if endpoint.is_empty() {
+        return builder.build();
+    }
+    match opentelemetry_otlp::SpanExporter::builder().with_tonic().build() {
+        Ok(exporter) => builder.with_batch_exporter(exporter).build(),
+        Err(error) => {
+            eprintln!("OTLP export disabled: {error}");
+            builder.build()
+        }
+    }
+}
+
+/// The current span's trace context as W3C headers (`traceparent`, `tracestate`).
+/// Empty when there is no active trace.
+pub fn current_trace_headers() -> HashMap<String, String> {
+    let context = tracing::Span::current().context();
+    let mut headers = HashMap::new();
+    TraceContextPropagator::new().inject_context(&context, &mut MapInjector(&mut headers));
+    headers
+}
+
+/// Makes `span` a child of the trace described by W3C `headers`.
+pub fn parent_from_map(span: &tracing::Span, headers: &HashMap<String, String>) {
+    let parent = TraceContextPropagator::new().extract(&MapExtractor(headers));
+    let _ = span.set_parent(parent);
+}
+
+/// Makes `span` a child of the trace in incoming HTTP/2 (gRPC) headers.
+pub fn parent_from_http_headers(span: &tracing::Span, headers: &http::HeaderMap) {
+    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let _ = span.set_parent(parent);
+}
+
+/// A tonic client interceptor that sends the current trace context in gRPC metadata.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceContextInterceptor;
+
+impl tonic::service::Interceptor for TraceContextInterceptor {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        for (key, value) in current_trace_headers() {
+            if let (Ok(key), Ok(value)) = (
+                tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+                value.parse(),
+            ) {
+                request.metadata_mut().insert(key, value);
+            }
+        }
+        Ok(request)
+    }
+}
+
+struct MapInjector<'a>(&'a mut HashMap<String, String>);
+
+impl Injector for MapInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+}
+
+struct MapExtractor<'a>(&'a HashMap<String, String>);
+
+impl Extractor for MapExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}

@@ -49,3 +49,54 @@ pub mod events {
 }
 
 pub use pbjson_types::Timestamp;
+
+/// A protobuf timestamp from milliseconds since the Unix epoch.
+pub fn timestamp_from_millis(millis: i64) -> Timestamp {
+    Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+impl r#type::v1::Language {
+    /// The language's code: `ar`, `fr`, `en` or `tzm`; Arabic when unspecified.
+    pub fn code(self) -> &'static str {
+        use r#type::v1::Language;
+        match self {
+            Language::Unspecified | Language::Ar => "ar",
+            Language::Fr => "fr",
+            Language::En => "en",
+            Language::Tzm => "tzm",
+        }
+    }
+
+    /// The language with this code, if it is one of the platform's.
+    pub fn from_code(code: &str) -> Option<Self> {
+        use r#type::v1::Language;
+        match code {
+            "ar" => Some(Language::Ar),
+            "fr" => Some(Language::Fr),
+            "en" => Some(Language::En),
+            "tzm" => Some(Language::Tzm),
+            _ => None,
+        }
+    }
+}
+
+impl r#type::v1::LocalizedText {
+    /// The text in `language`, falling back along ar → fr → en → tzm.
+    pub fn get(&self, language: r#type::v1::Language) -> &str {
+        use r#type::v1::Language;
+        let preferred = match language {
+            Language::Unspecified | Language::Ar => &self.ar,
+            Language::Fr => &self.fr,
+            Language::En => &self.en,
+            Language::Tzm => &self.tzm,
+        };
+        [preferred, &self.ar, &self.fr, &self.en, &self.tzm]
+            .into_iter()
+            .find(|text| !text.is_empty())
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+}

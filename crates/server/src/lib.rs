@@ -9,7 +9,14 @@
 //!
 //! [`status`] maps failures to gRPC status codes with rich error details.
 
+pub mod application;
+pub mod context;
+pub mod paging;
 pub mod status;
+
+pub use application::Application;
+pub use context::{ServiceContext, StartError};
+pub use paging::PageRequest;
 
 use std::net::SocketAddr;
 

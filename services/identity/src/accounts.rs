@@ -1,0 +1,391 @@
+//! Identity's operations: communes, accounts, sessions. Each state change and its event commit
+//! in one transaction through the outbox.
+
+use std::sync::Arc;
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use chrono::Utc;
+use jamaa_auth::Role;
+use jamaa_events::Outbox;
+use jamaa_proto::events::v1 as events;
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::domain::{CommuneCode, DisplayName, Email, Password};
+use crate::error::Error;
+use crate::storage::{commune, refresh_token, user, user_role};
+use crate::tokens::{self, KeyRing, TokenSubject};
+
+/// Token lifetimes and claims.
+#[derive(Debug, Clone)]
+pub struct TokenPolicy {
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_seconds: i64,
+    pub refresh_token_ttl_seconds: i64,
+}
+
+/// A new commune with its first administrator.
+pub struct NewCommune {
+    pub code: CommuneCode,
+    pub name: LocalizedText,
+    pub population: i64,
+    pub has_arrondissements: bool,
+    pub petition_signature_threshold: i32,
+    pub admin: NewAccount,
+}
+
+/// A new person's account.
+pub struct NewAccount {
+    pub email: Email,
+    pub password: Password,
+    pub display_name: DisplayName,
+    pub language: Language,
+}
+
+/// An account with its roles and commune code.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user: user::Model,
+    pub commune_code: Option<String>,
+    pub roles: Vec<Role>,
+}
+
+/// A signed-in session.
+pub struct Session {
+    pub access_token: String,
+    pub expires_in_seconds: i64,
+    pub refresh_token: String,
+    pub account: Account,
+}
+
+pub struct Accounts {
+    db: DatabaseConnection,
+    outbox: Outbox,
+    keys: Arc<KeyRing>,
+    policy: TokenPolicy,
+}
+
+impl Accounts {
+    pub fn new(db: DatabaseConnection, outbox: Outbox, keys: Arc<KeyRing>, policy: TokenPolicy) -> Self {
+        Accounts { db, outbox, keys, policy }
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Creates the platform administrator named in the settings, unless that e-mail exists.
+    pub async fn ensure_platform_admin(&self, email: Email, password: Password) -> Result<(), Error> {
+        if find_user_by_email(&self.db, &email).await?.is_some() {
+            return Ok(());
+        }
+        let password_hash = hash_password(password).await?;
+        let txn = self.db.begin().await?;
+        let user_id = insert_user(&txn, None, &email, password_hash, "Platform administrator", Language::Ar).await?;
+        grant(&txn, user_id, Role::PlatformAdmin).await?;
+        txn.commit().await?;
+        tracing::info!(email = %email.as_str(), "created the platform administrator");
+        Ok(())
+    }
+
+    pub async fn create_commune(&self, new: NewCommune) -> Result<(commune::Model, Account), Error> {
+        if find_commune(&self.db, new.code.as_str()).await?.is_some() {
+            return Err(Error::CommuneExists(new.code.as_str().to_string()));
+        }
+        if find_user_by_email(&self.db, &new.admin.email).await?.is_some() {
+            return Err(Error::EmailTaken { field: "admin_email" });
+        }
+        let password_hash = hash_password(new.admin.password).await?;
+        let txn = self.db.begin().await?;
+        let commune = commune::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            code: Set(new.code.as_str().to_string()),
+            name_ar: Set(new.name.ar.clone()),
+            name_fr: Set(new.name.fr.clone()),
+            name_en: Set(new.name.en.clone()),
+            name_tzm: Set(new.name.tzm.clone()),
+            population: Set(new.population),
+            has_arrondissements: Set(new.has_arrondissements),
+            petition_signature_threshold: Set(new.petition_signature_threshold),
+            created_at: Set(Utc::now()),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|error| unique_violation(error, Error::CommuneExists(new.code.as_str().to_string())))?;
+        let admin_id = insert_user(
+            &txn,
+            Some(commune.id),
+            &new.admin.email,
+            password_hash,
+            new.admin.display_name.as_str(),
+            new.admin.language,
+        )
+        .await?;
+        grant(&txn, admin_id, Role::CommuneAdmin).await?;
+        self.outbox
+            .add(
+                &txn,
+                format!("communes/{}", commune.id),
+                &events::CommuneCreated {
+                    commune_id: commune.id.to_string(),
+                    code: commune.code.clone(),
+                    name: Some(new.name),
+                    petition_signature_threshold: commune.petition_signature_threshold,
+                },
+            )
+            .await?;
+        self.outbox.commit(txn).await?;
+        let admin = self.account(admin_id).await?;
+        Ok((commune, admin))
+    }
+
+    pub async fn commune_by_code(&self, code: &CommuneCode) -> Result<commune::Model, Error> {
+        find_commune(&self.db, code.as_str())
+            .await?
+            .ok_or_else(|| Error::CommuneNotFound(code.as_str().to_string()))
+    }
+
+    pub async fn register_citizen(&self, commune: &CommuneCode, new: NewAccount) -> Result<Account, Error> {
+        let commune = self.commune_by_code(commune).await?;
+        self.create_account(commune.id, new, &[Role::Citizen]).await
+    }
+
+    /// Adds staff with `roles` (staff roles only) to `commune_id`.
+    pub async fn create_staff(&self, commune_id: Uuid, new: NewAccount, roles: &[Role]) -> Result<Account, Error> {
+        self.create_account(commune_id, new, roles).await
+    }
+
+    async fn create_account(&self, commune_id: Uuid, new: NewAccount, roles: &[Role]) -> Result<Account, Error> {
+        if find_user_by_email(&self.db, &new.email).await?.is_some() {
+            return Err(Error::EmailTaken { field: "email" });
+        }
+        let password_hash = hash_password(new.password).await?;
+        let txn = self.db.begin().await?;
+        let user_id = insert_user(
+            &txn,
+            Some(commune_id),
+            &new.email,
+            password_hash,
+            new.display_name.as_str(),
+            new.language,
+        )
+        .await?;
+        for role in roles {
+            grant(&txn, user_id, *role).await?;
+        }
+        if roles.contains(&Role::Citizen) {
+            self.outbox
+                .add(
+                    &txn,
+                    format!("users/{user_id}"),
+                    &events::CitizenRegistered {
+                        user_id: user_id.to_string(),
+                        commune_id: commune_id.to_string(),
+                        preferred_language: new.language as i32,
+                    },
+                )
+                .await?;
+        }
+        self.outbox.commit(txn).await?;
+        self.account(user_id).await
+    }
+
+    /// Checks an e-mail and password and opens a session.
+    pub async fn login(&self, email: &str, password: &str) -> Result<Session, Error> {
+        let found = match Email::parse(email) {
+            Ok(email) => find_user_by_email(&self.db, &email).await?,
+            Err(_) => None,
+        };
+        // Verify against a dummy hash when the user is unknown, so timing does not tell.
+        let hash = found
+            .as_ref()
+            .map(|user| user.password_hash.clone())
+            .unwrap_or_else(|| DUMMY_HASH.to_string());
+        let matches = verify_password(password.to_string(), hash).await?;
+        let Some(user) = found.filter(|_| matches) else {
+            return Err(Error::WrongCredentials);
+        };
+        let account = self.account(user.id).await?;
+        self.open_session(account).await
+    }
+
+    /// Spends a refresh token for a new session. A token presented twice revokes every session
+    /// of its user.
+    pub async fn refresh(&self, token: &str) -> Result<Session, Error> {
+        let hash = tokens::hash_refresh_token(token);
+        let Some(stored) = refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenHash.eq(hash))
+            .one(&self.db)
+            .await?
+        else {
+            return Err(Error::BadRefreshToken);
+        };
+        if stored.revoked || stored.used_at.is_some() {
+            tracing::warn!(user_id = %stored.user_id, "a spent refresh token was presented; revoking the user's sessions");
+            refresh_token::Entity::update_many()
+                .col_expr(refresh_token::Column::Revoked, Expr::value(true))
+                .filter(refresh_token::Column::UserId.eq(stored.user_id))
+                .exec(&self.db)
+                .await?;
+            return Err(Error::BadRefreshToken);
+        }
+        if stored.expires_at < Utc::now() {
+            return Err(Error::BadRefreshToken);
+        }
+        let spent = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::UsedAt, Expr::value(Utc::now()))
+            .filter(refresh_token::Column::Id.eq(stored.id))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        if spent.rows_affected != 1 {
+            return Err(Error::BadRefreshToken);
+        }
+        let account = self.account(stored.user_id).await?;
+        self.open_session(account).await
+    }
+
+    async fn open_session(&self, account: Account) -> Result<Session, Error> {
+        let now = Utc::now();
+        let subject = TokenSubject {
+            user_id: account.user.id,
+            commune_id: account.user.commune_id,
+            commune_code: account.commune_code.as_deref(),
+            roles: account.roles.iter().map(|role| role.as_str().to_string()).collect(),
+            language: &account.user.preferred_language,
+        };
+        let claims = tokens::claims(
+            &subject,
+            &self.policy.issuer,
+            &self.policy.audience,
+            now,
+            self.policy.access_token_ttl_seconds,
+        );
+        let access_token = self.keys.sign(&claims)?;
+        let (refresh_token, refresh_hash) = tokens::new_refresh_token()?;
+        refresh_token::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(account.user.id),
+            token_hash: Set(refresh_hash),
+            expires_at: Set(now + chrono::Duration::seconds(self.policy.refresh_token_ttl_seconds)),
+            used_at: Set(None),
+            revoked: Set(false),
+            created_at: Set(now),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(Session {
+            access_token,
+            expires_in_seconds: self.policy.access_token_ttl_seconds,
+            refresh_token,
+            account,
+        })
+    }
+
+    /// A user's account with roles and commune code.
+    pub async fn account(&self, user_id: Uuid) -> Result<Account, Error> {
+        let user = user::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+        let roles = user_role::Entity::find()
+            .filter(user_role::Column::UserId.eq(user_id))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter_map(|row| Role::parse(&row.role))
+            .collect();
+        let commune_code = match user.commune_id {
+            Some(id) => commune::Entity::find_by_id(id).one(&self.db).await?.map(|c| c.code),
+            None => None,
+        };
+        Ok(Account { user, commune_code, roles })
+    }
+}
+
+/// A valid Argon2id hash of a random password, verified when the e-mail is unknown.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$6q0B2nCpJ9x2mB1D8Fq3QmDpuFqYyx4vZ0hE3sM9yXo";
+
+async fn hash_password(password: Password) -> Result<String, Error> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.expose().as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|error| Error::Internal(format!("cannot hash a password: {error}")))
+    })
+    .await
+    .map_err(|error| Error::Internal(error.to_string()))?
+}
+
+async fn verify_password(password: String, hash: String) -> Result<bool, Error> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .verify_password(password.as_bytes(), hash.as_str())
+            .is_ok()
+    })
+    .await
+    .map_err(|error| Error::Internal(error.to_string()))
+}
+
+async fn find_commune(db: &DatabaseConnection, code: &str) -> Result<Option<commune::Model>, Error> {
+    Ok(commune::Entity::find()
+        .filter(commune::Column::Code.eq(code))
+        .one(db)
+        .await?)
+}
+
+async fn find_user_by_email(db: &DatabaseConnection, email: &Email) -> Result<Option<user::Model>, Error> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Email.eq(email.as_str()))
+        .one(db)
+        .await?)
+}
+
+async fn insert_user(
+    txn: &DatabaseTransaction,
+    commune_id: Option<Uuid>,
+    email: &Email,
+    password_hash: String,
+    display_name: &str,
+    language: Language,
+) -> Result<Uuid, Error> {
+    let user = user::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        commune_id: Set(commune_id),
+        email: Set(email.as_str().to_string()),
+        password_hash: Set(password_hash),
+        display_name: Set(display_name.to_string()),
+        preferred_language: Set(language.code().to_string()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(txn)
+    .await
+    .map_err(|error| unique_violation(error, Error::EmailTaken { field: "email" }))?;
+    Ok(user.id)
+}
+
+async fn grant(txn: &DatabaseTransaction, user_id: Uuid, role: Role) -> Result<(), Error> {
+    user_role::ActiveModel {
+        user_id: Set(user_id),
+        role: Set(role.as_str().to_string()),
+        granted_at: Set(Utc::now()),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}
+
+/// Maps a unique-constraint violation (a concurrent duplicate) to `duplicate`.
+fn unique_violation(error: sea_orm::DbErr, duplicate: Error) -> Error {
+    match error.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => duplicate,
+        _ => Error::Database(error),
+    }
+}

@@ -1,0 +1,181 @@
+//! Identity's domain types: values that are valid by construction (parse, don't validate).
+
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
+
+/// A normalised e-mail address (trimmed, lower-case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Email, String> {
+        let email = raw.trim().to_lowercase();
+        if email.is_empty() {
+            return Err("is required".into());
+        }
+        if email.len() > 254 {
+            return Err("must be at most 254 characters".into());
+        }
+        let Some((local, domain)) = email.split_once('@') else {
+            return Err("must be an e-mail address like name@example.ma".into());
+        };
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@');
+        if local.is_empty() || !domain_ok || email.chars().any(char::is_whitespace) {
+            return Err("must be an e-mail address like name@example.ma".into());
+        }
+        Ok(Email(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password good enough to hash: 10 to 128 characters.
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_CHARS: usize = 10;
+
+    pub fn parse(raw: &str) -> Result<Password, String> {
+        let chars = raw.chars().count();
+        if chars < Self::MIN_CHARS {
+            return Err(format!("must have at least {} characters", Self::MIN_CHARS));
+        }
+        if chars > 128 {
+            return Err("must have at most 128 characters".into());
+        }
+        Ok(Password(raw.to_string()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password([REDACTED])")
+    }
+}
+
+/// A commune code: 2 to 6 upper-case ASCII letters, e.g. `BNM`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommuneCode(String);
+
+impl CommuneCode {
+    pub fn parse(raw: &str) -> Result<CommuneCode, String> {
+        let code = raw.trim();
+        if (2..=6).contains(&code.len()) && code.chars().all(|c| c.is_ascii_uppercase()) {
+            Ok(CommuneCode(code.to_string()))
+        } else {
+            Err("must be 2 to 6 upper-case letters, e.g. BNM".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How a person is addressed: 1 to 100 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<DisplayName, String> {
+        let name = raw.trim();
+        match name.chars().count() {
+            0 => Err("is required".into()),
+            n if n > 100 => Err("must have at most 100 characters".into()),
+            _ if name.chars().any(char::is_control) => Err("must not contain control characters".into()),
+            _ => Ok(DisplayName(name.to_string())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A language from the wire: unspecified means Arabic; unknown numbers are refused.
+pub fn parse_language(raw: i32) -> Result<Language, String> {
+    Language::try_from(raw).map_err(|_| "is not a known language".to_string())
+        .map(|language| if language == Language::Unspecified { Language::Ar } else { language })
+}
+
+/// A commune's name: at least Arabic or French, each at most 200 characters.
+pub fn parse_commune_name(name: Option<&LocalizedText>) -> Result<LocalizedText, String> {
+    let Some(name) = name else {
+        return Err("is required (at least in Arabic or French)".into());
+    };
+    let trimmed = LocalizedText {
+        ar: name.ar.trim().to_string(),
+        fr: name.fr.trim().to_string(),
+        en: name.en.trim().to_string(),
+        tzm: name.tzm.trim().to_string(),
+    };
+    if trimmed.ar.is_empty() && trimmed.fr.is_empty() {
+        return Err("is required (at least in Arabic or French)".into());
+    }
+    if [&trimmed.ar, &trimmed.fr, &trimmed.en, &trimmed.tzm]
+        .iter()
+        .any(|text| text.chars().count() > 200)
+    {
+        return Err("must have at most 200 characters in each language".into());
+    }
+    Ok(trimmed)
+}
+
+/// The signatures a petition needs under organic law 113-14 (art. 125): 100 in communes under
+/// 35,000 inhabitants, 200 in others, 400 in communes with arrondissements. A positive
+/// `override_threshold` replaces the default.
+pub fn petition_threshold(population: i64, has_arrondissements: bool, override_threshold: i32) -> i32 {
+    if override_threshold > 0 {
+        override_threshold
+    } else if has_arrondissements {
+        400
+    } else if population < 35_000 {
+        100
+    } else {
+        200
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(Email::parse("  Amina@Example.MA ").map(|e| e.0), Ok("amina@example.ma".into()));
+        for bad in ["", "amina", "amina@", "@example.ma", "amina@example", "a b@example.ma", "a@.ma"] {
+            assert!(Email::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn passwords_have_a_minimum_length_and_do_not_print() {
+        assert!(Password::parse("short").is_err());
+        let password = Password::parse("long enough password").expect("valid");
+        assert!(!format!("{password:?}").contains("long"));
+    }
+
+    #[test]
+    fn commune_codes_are_upper_case_letters() {
+        assert!(CommuneCode::parse("BNM").is_ok());
+        for bad in ["B", "bnm", "BNM1", "TOOLONGX", ""] {
+            assert!(CommuneCode::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn thresholds_follow_the_law() {
+        assert_eq!(petition_threshold(20_000, false, 0), 100);
+        assert_eq!(petition_threshold(35_000, false, 0), 200);
+        assert_eq!(petition_threshold(1_000_000, true, 0), 400);
+        assert_eq!(petition_threshold(1_000_000, true, 3), 3);
+    }
+}

@@ -1,0 +1,283 @@
+//! The gRPC face of identity: parse requests, check the caller, call [`Accounts`], map replies.
+
+use std::sync::Arc;
+
+use jamaa_auth::{Role, principal};
+use jamaa_proto::identity::v1 as pb;
+use jamaa_proto::identity::v1::identity_service_server::IdentityService;
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
+use jamaa_proto::timestamp_from_millis;
+use jamaa_server::status::FieldViolations;
+use tonic::{Request, Response, Status};
+
+use crate::accounts::{Account, Accounts, NewAccount, NewCommune, Session};
+use crate::domain::{self, CommuneCode, DisplayName, Email, Password};
+use crate::error::Error;
+use crate::storage::commune;
+
+pub struct IdentityGrpc {
+    accounts: Arc<Accounts>,
+}
+
+impl IdentityGrpc {
+    pub fn new(accounts: Arc<Accounts>) -> Self {
+        IdentityGrpc { accounts }
+    }
+}
+
+#[tonic::async_trait]
+impl IdentityService for IdentityGrpc {
+    async fn create_commune(
+        &self,
+        request: Request<pb::CreateCommuneRequest>,
+    ) -> Result<Response<pb::CreateCommuneResponse>, Status> {
+        if !principal(&request)?.is_platform_admin() {
+            return Err(Error::PermissionDenied("only platform administrators create communes".into()).into());
+        }
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let code = violations.check("code", CommuneCode::parse(&request.code));
+        let name = violations.check("name", domain::parse_commune_name(request.name.as_ref()));
+        if request.population < 0 {
+            violations.add("population", "must not be negative");
+        }
+        if request.petition_signature_threshold < 0 {
+            violations.add("petition_signature_threshold", "must not be negative");
+        }
+        let admin = parse_account(
+            &mut violations,
+            ["admin_email", "admin_password", "admin_display_name", "admin_language"],
+            &request.admin_email,
+            &request.admin_password,
+            if request.admin_display_name.trim().is_empty() { "Commune administrator" } else { &request.admin_display_name },
+            request.admin_language,
+        );
+        let (Some(code), Some(name), Some(admin)) = (code, name, admin) else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let threshold = domain::petition_threshold(
+            request.population,
+            request.has_arrondissements,
+            request.petition_signature_threshold,
+        );
+        let (commune, admin) = self
+            .accounts
+            .create_commune(NewCommune {
+                code,
+                name,
+                population: request.population,
+                has_arrondissements: request.has_arrondissements,
+                petition_signature_threshold: threshold,
+                admin,
+            })
+            .await?;
+        Ok(Response::new(pb::CreateCommuneResponse {
+            commune: Some(commune_to_proto(&commune)),
+            admin: Some(account_to_proto(&admin)),
+        }))
+    }
+
+    async fn get_commune(
+        &self,
+        request: Request<pb::GetCommuneRequest>,
+    ) -> Result<Response<pb::GetCommuneResponse>, Status> {
+        let request = request.into_inner();
+        let code = CommuneCode::parse(&request.code)
+            .map_err(|description| jamaa_server::status::invalid_argument("code", description))?;
+        let commune = self.accounts.commune_by_code(&code).await?;
+        Ok(Response::new(pb::GetCommuneResponse {
+            commune: Some(commune_to_proto(&commune)),
+        }))
+    }
+
+    async fn register_citizen(
+        &self,
+        request: Request<pb::RegisterCitizenRequest>,
+    ) -> Result<Response<pb::RegisterCitizenResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let commune = violations.check("commune_code", CommuneCode::parse(&request.commune_code));
+        let account = parse_account(
+            &mut violations,
+            ["email", "password", "display_name", "preferred_language"],
+            &request.email,
+            &request.password,
+            &request.display_name,
+            request.preferred_language,
+        );
+        let (Some(commune), Some(account)) = (commune, account) else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let account = self.accounts.register_citizen(&commune, account).await?;
+        Ok(Response::new(pb::RegisterCitizenResponse {
+            user: Some(account_to_proto(&account)),
+        }))
+    }
+
+    async fn create_staff_member(
+        &self,
+        request: Request<pb::CreateStaffMemberRequest>,
+    ) -> Result<Response<pb::CreateStaffMemberResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let account = parse_account(
+            &mut violations,
+            ["email", "password", "display_name", "preferred_language"],
+            &request.email,
+            &request.password,
+            &request.display_name,
+            request.preferred_language,
+        );
+        let mut roles = Vec::new();
+        for raw in &request.roles {
+            match pb::Role::try_from(*raw).ok().and_then(Role::from_proto) {
+                Some(role) if role.is_staff() => roles.push(role),
+                _ => violations.add("roles", "must hold only staff roles (not citizen or platform admin)"),
+            }
+        }
+        if request.roles.is_empty() {
+            violations.add("roles", "at least one staff role is required");
+        }
+        let Some(account) = account else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        roles.dedup();
+        let account = self.accounts.create_staff(commune_id, account, &roles).await?;
+        Ok(Response::new(pb::CreateStaffMemberResponse {
+            user: Some(account_to_proto(&account)),
+        }))
+    }
+
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        if request.email.trim().is_empty() {
+            violations.add("email", "is required");
+        }
+        if request.password.is_empty() {
+            violations.add("password", "is required");
+        }
+        violations.into_result()?;
+        let session = self.accounts.login(&request.email, &request.password).await?;
+        Ok(Response::new(pb::LoginResponse {
+            user: Some(account_to_proto(&session.account)),
+            ..session_to_proto(session)
+        }))
+    }
+
+    async fn refresh_session(
+        &self,
+        request: Request<pb::RefreshSessionRequest>,
+    ) -> Result<Response<pb::RefreshSessionResponse>, Status> {
+        let request = request.into_inner();
+        if request.refresh_token.is_empty() {
+            return Err(jamaa_server::status::invalid_argument("refresh_token", "is required"));
+        }
+        let session = session_to_proto(self.accounts.refresh(&request.refresh_token).await?);
+        Ok(Response::new(pb::RefreshSessionResponse {
+            access_token: session.access_token,
+            token_type: session.token_type,
+            expires_in_seconds: session.expires_in_seconds,
+            refresh_token: session.refresh_token,
+        }))
+    }
+
+    async fn get_current_user(
+        &self,
+        request: Request<pb::GetCurrentUserRequest>,
+    ) -> Result<Response<pb::GetCurrentUserResponse>, Status> {
+        let user_id = principal(&request)?.user_id;
+        let account = self.accounts.account(user_id).await?;
+        Ok(Response::new(pb::GetCurrentUserResponse {
+            user: Some(account_to_proto(&account)),
+        }))
+    }
+
+    async fn list_public_keys(
+        &self,
+        _request: Request<pb::ListPublicKeysRequest>,
+    ) -> Result<Response<pb::ListPublicKeysResponse>, Status> {
+        let keys = self
+            .accounts
+            .keys()
+            .public_keys()
+            .iter()
+            .map(|key| pb::PublicKey {
+                kid: key.kid.clone(),
+                algorithm: "EdDSA".into(),
+                curve: "Ed25519".into(),
+                public_key: key.public_key.clone(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListPublicKeysResponse { keys }))
+    }
+}
+
+/// Parses an account's fields, recording violations under the given field names.
+fn parse_account(
+    violations: &mut FieldViolations,
+    [email_field, password_field, name_field, language_field]: [&str; 4],
+    email: &str,
+    password: &str,
+    display_name: &str,
+    language: i32,
+) -> Option<NewAccount> {
+    let email = violations.check(email_field, Email::parse(email));
+    let password = violations.check(password_field, Password::parse(password));
+    let display_name = violations.check(name_field, DisplayName::parse(display_name));
+    let language = violations.check(language_field, domain::parse_language(language));
+    Some(NewAccount {
+        email: email?,
+        password: password?,
+        display_name: display_name?,
+        language: language?,
+    })
+}
+
+fn session_to_proto(session: Session) -> pb::LoginResponse {
+    pb::LoginResponse {
+        access_token: session.access_token,
+        token_type: "Bearer".into(),
+        expires_in_seconds: session.expires_in_seconds,
+        refresh_token: session.refresh_token,
+        user: None,
+    }
+}
+
+fn commune_to_proto(commune: &commune::Model) -> pb::Commune {
+    pb::Commune {
+        id: commune.id.to_string(),
+        code: commune.code.clone(),
+        name: Some(LocalizedText {
+            ar: commune.name_ar.clone(),
+            fr: commune.name_fr.clone(),
+            en: commune.name_en.clone(),
+            tzm: commune.name_tzm.clone(),
+        }),
+        population: commune.population,
+        has_arrondissements: commune.has_arrondissements,
+        petition_signature_threshold: commune.petition_signature_threshold,
+        create_time: Some(timestamp_from_millis(commune.created_at.timestamp_millis())),
+    }
+}
+
+fn account_to_proto(account: &Account) -> pb::User {
+    pb::User {
+        id: account.user.id.to_string(),
+        commune_id: account.user.commune_id.map(|id| id.to_string()).unwrap_or_default(),
+        commune_code: account.commune_code.clone().unwrap_or_default(),
+        email: account.user.email.clone(),
+        display_name: account.user.display_name.clone(),
+        preferred_language: Language::from_code(&account.user.preferred_language)
+            .unwrap_or(Language::Ar) as i32,
+        roles: account.roles.iter().map(|role| role.to_proto() as i32).collect(),
+        create_time: Some(timestamp_from_millis(account.user.created_at.timestamp_millis())),
+    }
+}

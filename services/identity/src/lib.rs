@@ -1,0 +1,113 @@
+//! The identity service: communes (tenants), citizens and staff, roles, login, and the signed
+//! access tokens every other service verifies with the keys from `ListPublicKeys`.
+//!
+//! Layout: [`grpc`] (handlers: parse, check the caller) → [`accounts`] (operations, outbox) →
+//! [`storage`] (tables, migrations). [`domain`] holds the parsed value types.
+
+pub mod accounts;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod storage;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use jamaa_auth::{KeySource, TokenVerifier, VerifyingKey};
+use jamaa_events::Outbox;
+use jamaa_proto::identity::v1::identity_service_server::IdentityServiceServer;
+use jamaa_server::{Application, GrpcServer, ServiceContext, StartError};
+use jamaa_settings::{
+    AuthSettings, DatabaseSettings, EventsSettings, ExposeSecret, SecretString, ServerSettings,
+    TelemetrySettings,
+};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::accounts::{Accounts, TokenPolicy};
+use crate::domain::{Email, Password};
+use crate::tokens::KeyRing;
+
+/// The CloudEvents source of identity's events.
+pub const EVENT_SOURCE: &str = "jamaa/identity";
+
+/// Identity's own settings (section `[identity]`, env `JAMAA__IDENTITY__…`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdentityConfig {
+    pub access_token_ttl_seconds: i64,
+    pub refresh_token_ttl_seconds: i64,
+    /// Created at start-up when both are set and the e-mail is unknown.
+    pub platform_admin_email: Option<String>,
+    pub platform_admin_password: Option<SecretString>,
+}
+
+/// Settings of the standalone identity process.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub events: EventsSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+    pub identity: IdentityConfig,
+}
+
+/// Identity's section of the built-in defaults.
+pub const IDENTITY_DEFAULTS: &str = r#"
+[identity]
+access_token_ttl_seconds = 900
+refresh_token_ttl_seconds = 2592000
+"#;
+
+/// The built-in defaults of the standalone process.
+pub fn default_settings() -> String {
+    jamaa_settings::common_defaults("identity") + IDENTITY_DEFAULTS
+}
+
+/// Adds identity to `server`: its gRPC service and its outbox relay. Returns the keys that verify
+/// the tokens it signs, for the host's [`TokenVerifier`].
+pub async fn mount(
+    server: &mut GrpcServer,
+    context: &ServiceContext,
+    auth: &AuthSettings,
+    config: &IdentityConfig,
+) -> Result<Vec<VerifyingKey>, StartError> {
+    let keys = KeyRing::load_or_create(&context.db)
+        .await
+        .map_err(|error| StartError::Other(format!("signing keys: {error}")))?;
+    let verifying_keys = keys.public_keys().to_vec();
+    let outbox = Outbox::new(EVENT_SOURCE);
+    let accounts = Arc::new(Accounts::new(
+        context.db.clone(),
+        outbox.clone(),
+        Arc::new(keys),
+        TokenPolicy {
+            issuer: auth.issuer.clone(),
+            audience: auth.audience.clone(),
+            access_token_ttl_seconds: config.access_token_ttl_seconds,
+            refresh_token_ttl_seconds: config.refresh_token_ttl_seconds,
+        },
+    ));
+    if let (Some(email), Some(password)) = (&config.platform_admin_email, &config.platform_admin_password) {
+        let email = Email::parse(email)
+            .map_err(|error| StartError::Other(format!("identity.platform_admin_email {error}")))?;
+        let password = Password::parse(password.expose_secret())
+            .map_err(|error| StartError::Other(format!("identity.platform_admin_password {error}")))?;
+        accounts
+            .ensure_platform_admin(email, password)
+            .await
+            .map_err(|error| StartError::Other(format!("platform administrator: {error}")))?;
+    }
+    context.start_outbox_relay(&outbox);
+    server.add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(accounts)));
+    Ok(verifying_keys)
+}
+
+/// Builds the standalone identity process.
+pub async fn build(settings: Settings, shutdown: CancellationToken) -> Result<Application, StartError> {
+    let context = ServiceContext::connect::<storage::Migrator>(&settings.database, &settings.events, shutdown).await?;
+    let mut server = GrpcServer::bind(&settings.server).await?;
+    let keys = mount(&mut server, &context, &settings.auth, &settings.identity).await?;
+    let verifier = TokenVerifier::new(&settings.auth, KeySource::Static(keys));
+    Ok(Application::new(server, verifier, context.shutdown))
+}

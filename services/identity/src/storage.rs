@@ -1,0 +1,238 @@
+//! Identity's tables and migrations. Only this service reads or writes them.
+
+use jamaa_events::migrations::{CreateInboxEvents, CreateOutboxEvents};
+use sea_orm_migration::prelude::*;
+
+pub mod commune {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "communes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        #[sea_orm(unique)]
+        pub code: String,
+        pub name_ar: String,
+        pub name_fr: String,
+        pub name_en: String,
+        pub name_tzm: String,
+        pub population: i64,
+        pub has_arrondissements: bool,
+        pub petition_signature_threshold: i32,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod user {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// `None` for platform administrators.
+        pub commune_id: Option<Uuid>,
+        #[sea_orm(unique)]
+        pub email: String,
+        /// Argon2id PHC string.
+        pub password_hash: String,
+        pub display_name: String,
+        pub preferred_language: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod user_role {
+    use sea_orm::entity::prelude::*;
+
+    /// A role of a user in the user's commune.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "user_roles")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub role: String,
+        pub granted_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod refresh_token {
+    use sea_orm::entity::prelude::*;
+
+    /// A refresh token, stored as the SHA-256 of its value. Single use: using it marks it used;
+    /// presenting a used token again revokes every token of the user (theft detection).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "refresh_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub user_id: Uuid,
+        #[sea_orm(unique)]
+        pub token_hash: String,
+        pub expires_at: DateTimeUtc,
+        pub used_at: Option<DateTimeUtc>,
+        pub revoked: bool,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod signing_key {
+    use sea_orm::entity::prelude::*;
+
+    /// An Ed25519 key that signs access tokens.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kid: String,
+        /// PKCS#8 DER of the private key.
+        pub private_key: Vec<u8>,
+        /// The raw 32-byte public key.
+        pub public_key: Vec<u8>,
+        pub created_at: DateTimeUtc,
+        pub active: bool,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Identity's migrations, in order.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(CreateOutboxEvents),
+            Box::new(CreateInboxEvents),
+            Box::new(CreateIdentityTables),
+        ]
+    }
+}
+
+struct CreateIdentityTables;
+
+impl MigrationName for CreateIdentityTables {
+    fn name(&self) -> &str {
+        "m0001_000001_create_identity_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateIdentityTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("communes")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("code").string_len(6).not_null().unique_key())
+                    .col(ColumnDef::new("name_ar").string().not_null())
+                    .col(ColumnDef::new("name_fr").string().not_null())
+                    .col(ColumnDef::new("name_en").string().not_null())
+                    .col(ColumnDef::new("name_tzm").string().not_null())
+                    .col(ColumnDef::new("population").big_integer().not_null())
+                    .col(ColumnDef::new("has_arrondissements").boolean().not_null())
+                    .col(ColumnDef::new("petition_signature_threshold").integer().not_null())
+                    .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("users")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().null())
+                    .col(ColumnDef::new("email").string().not_null().unique_key())
+                    .col(ColumnDef::new("password_hash").string().not_null())
+                    .col(ColumnDef::new("display_name").string().not_null())
+                    .col(ColumnDef::new("preferred_language").string_len(3).not_null())
+                    .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("users", "commune_id")
+                            .to("communes", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("user_roles")
+                    .col(ColumnDef::new("user_id").uuid().not_null())
+                    .col(ColumnDef::new("role").string().not_null())
+                    .col(ColumnDef::new("granted_at").timestamp_with_time_zone().not_null())
+                    .primary_key(Index::create().col("user_id").col("role"))
+                    .foreign_key(ForeignKey::create().from("user_roles", "user_id").to("users", "id"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("refresh_tokens")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("user_id").uuid().not_null())
+                    .col(ColumnDef::new("token_hash").string().not_null().unique_key())
+                    .col(ColumnDef::new("expires_at").timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new("used_at").timestamp_with_time_zone().null())
+                    .col(ColumnDef::new("revoked").boolean().not_null())
+                    .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("refresh_tokens", "user_id")
+                            .to("users", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("refresh_tokens_user")
+                    .table("refresh_tokens")
+                    .col("user_id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("signing_keys")
+                    .col(ColumnDef::new("kid").string().not_null().primary_key())
+                    .col(ColumnDef::new("private_key").binary().not_null())
+                    .col(ColumnDef::new("public_key").binary().not_null())
+                    .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new("active").boolean().not_null())
+                    .to_owned(),
+            )
+            .await
+    }
+}

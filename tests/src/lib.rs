@@ -1,1 +1,319 @@
-//! Placeholder.
+//! `spawn_stack()`: the whole platform in-process on free ports, with typed gRPC clients and an
+//! HTTP client for the gateway — on SQLite with the in-process bus ([`Backend::Embedded`]) or on
+//! PostgreSQL and RabbitMQ ([`Backend::Real`], a fresh database per service and per test, a
+//! private exchange per test).
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use jamaa_proto::identity::v1 as identity;
+use jamaa_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use jamaa_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use jamaa_proto::participation::v1::participation_service_client::ParticipationServiceClient;
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
+use jamaa_proto::servicerequest::v1::service_request_service_client::ServiceRequestServiceClient;
+use jamaa_testkit::{FaultProxy, TestDatabase};
+use tokio_util::sync::CancellationToken;
+use tonic::Request;
+use tonic::transport::Channel;
+
+pub use jamaa_testkit::eventually;
+
+/// Where the stack keeps its data and sends its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite files in a temporary folder, the in-process bus.
+    Embedded,
+    /// PostgreSQL (a fresh database per service) and RabbitMQ (a private exchange).
+    Real,
+}
+
+/// The platform administrator every test stack starts with.
+pub const PLATFORM_ADMIN_EMAIL: &str = "platform@jamaa.local";
+pub const PLATFORM_ADMIN_PASSWORD: &str = "platform-admin-change-me";
+
+/// The consumers whose queues a test's exchange gets.
+const CONSUMERS: &[&str] = &["notification"];
+
+#[derive(Default)]
+pub struct Options {
+    /// Reach RabbitMQ through a [`FaultProxy`] the test can cut.
+    pub broker_through_proxy: bool,
+    /// Outbox relay poll interval (ms); small so stranded rows are retried quickly.
+    pub relay_poll_interval_ms: Option<u64>,
+}
+
+/// A running stack and what it needs cleaned up.
+pub struct TestStack {
+    pub backend: Backend,
+    pub stack: jamaa::Stack,
+    pub exchange: String,
+    pub amqp_url: Option<String>,
+    pub broker_proxy: Option<FaultProxy>,
+    /// The identity service's database (tests read its signing key to forge tokens).
+    pub identity_database_url: String,
+    databases: Vec<TestDatabase>,
+    data_dir: PathBuf,
+    channel: Channel,
+}
+
+/// Starts the stack on `backend`. `None` when the real servers are absent AND the person opted
+/// out with `JAMAA_TEST_SKIP_REAL_SERVERS=1`; otherwise a missing server fails the test.
+pub async fn spawn_stack(backend: Backend) -> Option<TestStack> {
+    spawn_stack_with(backend, Options::default()).await
+}
+
+pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<TestStack> {
+    jamaa_telemetry::init_for_tests();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let data_dir = std::env::temp_dir().join(format!("jamaa-test-{id}"));
+    let exchange = format!("jamaa.test-{id}");
+    let mut env: Vec<(String, String)> = vec![
+        ("JAMAA__SERVER__PORT".into(), "0".into()),
+        ("JAMAA__HTTP__PORT".into(), "0".into()),
+        ("JAMAA__DEMO__ENABLED".into(), "false".into()),
+        ("JAMAA__SERVER__DRAIN_TIMEOUT_SECONDS".into(), "2".into()),
+        ("JAMAA__HTTP__DRAIN_TIMEOUT_SECONDS".into(), "2".into()),
+        ("JAMAA__EVENTS__EXCHANGE".into(), exchange.clone()),
+        (
+            "JAMAA__EVENTS__RELAY_POLL_INTERVAL_MS".into(),
+            options.relay_poll_interval_ms.unwrap_or(200).to_string(),
+        ),
+    ];
+    let services = ["identity", "service_request", "participation", "notification"];
+    let mut databases = Vec::new();
+    let mut amqp_url = None;
+    let mut broker_proxy = None;
+    match backend {
+        Backend::Embedded => {
+            for service in services {
+                env.push((
+                    format!("JAMAA__DATABASES__{}__URL", service.to_uppercase()),
+                    format!("sqlite://{}/{service}.db", data_dir.display()),
+                ));
+            }
+            env.push(("JAMAA__EVENTS__URL".into(), "memory://".into()));
+        }
+        Backend::Real => {
+            for service in services {
+                let database = TestDatabase::create(service).await?;
+                env.push((
+                    format!("JAMAA__DATABASES__{}__URL", service.to_uppercase()),
+                    database.url.clone(),
+                ));
+                databases.push(database);
+            }
+            let url = jamaa_testkit::amqp_url().await?;
+            let events_url = if options.broker_through_proxy {
+                let target = broker_address(&url);
+                let proxy = FaultProxy::start(&target)
+                    .await
+                    .unwrap_or_else(|error| panic!("proxy: {error}"));
+                let proxied = url.replacen(&target, &proxy.address().to_string(), 1);
+                broker_proxy = Some(proxy);
+                proxied
+            } else {
+                url.clone()
+            };
+            env.push(("JAMAA__EVENTS__URL".into(), events_url));
+            amqp_url = Some(url);
+        }
+    }
+    let identity_database_url = env
+        .iter()
+        .find(|(key, _)| key == "JAMAA__DATABASES__IDENTITY__URL")
+        .map(|(_, url)| url.clone())
+        .unwrap_or_default();
+    let settings: jamaa::Settings = jamaa_settings::load_from(jamaa::DEFAULTS, None, env)
+        .unwrap_or_else(|error| panic!("settings: {error}"));
+    let stack = jamaa::Stack::start(settings, CancellationToken::new())
+        .await
+        .unwrap_or_else(|error| panic!("the stack did not start: {error}"));
+    let channel = tonic::transport::Endpoint::from_shared(stack.grpc_url())
+        .unwrap_or_else(|error| panic!("endpoint: {error}"))
+        .connect_lazy();
+    Some(TestStack {
+        backend,
+        stack,
+        exchange,
+        amqp_url,
+        broker_proxy,
+        identity_database_url,
+        databases,
+        data_dir,
+        channel,
+    })
+}
+
+/// `host:port` of an AMQP URL.
+fn broker_address(url: &str) -> String {
+    let after_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
+    let after_credentials = after_scheme.rsplit_once('@').map(|(_, rest)| rest).unwrap_or(after_scheme);
+    after_credentials.split('/').next().unwrap_or(after_credentials).to_string()
+}
+
+impl TestStack {
+    pub fn identity(&self) -> IdentityServiceClient<Channel> {
+        IdentityServiceClient::new(self.channel.clone())
+    }
+    pub fn requests(&self) -> ServiceRequestServiceClient<Channel> {
+        ServiceRequestServiceClient::new(self.channel.clone())
+    }
+    pub fn participation(&self) -> ParticipationServiceClient<Channel> {
+        ParticipationServiceClient::new(self.channel.clone())
+    }
+    pub fn notifications(&self) -> NotificationServiceClient<Channel> {
+        NotificationServiceClient::new(self.channel.clone())
+    }
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// Logs in and returns the access token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        self.identity()
+            .login(identity::LoginRequest {
+                email: email.into(),
+                password: password.into(),
+            })
+            .await
+            .unwrap_or_else(|status| panic!("login {email}: {status:?}"))
+            .into_inner()
+            .access_token
+    }
+
+    /// Creates a commune with `code` and a petition threshold; returns (commune id, admin token).
+    pub async fn create_commune(&self, code: &str, threshold: i32) -> (String, String) {
+        let platform = self.login(PLATFORM_ADMIN_EMAIL, PLATFORM_ADMIN_PASSWORD).await;
+        let admin_email = format!("admin@{}.test", code.to_lowercase());
+        let response = self
+            .identity()
+            .create_commune(authorized(
+                identity::CreateCommuneRequest {
+                    code: code.into(),
+                    name: Some(LocalizedText {
+                        ar: format!("جماعة {code}"),
+                        fr: format!("Commune {code}"),
+                        ..LocalizedText::default()
+                    }),
+                    population: 20_000,
+                    has_arrondissements: false,
+                    petition_signature_threshold: threshold,
+                    admin_email: admin_email.clone(),
+                    admin_password: "admin-password-1".into(),
+                    admin_display_name: format!("Admin {code}"),
+                    admin_language: Language::Fr as i32,
+                },
+                &platform,
+            ))
+            .await
+            .unwrap_or_else(|status| panic!("create commune {code}: {status:?}"))
+            .into_inner();
+        let commune_id = response.commune.map(|c| c.id).unwrap_or_default();
+        (commune_id, self.login(&admin_email, "admin-password-1").await)
+    }
+
+    /// Registers a citizen of `commune_code` and logs in; returns (user id, token).
+    pub async fn register_citizen(&self, commune_code: &str, name: &str, language: Language) -> (String, String) {
+        let email = format!("{}@{}.test", name.to_lowercase(), commune_code.to_lowercase());
+        let user = self
+            .identity()
+            .register_citizen(identity::RegisterCitizenRequest {
+                commune_code: commune_code.into(),
+                email: email.clone(),
+                password: "citizen-password-1".into(),
+                display_name: name.into(),
+                preferred_language: language as i32,
+            })
+            .await
+            .unwrap_or_else(|status| panic!("register {email}: {status:?}"))
+            .into_inner()
+            .user
+            .map(|user| user.id)
+            .unwrap_or_default();
+        (user, self.login(&email, "citizen-password-1").await)
+    }
+
+    /// Creates a staff member with `roles` in the admin's commune; returns their token.
+    pub async fn create_staff(&self, admin_token: &str, email: &str, roles: &[identity::Role]) -> String {
+        self.identity()
+            .create_staff_member(authorized(
+                identity::CreateStaffMemberRequest {
+                    email: email.into(),
+                    password: "staff-password-1".into(),
+                    display_name: "Staff".into(),
+                    preferred_language: Language::Ar as i32,
+                    roles: roles.iter().map(|role| *role as i32).collect(),
+                },
+                admin_token,
+            ))
+            .await
+            .unwrap_or_else(|status| panic!("create staff {email}: {status:?}"));
+        self.login(email, "staff-password-1").await
+    }
+
+    /// An HTTP call to the gateway; returns (status, content type, JSON body or Null).
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, String, serde_json::Value) {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.stack.http_url()))
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let body = body.map(|json| json.to_string()).unwrap_or_default();
+        let request = builder
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_else(|error| panic!("request: {error}"));
+        let response = client
+            .request(request)
+            .await
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|collected| collected.to_bytes())
+            .unwrap_or_default();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, content_type, json)
+    }
+
+    /// Stops the stack and removes its databases, queues and files.
+    pub async fn stop(self) {
+        self.stack.stop().await;
+        for database in self.databases {
+            database.drop_database().await;
+        }
+        if let Some(url) = &self.amqp_url {
+            jamaa_testkit::delete_rabbitmq_topology(url, &self.exchange, CONSUMERS).await;
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// `message` with `authorization: Bearer <token>`.
+pub fn authorized<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Ok(value) = format!("Bearer {token}").parse() {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}

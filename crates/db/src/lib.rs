@@ -47,13 +47,13 @@ fn prepare_sqlite_url(url: &str) -> Result<String, DbErr> {
         .split('?')
         .next()
         .unwrap_or_default();
-    if !path.is_empty() && !path.starts_with(':') {
-        if let Some(parent) = std::path::Path::new(path).parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent)
-                .map_err(|error| DbErr::Custom(format!("cannot create {}: {error}", parent.display())))?;
-        }
+    if !path.is_empty()
+        && !path.starts_with(':')
+        && let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|error| DbErr::Custom(format!("cannot create {}: {error}", parent.display())))?;
     }
     Ok(if url.contains("mode=") {
         url.to_string()

@@ -2,7 +2,7 @@
 //!
 //! [`GrpcServer`] binds its listener first (port 0 in tests), then serves every added service
 //! with: `grpc.health.v1` (each service SERVING while up, NOT_SERVING from the moment shutdown
-//! starts), reflection v1 (Jamaa's and health's descriptors), the [`jamaa_auth::AuthLayer`],
+//! starts), reflection v1 and v1alpha (Jamaa's and health's descriptors), the [`jamaa_auth::AuthLayer`],
 //! a per-connection concurrency limit with load shedding (excess calls get UNAVAILABLE), a
 //! per-call timeout, and a span per call that continues the caller's W3C trace. On shutdown it
 //! stops accepting, lets in-flight calls finish, and gives up after the configured drain timeout.
@@ -87,13 +87,15 @@ impl GrpcServer {
         }
         reporter.set_service_status("", ServingStatus::Serving).await;
 
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(jamaa_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1();
-        let reflection = match reflection {
-            Ok(service) => Some(service),
-            Err(error) => {
+        // Reflection v1, and v1alpha for the many clients (grpcurl, Python grpcio) that still ask it.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(jamaa_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_services = match (reflection().build_v1(), reflection().build_v1alpha()) {
+            (Ok(v1), Ok(v1alpha)) => Some((v1, v1alpha)),
+            (Err(error), _) | (_, Err(error)) => {
                 tracing::error!(%error, "reflection disabled: bad descriptor set");
                 None
             }
@@ -102,8 +104,9 @@ impl GrpcServer {
         let address = self.listener.local_addr().ok();
         let mut routes = self.routes;
         routes.add_service(health_service);
-        if let Some(reflection) = reflection {
-            routes.add_service(reflection);
+        if let Some((v1, v1alpha)) = reflection_services {
+            routes.add_service(v1);
+            routes.add_service(v1alpha);
         }
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();

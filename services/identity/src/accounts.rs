@@ -389,3 +389,20 @@ fn unique_violation(error: sea_orm::DbErr, duplicate: Error) -> Error {
         _ => Error::Database(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_is_a_real_argon2id_hash() {
+        // A malformed dummy would fail fast and let timing reveal which e-mails exist.
+        let parsed = argon2::PasswordHash::new(DUMMY_HASH).expect("a PHC string");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        assert!(
+            Argon2::default()
+                .verify_password(b"anything", DUMMY_HASH)
+                .is_err()
+        );
+    }
+}

@@ -1,1 +1,214 @@
-//! Placeholder: being written.
+//! The all-in-one Jamaa process: identity, service-request, participation and notification on
+//! ONE gRPC port, the HTTP gateway on another, each service on its own database, all sharing one
+//! event bus. On a laptop: SQLite files under `./data` and the in-process bus. The same code takes
+//! `postgres://` and `amqp://` URLs.
+
+pub mod demo;
+
+use jamaa_auth::{KeySource, TokenVerifier};
+use jamaa_events::EventBus;
+use jamaa_gateway::{Gateway, GatewayConfig};
+use jamaa_server::{GrpcServer, ServiceContext, StartError};
+use jamaa_settings::{
+    AuthSettings, DatabaseSettings, EventsSettings, ServerSettings, TelemetrySettings,
+};
+use serde::Deserialize;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Each service's own database.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Databases {
+    pub identity: DatabaseSettings,
+    pub service_request: DatabaseSettings,
+    pub participation: DatabaseSettings,
+    pub notification: DatabaseSettings,
+}
+
+/// Settings of the all-in-one process.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// The gRPC listener shared by every service.
+    pub server: ServerSettings,
+    /// The gateway's HTTP listener.
+    pub http: ServerSettings,
+    pub databases: Databases,
+    pub events: EventsSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+    pub identity: jamaa_identity::IdentityConfig,
+    pub gateway: GatewayConfig,
+    pub demo: demo::DemoConfig,
+}
+
+/// The built-in defaults: everything on this machine, under `./data`.
+pub const DEFAULTS: &str = r#"
+[server]
+host = "127.0.0.1"
+port = 50051
+drain_timeout_seconds = 20
+concurrency_limit_per_connection = 256
+request_timeout_seconds = 30
+
+[http]
+host = "127.0.0.1"
+port = 8080
+drain_timeout_seconds = 20
+concurrency_limit_per_connection = 256
+request_timeout_seconds = 30
+
+[databases.identity]
+url = "sqlite://data/identity.db"
+max_connections = 10
+migrate_on_start = true
+
+[databases.service_request]
+url = "sqlite://data/service-request.db"
+max_connections = 10
+migrate_on_start = true
+
+[databases.participation]
+url = "sqlite://data/participation.db"
+max_connections = 10
+migrate_on_start = true
+
+[databases.notification]
+url = "sqlite://data/notification.db"
+max_connections = 10
+migrate_on_start = true
+
+[events]
+url = "memory://"
+exchange = "jamaa.events"
+prefetch = 32
+delivery_limit = 5
+relay_poll_interval_ms = 1000
+
+[auth]
+issuer = "jamaa-identity"
+audience = "jamaa"
+identity_url = "unused: the all-in-one verifies with identity's keys in-process"
+key_refresh_seconds = 300
+
+[telemetry]
+log_format = "pretty"
+log_filter = "info"
+
+[identity]
+access_token_ttl_seconds = 900
+refresh_token_ttl_seconds = 2592000
+platform_admin_email = "platform@jamaa.local"
+platform_admin_password = "platform-admin-change-me"
+
+[gateway]
+identity_url = "set by the all-in-one"
+service_request_url = "set by the all-in-one"
+participation_url = "set by the all-in-one"
+notification_url = "set by the all-in-one"
+request_timeout_seconds = 30
+cors_allowed_origins = []
+
+[demo]
+enabled = true
+commune_code = "DEMO"
+admin_email = "admin@demo.jamaa.local"
+admin_password = "demo-admin-change-me"
+"#;
+
+/// The running stack.
+pub struct Stack {
+    pub grpc_port: u16,
+    pub http_port: u16,
+    /// The bus every service shares (tests inspect the in-process dead letters through it).
+    pub bus: EventBus,
+    shutdown: CancellationToken,
+    grpc: JoinHandle<Result<(), tonic::transport::Error>>,
+    http: JoinHandle<Result<(), std::io::Error>>,
+}
+
+impl Stack {
+    /// Starts every service and the gateway. Ports 0 pick free ones.
+    pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Stack, StartError> {
+        let bus = EventBus::from_settings(&settings.events).map_err(StartError::Bus)?;
+        let context = |db| ServiceContext {
+            db,
+            bus: bus.clone(),
+            events: settings.events.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let databases = &settings.databases;
+        let identity_db = connect::<jamaa_identity::storage::Migrator>(&databases.identity).await?;
+        let requests_db = connect::<jamaa_service_request::storage::Migrator>(&databases.service_request).await?;
+        let participation_db = connect::<jamaa_participation::storage::Migrator>(&databases.participation).await?;
+        let notification_db = connect::<jamaa_notification::storage::Migrator>(&databases.notification).await?;
+
+        let mut server = GrpcServer::bind(&settings.server).await?;
+        let grpc_port = server.local_addr()?.port();
+        let own_url = format!("http://127.0.0.1:{grpc_port}");
+
+        // Consumers first, so their queues exist before anything is published.
+        jamaa_notification::mount(&mut server, &context(notification_db)).await?;
+        let keys = jamaa_identity::mount(&mut server, &context(identity_db), &settings.auth, &settings.identity).await?;
+        jamaa_service_request::mount(&mut server, &context(requests_db)).await?;
+        jamaa_participation::mount(&mut server, &context(participation_db), &own_url).await?;
+
+        let verifier = TokenVerifier::new(&settings.auth, KeySource::Static(keys));
+        let grpc = tokio::spawn(server.serve(verifier, shutdown.clone()));
+
+        let gateway_settings = jamaa_gateway::Settings {
+            server: settings.http.clone(),
+            telemetry: settings.telemetry.clone(),
+            gateway: GatewayConfig {
+                identity_url: own_url.clone(),
+                service_request_url: own_url.clone(),
+                participation_url: own_url.clone(),
+                notification_url: own_url.clone(),
+                ..settings.gateway.clone()
+            },
+        };
+        let gateway = Gateway::build(gateway_settings, shutdown.clone())
+            .await
+            .map_err(|error| StartError::Other(format!("gateway: {error}")))?;
+        let http_port = gateway.port();
+        let http = tokio::spawn(gateway.run_until_stopped());
+
+        Ok(Stack {
+            grpc_port,
+            http_port,
+            bus,
+            shutdown,
+            grpc,
+            http,
+        })
+    }
+
+    /// The gRPC address, e.g. `http://127.0.0.1:50051`.
+    pub fn grpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// The gateway's address, e.g. `http://127.0.0.1:8080`.
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// Stops everything and waits for the servers to drain.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.grpc.await;
+        let _ = self.http.await;
+    }
+
+    /// Waits until the servers stop (after the shutdown signal).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.grpc.await??;
+        self.http.await??;
+        Ok(())
+    }
+}
+
+async fn connect<M: jamaa_db::sea_orm_migration::MigratorTrait>(
+    settings: &DatabaseSettings,
+) -> Result<jamaa_db::sea_orm::DatabaseConnection, StartError> {
+    jamaa_db::connect::<M>(settings).await.map_err(StartError::Database)
+}

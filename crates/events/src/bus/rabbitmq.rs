@@ -59,14 +59,14 @@ impl RabbitMqBus {
         format!("{}.dlx", self.exchange)
     }
 
-    /// The queue of consumer `consumer`.
-    pub fn queue_name(consumer: &str) -> String {
-        format!("jamaa.{consumer}")
+    /// The queue of consumer `consumer`: `<exchange>.<consumer>`, e.g. `jamaa.events.notification`.
+    pub fn queue_name(&self, consumer: &str) -> String {
+        format!("{}.{consumer}", self.exchange)
     }
 
-    /// The dead-letter queue of consumer `consumer`.
-    pub fn dead_letter_queue_name(consumer: &str) -> String {
-        format!("jamaa.{consumer}.dead-letter")
+    /// The dead-letter queue of consumer `consumer`, e.g. `jamaa.events.notification.dead-letter`.
+    pub fn dead_letter_queue_name(&self, consumer: &str) -> String {
+        format!("{}.{consumer}.dead-letter", self.exchange)
     }
 
     async fn connect(&self) -> Result<Connection, String> {
@@ -125,8 +125,8 @@ impl RabbitMqBus {
     ) -> Result<(), String> {
         let dlx = self.dead_letter_exchange();
         declare_exchanges(channel, &self.exchange, &dlx).await?;
-        let queue = Self::queue_name(&subscription.consumer);
-        let dead_letter_queue = Self::dead_letter_queue_name(&subscription.consumer);
+        let queue = self.queue_name(&subscription.consumer);
+        let dead_letter_queue = self.dead_letter_queue_name(&subscription.consumer);
 
         let mut dlq_arguments = FieldTable::default();
         dlq_arguments.insert("x-queue-type".into(), long_string("quorum"));
@@ -216,7 +216,7 @@ impl RabbitMqBus {
             .basic_qos(self.prefetch, BasicQosOptions::default())
             .await
             .map_err(|e| e.to_string())?;
-        let queue = Self::queue_name(&subscription.consumer);
+        let queue = self.queue_name(&subscription.consumer);
         let mut consumer = channel
             .basic_consume(
                 queue.as_str().into(),

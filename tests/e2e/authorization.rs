@@ -1,0 +1,313 @@
+//! Every RPC checks who calls and for which commune; bad tokens are refused.
+
+use jamaa_auth::Claims;
+use jamaa_proto::identity::v1::Role;
+use jamaa_proto::notification::v1 as notification;
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
+use jamaa_proto::servicerequest::v1 as requests;
+use jamaa_tests::{Backend, TestStack, authorized, spawn_stack};
+use sea_orm::{ConnectionTrait, Database, Statement};
+use tonic::Code;
+
+crate::on_both_backends!(tenants_and_citizens_are_isolated, isolation);
+crate::on_both_backends!(bad_tokens_are_unauthenticated, bad_tokens);
+
+async fn add_service(stack: &TestStack, admin: &str) -> String {
+    stack
+        .requests()
+        .create_service(authorized(
+            requests::CreateServiceRequest {
+                code: "waste".into(),
+                name: Some(LocalizedText {
+                    fr: "Déchets".into(),
+                    ..LocalizedText::default()
+                }),
+                description: None,
+            },
+            admin,
+        ))
+        .await
+        .expect("create service")
+        .into_inner()
+        .service
+        .expect("service")
+        .id
+}
+
+async fn submit(stack: &TestStack, citizen: &str, service_id: &str) -> requests::ServiceRequest {
+    stack
+        .requests()
+        .submit_request(authorized(
+            requests::SubmitRequestRequest {
+                request_id: uuid::Uuid::now_v7().to_string(),
+                service_id: service_id.into(),
+                description: "Overflowing bins".into(),
+                ..Default::default()
+            },
+            citizen,
+        ))
+        .await
+        .expect("submit")
+        .into_inner()
+        .request
+        .expect("request")
+}
+
+async fn isolation(backend: Backend) {
+    let Some(stack) = spawn_stack(backend).await else { return };
+    let (_, admin_a) = stack.create_commune("AAA", 3).await;
+    let (_, admin_b) = stack.create_commune("BBB", 3).await;
+    let service_a = add_service(&stack, &admin_a).await;
+    let service_b = add_service(&stack, &admin_b).await;
+    let (_, amina) = stack.register_citizen("AAA", "Amina", Language::Fr).await;
+    let (_, karim) = stack.register_citizen("AAA", "Karim", Language::Ar).await;
+    let (_, badr) = stack.register_citizen("BBB", "Badr", Language::Ar).await;
+    let officer_a = stack.create_staff(&admin_a, "officer@aaa.test", &[Role::CaseOfficer]).await;
+
+    let amina_request = submit(&stack, &amina, &service_a).await;
+    let badr_request = submit(&stack, &badr, &service_b).await;
+
+    // No token: UNAUTHENTICATED.
+    let anonymous = stack
+        .requests()
+        .get_request(requests::GetRequestRequest {
+            id: amina_request.id.clone(),
+        })
+        .await
+        .expect_err("anonymous read");
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+
+    // A citizen cannot read another citizen's request, even in the same commune.
+    let error = stack
+        .requests()
+        .get_request(authorized(
+            requests::GetRequestRequest {
+                id: amina_request.id.clone(),
+            },
+            &karim,
+        ))
+        .await
+        .expect_err("Karim reads Amina's request");
+    assert_eq!(error.code(), Code::NotFound);
+    let karims = stack
+        .requests()
+        .list_requests(authorized(requests::ListRequestsRequest::default(), &karim))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(karims.requests.is_empty(), "Karim sees only his own requests");
+
+    // A citizen cannot file for another commune's service.
+    let error = stack
+        .requests()
+        .submit_request(authorized(
+            requests::SubmitRequestRequest {
+                request_id: uuid::Uuid::now_v7().to_string(),
+                service_id: service_b.clone(),
+                description: "x".into(),
+                ..Default::default()
+            },
+            &amina,
+        ))
+        .await
+        .expect_err("filing in another commune");
+    assert_eq!(error.code(), Code::NotFound);
+
+    // Staff of commune A cannot read or touch commune B's requests, nor see them listed.
+    let error = stack
+        .requests()
+        .get_request(authorized(
+            requests::GetRequestRequest {
+                id: badr_request.id.clone(),
+            },
+            &officer_a,
+        ))
+        .await
+        .expect_err("cross-commune read");
+    assert_eq!(error.code(), Code::NotFound);
+    let error = stack
+        .requests()
+        .change_request_status(authorized(
+            requests::ChangeRequestStatusRequest {
+                id: badr_request.id.clone(),
+                status: requests::RequestStatus::Received as i32,
+                note: String::new(),
+            },
+            &officer_a,
+        ))
+        .await
+        .expect_err("cross-commune change");
+    assert_eq!(error.code(), Code::NotFound);
+    let listed = stack
+        .requests()
+        .list_requests(authorized(requests::ListRequestsRequest::default(), &officer_a))
+        .await
+        .expect("staff list")
+        .into_inner();
+    let ids: Vec<&str> = listed.requests.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, [amina_request.id.as_str()]);
+
+    // Citizens do not run the workflow.
+    let error = stack
+        .requests()
+        .change_request_status(authorized(
+            requests::ChangeRequestStatusRequest {
+                id: amina_request.id.clone(),
+                status: requests::RequestStatus::Received as i32,
+                note: String::new(),
+            },
+            &amina,
+        ))
+        .await
+        .expect_err("a citizen changes a status");
+    assert_eq!(error.code(), Code::PermissionDenied);
+
+    // Notifications are private: Amina's receipt notification is not Karim's to see or mark.
+    let amina_inbox = jamaa_tests::eventually(std::time::Duration::from_secs(20), "Amina's receipt notification", || {
+        let stack = &stack;
+        let amina = amina.clone();
+        async move {
+            let inbox = stack
+                .notifications()
+                .list_notifications(authorized(notification::ListNotificationsRequest::default(), &amina))
+                .await
+                .ok()?
+                .into_inner();
+            (!inbox.notifications.is_empty()).then_some(inbox)
+        }
+    })
+    .await;
+    let karim_inbox = stack
+        .notifications()
+        .list_notifications(authorized(notification::ListNotificationsRequest::default(), &karim))
+        .await
+        .expect("Karim's inbox")
+        .into_inner();
+    assert!(karim_inbox.notifications.is_empty(), "{karim_inbox:?}");
+    let error = stack
+        .notifications()
+        .mark_notification_read(authorized(
+            notification::MarkNotificationReadRequest {
+                id: amina_inbox.notifications[0].id.clone(),
+            },
+            &karim,
+        ))
+        .await
+        .expect_err("Karim marks Amina's notification");
+    assert_eq!(error.code(), Code::NotFound);
+
+    stack.stop().await;
+}
+
+async fn bad_tokens(backend: Backend) {
+    let Some(stack) = spawn_stack(backend).await else { return };
+    stack.create_commune("TOK", 3).await;
+    let (_, amina) = stack.register_citizen("TOK", "Amina", Language::Fr).await;
+    let call = |token: String| {
+        let stack = &stack;
+        async move {
+            stack
+                .notifications()
+                .list_notifications(authorized(notification::ListNotificationsRequest::default(), &token))
+                .await
+        }
+    };
+    call(amina.clone()).await.expect("the real token works");
+
+    // Read the signing key as only identity has it, to forge validly signed tokens.
+    let db = Database::connect(stack.identity_database_url.as_str()).await.expect("identity db");
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT kid, private_key FROM signing_keys",
+        ))
+        .await
+        .expect("query")
+        .expect("a signing key");
+    let kid: String = row.try_get("", "kid").expect("kid");
+    let private_key: Vec<u8> = row.try_get("", "private_key").expect("key");
+    let _ = db.close().await;
+    let (_, payload, _) = split(&amina);
+    let claims: Claims = serde_json::from_slice(&b64_decode(payload)).expect("claims");
+
+    let sign = |claims: &Claims, key: &[u8], kid: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(kid.to_string());
+        jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ed_der(key)).expect("sign")
+    };
+    let now = chrono::Utc::now().timestamp();
+
+    // Control: a token forged with the real key and valid claims is accepted, so the refusals
+    // below are about what each one changes.
+    call(sign(&claims, &private_key, &kid)).await.expect("a validly signed token");
+
+    let expired = Claims {
+        exp: now - 3600,
+        iat: now - 4000,
+        ..claims.clone()
+    };
+    let wrong_audience = Claims {
+        aud: "someone-else".into(),
+        ..claims.clone()
+    };
+    let other_key = {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).expect("random");
+        ed25519_dalek::SigningKey::from_bytes(&seed)
+            .to_pkcs8_der()
+            .expect("der")
+            .as_bytes()
+            .to_vec()
+    };
+    let (header, _, signature) = split(&amina);
+    let mut tampered_claims = claims.clone();
+    tampered_claims.roles = vec!["commune_admin".into()];
+    let tampered = format!(
+        "{header}.{}.{signature}",
+        b64_encode(&serde_json::to_vec(&tampered_claims).expect("json"))
+    );
+    let alg_none = format!(
+        "{}.{}.",
+        b64_encode(format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#).as_bytes()),
+        b64_encode(&serde_json::to_vec(&claims).expect("json"))
+    );
+    let hs256 = {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(b"guess")).expect("sign")
+    };
+
+    for (what, token) in [
+        ("expired", sign(&expired, &private_key, &kid)),
+        ("wrong audience", sign(&wrong_audience, &private_key, &kid)),
+        ("signed by another key", sign(&claims, &other_key, &kid)),
+        ("tampered payload", tampered),
+        ("alg none", alg_none),
+        ("HS256", hs256),
+        ("garbage", "not-a-token".to_string()),
+    ] {
+        let error = call(token).await.expect_err(what);
+        assert_eq!(error.code(), Code::Unauthenticated, "{what}: {error:?}");
+    }
+    stack.stop().await;
+}
+
+fn split(token: &str) -> (&str, &str, &str) {
+    let mut parts = token.split('.');
+    (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    )
+}
+
+fn b64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).expect("base64")
+}
+
+fn b64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

@@ -1,0 +1,342 @@
+//! The event guarantees, tested rather than assumed: duplicates have one effect, a broker outage
+//! delays events and never drops them, a poison message is dead-lettered while the queue keeps
+//! flowing, and any plain AMQP client can read the CloudEvents with their trace context.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use jamaa_events::{CloudEvent, EventBus};
+use jamaa_proto::events::v1 as events;
+use jamaa_proto::notification::v1 as notification;
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
+use jamaa_proto::servicerequest::v1 as requests;
+use jamaa_tests::{Backend, Options, TestStack, authorized, eventually, spawn_stack, spawn_stack_with};
+use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use prost::Message;
+
+crate::on_both_backends!(a_redelivered_event_has_one_effect, duplicates);
+crate::on_both_backends!(a_poison_event_is_dead_lettered_and_the_queue_flows, poison);
+
+fn status_changed(citizen_id: &str, tracking_code: &str) -> CloudEvent {
+    CloudEvent::new(
+        "jamaa/service-request",
+        format!("requests/{tracking_code}"),
+        &events::RequestStatusChanged {
+            request_id: uuid::Uuid::now_v7().to_string(),
+            commune_id: uuid::Uuid::now_v7().to_string(),
+            citizen_id: citizen_id.to_string(),
+            tracking_code: tracking_code.to_string(),
+            service_code: "waste".into(),
+            old_status: requests::RequestStatus::Received as i32,
+            new_status: requests::RequestStatus::InProgress as i32,
+            public_note: String::new(),
+            changed_by: uuid::Uuid::now_v7().to_string(),
+            change_time: None,
+        },
+    )
+}
+
+async fn inbox(stack: &TestStack, token: &str) -> Vec<notification::Notification> {
+    stack
+        .notifications()
+        .list_notifications(authorized(
+            notification::ListNotificationsRequest {
+                page_size: 200,
+                ..Default::default()
+            },
+            token,
+        ))
+        .await
+        .map(|response| response.into_inner().notifications)
+        .unwrap_or_default()
+}
+
+async fn wait_for_notification(stack: &TestStack, token: &str, text: &str) {
+    eventually(Duration::from_secs(30), text, || async {
+        inbox(stack, token)
+            .await
+            .iter()
+            .any(|n| n.title.contains(text) || n.body.contains(text))
+            .then_some(())
+    })
+    .await;
+}
+
+async fn publish(stack: &TestStack, events: &[CloudEvent]) {
+    for result in stack.stack.bus.publisher().publish(events).await {
+        result.expect("the bus accepts the event");
+    }
+}
+
+async fn duplicates(backend: Backend) {
+    let Some(stack) = spawn_stack(backend).await else { return };
+    stack.create_commune("DUP", 3).await;
+    let (amina_id, amina) = stack.register_citizen("DUP", "Amina", Language::Fr).await;
+
+    // The same event three times (as a broker may redeliver it), then a marker after it.
+    let event = status_changed(&amina_id, "DUP-2026-000001");
+    publish(&stack, &[event.clone(), event.clone()]).await;
+    publish(&stack, &[event]).await;
+    publish(&stack, &[status_changed(&amina_id, "DUP-MARKER")]).await;
+    // Events to one consumer are handled in order: once the marker is in, the copies were handled.
+    wait_for_notification(&stack, &amina, "DUP-MARKER").await;
+
+    let copies = inbox(&stack, &amina)
+        .await
+        .into_iter()
+        .filter(|n| n.title.contains("DUP-2026-000001") || n.body.contains("DUP-2026-000001"))
+        .count();
+    assert_eq!(copies, 1, "three deliveries of one event, one notification");
+    stack.stop().await;
+}
+
+async fn poison(backend: Backend) {
+    let Some(stack) = spawn_stack(backend).await else { return };
+    stack.create_commune("DLQ", 3).await;
+    let (amina_id, amina) = stack.register_citizen("DLQ", "Amina", Language::Fr).await;
+
+    // A RequestStatusChanged whose payload cannot be decoded: the handler fails every time.
+    let mut poison = status_changed(&amina_id, "POISON");
+    poison.data = vec![0x0A, 0xFF, 0xFF];
+    publish(&stack, &[poison.clone()]).await;
+    publish(&stack, &[status_changed(&amina_id, "AFTER-POISON")]).await;
+    wait_for_notification(&stack, &amina, "AFTER-POISON").await;
+
+    match (&stack.stack.bus, &stack.amqp_url) {
+        (EventBus::InProcess(bus), _) => {
+            let letters = bus.dead_letters();
+            assert!(
+                letters.iter().any(|letter| letter.event.id == poison.id && letter.consumer == "notification"),
+                "the poison event is dead-lettered: {letters:?}"
+            );
+        }
+        (EventBus::RabbitMq(_), Some(url)) => {
+            let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+                .await
+                .expect("connect");
+            let channel = connection.create_channel().await.expect("channel");
+            let queue = format!("{}.notification.dead-letter", stack.exchange);
+            let id = eventually(Duration::from_secs(30), "the dead-lettered message", || {
+                let channel = &channel;
+                let queue = queue.clone();
+                async move {
+                    let message = channel
+                        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+                        .await
+                        .ok()??;
+                    header(&message.delivery.properties, "cloudEvents:id")
+                }
+            })
+            .await;
+            assert_eq!(id, poison.id.to_string());
+            let _ = connection.close(200, "done".into()).await;
+        }
+        (EventBus::RabbitMq(_), None) => panic!("a RabbitMQ stack without a URL"),
+    }
+    stack.stop().await;
+}
+
+fn header(properties: &lapin::BasicProperties, key: &str) -> Option<String> {
+    match properties.headers().as_ref()?.inner().get(key)? {
+        AMQPValue::LongString(value) => String::from_utf8(value.as_bytes().to_vec()).ok(),
+        AMQPValue::ShortString(value) => Some(value.as_str().to_string()),
+        _ => None,
+    }
+}
+
+async fn create_service(stack: &TestStack, admin: &str) -> String {
+    stack
+        .requests()
+        .create_service(authorized(
+            requests::CreateServiceRequest {
+                code: "roads".into(),
+                name: Some(LocalizedText {
+                    fr: "Voirie".into(),
+                    ..LocalizedText::default()
+                }),
+                description: None,
+            },
+            admin,
+        ))
+        .await
+        .expect("create service")
+        .into_inner()
+        .service
+        .expect("service")
+        .id
+}
+
+/// A plain AMQP client bound to the exchange reads a CloudEvent, and the W3C trace context that
+/// the gRPC call carried travels on in the message headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_amqp_client_reads_cloud_events_with_trace_context() {
+    let Some(stack) = spawn_stack(Backend::Real).await else { return };
+    let url = stack.amqp_url.clone().expect("amqp url");
+    let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let channel = connection.create_channel().await.expect("channel");
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("declare");
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            stack.exchange.as_str().into(),
+            "jamaa.events.v1.RequestSubmitted".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+
+    let (_, admin) = stack.create_commune("AMQ", 3).await;
+    let service_id = create_service(&stack, &admin).await;
+    let (_, amina) = stack.register_citizen("AMQ", "Amina", Language::Fr).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut request = authorized(
+        requests::SubmitRequestRequest {
+            request_id: uuid::Uuid::now_v7().to_string(),
+            service_id,
+            description: "Pothole".into(),
+            ..Default::default()
+        },
+        &amina,
+    );
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01").parse().expect("metadata"),
+    );
+    let submitted = stack
+        .requests()
+        .submit_request(request)
+        .await
+        .expect("submit")
+        .into_inner()
+        .request
+        .expect("request");
+
+    let mut consumer = channel
+        .basic_consume(
+            queue.name().clone(),
+            "test-reader".into(),
+            lapin::options::BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    let delivery = tokio::time::timeout(Duration::from_secs(30), consumer.next())
+        .await
+        .expect("a message within 30 s")
+        .expect("stream open")
+        .expect("delivery");
+    let properties = &delivery.properties;
+    assert_eq!(header(properties, "cloudEvents:specversion").as_deref(), Some("1.0"));
+    assert_eq!(
+        header(properties, "cloudEvents:type").as_deref(),
+        Some("jamaa.events.v1.RequestSubmitted")
+    );
+    assert_eq!(header(properties, "cloudEvents:source").as_deref(), Some("jamaa/service-request"));
+    assert_eq!(
+        header(properties, "cloudEvents:subject"),
+        Some(format!("requests/{}", submitted.id))
+    );
+    let id = header(properties, "cloudEvents:id").expect("id");
+    assert_eq!(uuid::Uuid::parse_str(&id).expect("uuid").get_version_num(), 7);
+    assert!(header(properties, "cloudEvents:time").is_some());
+    assert_eq!(
+        properties.content_type().as_ref().map(|value| value.as_str()),
+        Some("application/protobuf")
+    );
+    let traceparent = header(properties, "traceparent").expect("traceparent");
+    assert!(
+        traceparent.contains(trace_id),
+        "the caller's trace continues through the event: {traceparent}"
+    );
+    let payload = events::RequestSubmitted::decode(delivery.data.as_slice()).expect("protobuf payload");
+    assert_eq!(payload.tracking_code, submitted.tracking_code);
+
+    let _ = connection.close(200, "done".into()).await;
+    stack.stop().await;
+}
+
+/// With the broker unreachable, writes still succeed; every event arrives once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_delays_events_and_never_drops_them() {
+    let options = Options {
+        broker_through_proxy: true,
+        relay_poll_interval_ms: Some(200),
+    };
+    let Some(stack) = spawn_stack_with(Backend::Real, options).await else { return };
+    let (_, admin) = stack.create_commune("OUT", 3).await;
+    let service_id = create_service(&stack, &admin).await;
+    let (_, amina) = stack.register_citizen("OUT", "Amina", Language::Fr).await;
+    let officer = stack
+        .create_staff(&admin, "officer@out.test", &[jamaa_proto::identity::v1::Role::CaseOfficer])
+        .await;
+    // The broker is reachable at first: the receipt of a first request arrives.
+    let first = submit(&stack, &amina, &service_id).await;
+    wait_for_notification(&stack, &amina, &first.tracking_code).await;
+
+    let proxy = stack.broker_proxy.as_ref().expect("proxy");
+    proxy.cut();
+    let second = submit(&stack, &amina, &service_id).await;
+    for status in [requests::RequestStatus::Received, requests::RequestStatus::InProgress] {
+        stack
+            .requests()
+            .change_request_status(authorized(
+                requests::ChangeRequestStatusRequest {
+                    id: second.id.clone(),
+                    status: status as i32,
+                    note: format!("note for {status:?}"),
+                },
+                &officer,
+            ))
+            .await
+            .expect("writes succeed while the broker is away");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = inbox(&stack, &amina).await;
+    assert!(
+        !during.iter().any(|n| n.body.contains("note for InProgress")),
+        "nothing can be delivered while the broker is cut"
+    );
+
+    proxy.restore();
+    for text in [second.tracking_code.as_str(), "note for Received", "note for InProgress"] {
+        wait_for_notification(&stack, &amina, text).await;
+    }
+    stack.stop().await;
+}
+
+async fn submit(stack: &TestStack, citizen: &str, service_id: &str) -> requests::ServiceRequest {
+    stack
+        .requests()
+        .submit_request(authorized(
+            requests::SubmitRequestRequest {
+                request_id: uuid::Uuid::now_v7().to_string(),
+                service_id: service_id.into(),
+                description: "Pothole on the main road".into(),
+                ..Default::default()
+            },
+            citizen,
+        ))
+        .await
+        .expect("submit")
+        .into_inner()
+        .request
+        .expect("request")
+}

@@ -1,0 +1,30 @@
+//! End-to-end tests of the whole platform through its real interfaces: gRPC clients and HTTP on
+//! real ports, SQLite + in-process bus and PostgreSQL + RabbitMQ.
+//!
+//! Each scenario in [`on_both_backends!`] runs twice: `embedded` and `postgres_rabbitmq`. The
+//! real run fails when PostgreSQL or RabbitMQ do not answer (see jamaa-testkit for the opt-out).
+
+mod authorization;
+mod events;
+mod gateway;
+mod outbox;
+mod platform;
+mod story;
+
+/// Runs the async scenario `$scenario(Backend)` once per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $scenario:path) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                $scenario(jamaa_tests::Backend::Embedded).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_rabbitmq() {
+                $scenario(jamaa_tests::Backend::Real).await
+            }
+        }
+    };
+}

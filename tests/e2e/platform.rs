@@ -1,0 +1,54 @@
+//! What operators and other languages' clients rely on: health per service and reflection.
+
+use jamaa_tests::{Backend, spawn_stack};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+const SERVICES: [&str; 4] = [
+    "jamaa.identity.v1.IdentityService",
+    "jamaa.servicerequest.v1.ServiceRequestService",
+    "jamaa.participation.v1.ParticipationService",
+    "jamaa.notification.v1.NotificationService",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_reports_health_and_is_listed_by_reflection() {
+    let Some(stack) = spawn_stack(Backend::Embedded).await else { return };
+    let mut health = HealthClient::new(stack.channel());
+    for service in SERVICES.iter().copied().chain([""]) {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap_or_else(|error| panic!("health of {service:?}: {error:?}"))
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
+
+    let mut reflection = ServerReflectionClient::new(stack.channel());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let response = responses.message().await.expect("a response").expect("not empty");
+    let Some(MessageResponse::ListServicesResponse(listed)) = response.message_response else {
+        panic!("unexpected reflection answer: {response:?}");
+    };
+    let names: Vec<String> = listed.service.into_iter().map(|service| service.name).collect();
+    for expected in SERVICES.iter().copied().chain(["grpc.health.v1.Health"]) {
+        assert!(names.iter().any(|name| name == expected), "{expected} missing from {names:?}");
+    }
+    stack.stop().await;
+}

@@ -1,1 +1,104 @@
-//! Placeholder: being written.
+//! The participation service: citizens open petitions to their communal council and sign them;
+//! a petition that gathers its commune's threshold of signatures emits
+//! `PetitionThresholdReached` (once).
+//!
+//! Layout: [`grpc`] (handlers: parse, check the caller) → [`petitions`] (operations, outbox) →
+//! [`storage`] (tables, migrations). [`domain`] holds the parsed value types and the threshold
+//! rule; [`communes`] asks identity for a commune's threshold.
+
+pub mod communes;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod petitions;
+pub mod storage;
+
+use std::sync::Arc;
+
+use jamaa_auth::{KeySource, TokenVerifier};
+use jamaa_events::Outbox;
+use jamaa_proto::participation::v1::participation_service_server::ParticipationServiceServer;
+use jamaa_server::{Application, GrpcServer, ServiceContext, StartError};
+use jamaa_settings::{
+    AuthSettings, DatabaseSettings, EventsSettings, ServerSettings, TelemetrySettings,
+};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::communes::CommuneDirectory;
+use crate::petitions::Petitions;
+
+/// The CloudEvents source of participation's events.
+pub const EVENT_SOURCE: &str = "jamaa/participation";
+
+/// Settings of the standalone participation process.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub events: EventsSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+/// The built-in defaults of the standalone process.
+pub fn default_settings() -> String {
+    jamaa_settings::common_defaults("participation")
+}
+
+/// Adds participation to `server`: its gRPC service and its outbox relay. `identity_url` is
+/// where identity's gRPC answers `GetCommune`; it is connected lazily, so identity may start
+/// listening after this returns (the all-in-one passes its own port).
+pub async fn mount(
+    server: &mut GrpcServer,
+    context: &ServiceContext,
+    identity_url: &str,
+) -> Result<(), StartError> {
+    let communes = CommuneDirectory::connect_lazy(identity_url)
+        .map_err(|error| StartError::Other(format!("identity url {identity_url:?}: {error}")))?;
+    let outbox = Outbox::new(EVENT_SOURCE);
+    let petitions = Arc::new(Petitions::new(context.db.clone(), outbox.clone(), communes));
+    context.start_outbox_relay(&outbox);
+    server.add_service(ParticipationServiceServer::new(
+        grpc::ParticipationGrpc::new(petitions),
+    ));
+    Ok(())
+}
+
+/// Builds the standalone participation process.
+pub async fn build(
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> Result<Application, StartError> {
+    let context = ServiceContext::connect::<storage::Migrator>(
+        &settings.database,
+        &settings.events,
+        shutdown,
+    )
+    .await?;
+    let mut server = GrpcServer::bind(&settings.server).await?;
+    mount(&mut server, &context, &settings.auth.identity_url).await?;
+    let verifier = TokenVerifier::new(
+        &settings.auth,
+        KeySource::Identity {
+            url: settings.auth.identity_url.clone(),
+        },
+    );
+    Ok(Application::new(server, verifier, context.shutdown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jamaa_settings::ExposeSecret;
+
+    #[test]
+    fn defaults_load() {
+        let settings: Settings = jamaa_settings::load_from(&default_settings(), None, Vec::new())
+            .expect("defaults load");
+        assert_eq!(
+            settings.database.url.expose_secret(),
+            "sqlite://data/participation.db"
+        );
+    }
+}

@@ -1,0 +1,799 @@
+//! The route table: every HTTP operation of the gateway and what answers it. The router
+//! ([`crate::router`]) and the OpenAPI document ([`crate::openapi`]) are both built from
+//! [`operations`], so they cannot drift apart.
+//!
+//! Most operations are one unary gRPC call with ONE generic mapping ([`Operation::rpc`]):
+//! the request message is read from the JSON body (proto3 JSON mapping), the query parameters the
+//! operation declares, and the path parameters, each of which fills the request field of the same
+//! (JSON) name, e.g. `{id}` fills `id` and `{petitionId}` fills `petitionId`. The response message
+//! is answered as proto3 JSON; a gRPC error as a [`Problem`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::handler::Handler;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use jamaa_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use jamaa_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use jamaa_proto::participation::v1::participation_service_client::ParticipationServiceClient;
+use jamaa_proto::servicerequest::v1::service_request_service_client::ServiceRequestServiceClient;
+use jamaa_server::StartError;
+use jamaa_telemetry::TraceContextInterceptor;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::problem::{FieldError, Problem};
+use crate::{GatewayConfig, jwks};
+
+/// The header that carries a request's id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A channel that sends the current trace context with every call.
+pub type TracedChannel = InterceptedService<Channel, TraceContextInterceptor>;
+
+/// The gRPC clients of the four services (cheap to clone: they share lazily connected channels).
+#[derive(Clone)]
+pub struct Clients {
+    pub identity: IdentityServiceClient<TracedChannel>,
+    pub service_requests: ServiceRequestServiceClient<TracedChannel>,
+    pub participation: ParticipationServiceClient<TracedChannel>,
+    pub notifications: NotificationServiceClient<TracedChannel>,
+    /// `grpc.health.v1` where identity runs, for readiness.
+    pub identity_health: HealthClient<Channel>,
+}
+
+impl Clients {
+    /// Clients of the services at `config`'s URLs; nothing connects until the first call.
+    pub fn connect_lazy(config: &GatewayConfig) -> Result<Clients, StartError> {
+        let identity = channel("gateway.identity_url", &config.identity_url)?;
+        let traced = |channel: Channel| InterceptedService::new(channel, TraceContextInterceptor);
+        Ok(Clients {
+            identity: IdentityServiceClient::new(traced(identity.clone())),
+            service_requests: ServiceRequestServiceClient::new(traced(channel(
+                "gateway.service_request_url",
+                &config.service_request_url,
+            )?)),
+            participation: ParticipationServiceClient::new(traced(channel(
+                "gateway.participation_url",
+                &config.participation_url,
+            )?)),
+            notifications: NotificationServiceClient::new(traced(channel(
+                "gateway.notification_url",
+                &config.notification_url,
+            )?)),
+            identity_health: HealthClient::new(identity),
+        })
+    }
+}
+
+fn channel(setting: &str, url: &str) -> Result<Channel, StartError> {
+    let endpoint = Endpoint::from_shared(url.to_string())
+        .map_err(|error| StartError::Other(format!("{setting} {url:?} is not a URL: {error}")))?;
+    Ok(endpoint.connect_lazy())
+}
+
+/// What every handler is given.
+#[derive(Clone)]
+pub struct AppState {
+    pub clients: Clients,
+    /// The deadline of each gRPC call.
+    pub call_timeout: Duration,
+    /// The OpenAPI document, built once from the table.
+    pub openapi: Arc<Value>,
+}
+
+/// The HTTP methods the gateway uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+}
+
+impl Verb {
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+        }
+    }
+
+    /// The method as an OpenAPI path item key.
+    pub fn openapi_key(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+        }
+    }
+}
+
+/// The JSON type a query parameter is converted to before the request message is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    Integer,
+    Boolean,
+    /// A string, or an enum value by name.
+    String,
+}
+
+/// A query parameter an operation accepts; it fills the request field of the same name.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryParam {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    pub description: &'static str,
+}
+
+const PAGE_SIZE: QueryParam = QueryParam {
+    name: "pageSize",
+    kind: ParamKind::Integer,
+    description: "At most this many items (default 50, at most 200).",
+};
+const PAGE_TOKEN: QueryParam = QueryParam {
+    name: "pageToken",
+    kind: ParamKind::String,
+    description: "The nextPageToken of the previous page.",
+};
+const PAGE: &[QueryParam] = &[PAGE_SIZE, PAGE_TOKEN];
+
+/// How an operation is routed and documented.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteSpec {
+    pub verb: Verb,
+    /// An axum path; each `{name}` fills the request field `name`.
+    pub path: &'static str,
+    pub operation_id: &'static str,
+    pub summary: &'static str,
+    /// Callers need no access token (the service lets anyone call the RPC).
+    pub public: bool,
+    /// The request message is read from a JSON body (else the body is ignored).
+    pub body: bool,
+    /// The query parameters accepted; any other is refused.
+    pub query: &'static [QueryParam],
+}
+
+impl RouteSpec {
+    /// A route for signed-in callers; POST reads a JSON body, GET none; no query parameters.
+    pub const fn new(verb: Verb, path: &'static str, operation_id: &'static str) -> RouteSpec {
+        RouteSpec {
+            verb,
+            path,
+            operation_id,
+            summary: "",
+            public: false,
+            body: matches!(verb, Verb::Post),
+            query: &[],
+        }
+    }
+
+    pub const fn summary(self, summary: &'static str) -> RouteSpec {
+        RouteSpec { summary, ..self }
+    }
+
+    /// Anyone may call it, without a token.
+    pub const fn public(self) -> RouteSpec {
+        RouteSpec {
+            public: true,
+            ..self
+        }
+    }
+
+    /// Every request field comes from the path: the body is ignored.
+    pub const fn without_body(self) -> RouteSpec {
+        RouteSpec {
+            body: false,
+            ..self
+        }
+    }
+
+    pub const fn query(self, query: &'static [QueryParam]) -> RouteSpec {
+        RouteSpec { query, ..self }
+    }
+}
+
+/// What a successful operation answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseBody {
+    /// A proto message (full name) as proto3 JSON.
+    Message(String),
+    /// Other JSON, described.
+    Json(&'static str),
+    /// Plain text, described.
+    Text(&'static str),
+}
+
+/// One HTTP operation: its route, its request and response, and its handler.
+pub struct Operation {
+    pub spec: RouteSpec,
+    /// The proto message (full name) the request is read into, if any.
+    pub request: Option<String>,
+    pub response: ResponseBody,
+    pub(crate) handler: MethodRouter<AppState>,
+}
+
+/// Every operation of the gateway.
+pub fn operations() -> Vec<Operation> {
+    use Verb::{Get, Post};
+    let list_requests = &[
+        PAGE_SIZE,
+        PAGE_TOKEN,
+        QueryParam {
+            name: "status",
+            kind: ParamKind::String,
+            description: "Only requests in this status, e.g. REQUEST_STATUS_IN_PROGRESS.",
+        },
+    ];
+    let list_notifications = &[
+        PAGE_SIZE,
+        PAGE_TOKEN,
+        QueryParam {
+            name: "unreadOnly",
+            kind: ParamKind::Boolean,
+            description: "Only unread notifications.",
+        },
+    ];
+    vec![
+        // identity
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/communes", "CreateCommune")
+                .summary("Creates a commune and its first commune administrator. Platform administrators only."),
+            |mut clients: Clients, request| async move { clients.identity.create_commune(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/communes/{code}", "GetCommune")
+                .summary("Gets a commune's public profile by its code.")
+                .public(),
+            |mut clients: Clients, request| async move { clients.identity.get_commune(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/citizens", "RegisterCitizen")
+                .summary("Registers a citizen resident in a commune.")
+                .public(),
+            |mut clients: Clients, request| async move { clients.identity.register_citizen(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/staff", "CreateStaffMember")
+                .summary("Adds a staff member to the caller's commune. Commune administrators only."),
+            |mut clients: Clients, request| async move { clients.identity.create_staff_member(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/sessions", "Login")
+                .summary("Exchanges an e-mail and password for an access token and a refresh token.")
+                .public(),
+            |mut clients: Clients, request| async move { clients.identity.login(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/sessions/refresh", "RefreshSession")
+                .summary("Exchanges a refresh token for a new access token; the refresh token rotates.")
+                .public(),
+            |mut clients: Clients, request| async move { clients.identity.refresh_session(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/me", "GetCurrentUser").summary("Gets the authenticated caller's own account."),
+            |mut clients: Clients, request| async move { clients.identity.get_current_user(request).await },
+        ),
+        Operation::rpc_rendered(
+            RouteSpec::new(Get, "/.well-known/jwks.json", "ListPublicKeys")
+                .summary("The public keys that verify access tokens, as a JSON Web Key Set.")
+                .public(),
+            ResponseBody::Json("A JSON Web Key Set (RFC 7517) of Ed25519 keys (RFC 8037): {keys: [{kty, crv, x, kid, alg, use}]}."),
+            |mut clients: Clients, request| async move { clients.identity.list_public_keys(request).await },
+            |response| serde_json::to_value(jwks::render(response)),
+        ),
+        // service requests
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/communes/{communeCode}/services", "ListServices")
+                .summary("Lists a commune's active services.")
+                .query(PAGE)
+                .public(),
+            |mut clients: Clients, request| async move { clients.service_requests.list_services(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/services", "CreateService")
+                .summary("Adds a service to the caller's commune catalogue. Commune administrators only."),
+            |mut clients: Clients, request| async move { clients.service_requests.create_service(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/requests", "SubmitRequest")
+                .summary("Files a request for a service of the caller's commune. Citizens. Idempotent by requestId."),
+            |mut clients: Clients, request| async move { clients.service_requests.submit_request(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/requests", "ListRequests")
+                .summary("Lists requests: a citizen's own, or all of the staff member's commune.")
+                .query(list_requests),
+            |mut clients: Clients, request| async move { clients.service_requests.list_requests(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/requests/{id}", "GetRequest")
+                .summary("Gets a request: its citizen, or staff of its commune."),
+            |mut clients: Clients, request| async move { clients.service_requests.get_request(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/requests/{id}/status", "ChangeRequestStatus")
+                .summary("Moves a request along its workflow with a note ({status, note}). Staff of its commune."),
+            |mut clients: Clients, request| async move {
+                clients.service_requests.change_request_status(request).await
+            },
+        ),
+        // notifications
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/notifications", "ListNotifications")
+                .summary("Lists the caller's notifications, newest first.")
+                .query(list_notifications),
+            |mut clients: Clients, request| async move { clients.notifications.list_notifications(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/notifications/{id}/read", "MarkNotificationRead")
+                .summary("Marks one of the caller's notifications read.")
+                .without_body(),
+            |mut clients: Clients, request| async move {
+                clients.notifications.mark_notification_read(request).await
+            },
+        ),
+        // participation
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/petitions", "CreatePetition")
+                .summary("Opens a petition in the caller's commune. Citizens. Idempotent by requestId."),
+            |mut clients: Clients, request| async move { clients.participation.create_petition(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/petitions", "ListPetitions")
+                .summary("Lists the petitions of the caller's commune, newest first.")
+                .query(PAGE),
+            |mut clients: Clients, request| async move { clients.participation.list_petitions(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/petitions/{id}", "GetPetition").summary("Gets a petition of the caller's commune."),
+            |mut clients: Clients, request| async move { clients.participation.get_petition(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/petitions/{petitionId}/signatures", "SignPetition")
+                .summary("Signs a petition; once per citizen (signing again changes nothing).")
+                .without_body(),
+            |mut clients: Clients, request| async move { clients.participation.sign_petition(request).await },
+        ),
+        // the gateway itself
+        Operation::custom(
+            RouteSpec::new(Get, "/openapi.json", "GetOpenApi")
+                .summary("This OpenAPI document.")
+                .public(),
+            ResponseBody::Json("An OpenAPI 3.1 document."),
+            openapi_document,
+        ),
+        Operation::custom(
+            RouteSpec::new(Get, "/healthz", "Liveness")
+                .summary("Liveness: the gateway is running.")
+                .public(),
+            ResponseBody::Text("ok"),
+            liveness,
+        ),
+        Operation::custom(
+            RouteSpec::new(Get, "/readyz", "Readiness")
+                .summary("Readiness: 200 when the identity service reports SERVING, 503 otherwise.")
+                .public(),
+            ResponseBody::Text("ready, or why not"),
+            readiness,
+        ),
+    ]
+}
+
+impl Operation {
+    /// An operation answered by one unary gRPC call, its response message answered as JSON.
+    fn rpc<Req, Resp, F, Fut>(spec: RouteSpec, call: F) -> Operation
+    where
+        Req: prost::Name + DeserializeOwned + Send + 'static,
+        Resp: prost::Name + Serialize + Send + 'static,
+        F: Fn(Clients, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>> + Send + 'static,
+    {
+        let response = ResponseBody::Message(Resp::full_name());
+        Operation::rpc_rendered(spec, response, call, |message: Resp| {
+            serde_json::to_value(message)
+        })
+    }
+
+    /// Like [`Operation::rpc`], with the response message rendered by `render`.
+    fn rpc_rendered<Req, Resp, F, Fut, R>(
+        spec: RouteSpec,
+        response: ResponseBody,
+        call: F,
+        render: R,
+    ) -> Operation
+    where
+        Req: prost::Name + DeserializeOwned + Send + 'static,
+        Resp: Send + 'static,
+        F: Fn(Clients, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>> + Send + 'static,
+        R: Fn(Resp) -> Result<Value, serde_json::Error> + Clone + Send + Sync + 'static,
+    {
+        let handler = move |State(state): State<AppState>,
+                            path: Result<Path<HashMap<String, String>>, PathRejection>,
+                            query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+                            headers: HeaderMap,
+                            body: Result<Bytes, BytesRejection>| {
+            let call = call.clone();
+            let render = render.clone();
+            async move {
+                let input = RequestInput {
+                    path,
+                    query,
+                    headers,
+                    body,
+                };
+                match call_rpc(spec, state, input, call, render).await {
+                    Ok(json) => Json(json).into_response(),
+                    Err(problem) => problem.into_response(),
+                }
+            }
+        };
+        Operation {
+            spec,
+            request: Some(Req::full_name()),
+            response,
+            handler: on(spec.verb.filter(), handler),
+        }
+    }
+
+    /// An operation answered by the gateway itself.
+    fn custom<H, T>(spec: RouteSpec, response: ResponseBody, handler: H) -> Operation
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        Operation {
+            spec,
+            request: None,
+            response,
+            handler: on(spec.verb.filter(), handler),
+        }
+    }
+}
+
+/// The parts of an HTTP request a gRPC call is made of.
+struct RequestInput {
+    path: Result<Path<HashMap<String, String>>, PathRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+}
+
+/// Reads the request message, makes the call, renders the response.
+async fn call_rpc<Req, Resp, F, Fut, R>(
+    spec: RouteSpec,
+    state: AppState,
+    input: RequestInput,
+    call: F,
+    render: R,
+) -> Result<Value, Problem>
+where
+    Req: prost::Name + DeserializeOwned,
+    F: Fn(Clients, tonic::Request<Req>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    R: Fn(Resp) -> Result<Value, serde_json::Error>,
+{
+    let fields = request_fields(&spec, input.path, input.query, &input.headers, input.body)?;
+    let message: Req = serde_json::from_value(Value::Object(fields)).map_err(|error| {
+        Problem::malformed(format!(
+            "the request does not fit {}: {error}",
+            Req::full_name()
+        ))
+    })?;
+    let request = grpc_request(message, &input.headers, state.call_timeout)?;
+    let response = call(state.clients, request)
+        .await
+        .map_err(|status| Problem::from_status(&status))?;
+    render(response.into_inner()).map_err(|error| {
+        tracing::error!(%error, "could not render a response as JSON");
+        Problem::from_status(&tonic::Status::internal("rendering"))
+    })
+}
+
+/// The request message's JSON fields: the body's (when the operation reads one), then the query
+/// parameters, then the path parameters (later ones win).
+fn request_fields(
+    spec: &RouteSpec,
+    path: Result<Path<HashMap<String, String>>, PathRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Map<String, Value>, Problem> {
+    let mut fields = if spec.body {
+        let body = body.map_err(|rejection| Problem::from_body_rejection(&rejection))?;
+        body_fields(headers, &body)?
+    } else {
+        Map::new()
+    };
+    let Query(query) = query.map_err(|rejection| Problem::from_query_rejection(&rejection))?;
+    fields.extend(query_fields(spec.query, query)?);
+    let Path(path) = path.map_err(|rejection| Problem::from_path_rejection(&rejection))?;
+    fields.extend(
+        path.into_iter()
+            .map(|(name, value)| (name, Value::String(value))),
+    );
+    Ok(fields)
+}
+
+/// The fields of a JSON object body; an empty body is `{}`.
+fn body_fields(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, Problem> {
+    if body.is_empty() {
+        return Ok(Map::new());
+    }
+    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
+        let content_type = content_type.to_str().unwrap_or_default();
+        let media_type = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if media_type != "application/json" && !media_type.ends_with("+json") {
+            return Err(Problem::unsupported_media_type(content_type));
+        }
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(Problem::malformed("the body must be a JSON object")),
+        Err(error) => Err(Problem::malformed(format!(
+            "the body is not valid JSON: {error}"
+        ))),
+    }
+}
+
+/// The query parameters as JSON fields of the declared types; unknown or ill-typed ones are
+/// refused, each named.
+fn query_fields(
+    accepted: &[QueryParam],
+    query: Vec<(String, String)>,
+) -> Result<Map<String, Value>, Problem> {
+    let mut fields = Map::new();
+    let mut errors = Vec::new();
+    for (name, text) in query {
+        let Some(param) = accepted.iter().find(|param| param.name == name) else {
+            let expected: Vec<&str> = accepted.iter().map(|param| param.name).collect();
+            let description = if expected.is_empty() {
+                "is not a parameter of this operation (it takes none)".to_string()
+            } else {
+                format!(
+                    "is not a parameter of this operation (it takes {})",
+                    expected.join(", ")
+                )
+            };
+            errors.push(FieldError {
+                field: name,
+                description,
+            });
+            continue;
+        };
+        let value = match param.kind {
+            ParamKind::String => Some(Value::String(text)),
+            ParamKind::Integer => text.parse::<i64>().ok().map(Value::from),
+            ParamKind::Boolean => match text.as_str() {
+                "true" => Some(Value::Bool(true)),
+                "false" => Some(Value::Bool(false)),
+                _ => None,
+            },
+        };
+        match value {
+            Some(value) => {
+                fields.insert(name, value);
+            }
+            None => errors.push(FieldError {
+                field: name,
+                description: match param.kind {
+                    ParamKind::Boolean => "must be true or false".to_string(),
+                    _ => "must be an integer".to_string(),
+                },
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(fields)
+    } else {
+        Err(Problem::invalid_fields(errors))
+    }
+}
+
+/// The gRPC request: the message, the caller's `authorization` unchanged, the request id, and
+/// the deadline.
+fn grpc_request<Req>(
+    message: Req,
+    headers: &HeaderMap,
+    timeout: Duration,
+) -> Result<tonic::Request<Req>, Problem> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(timeout);
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = AsciiMetadataValue::try_from(value.as_bytes()).map_err(|_| {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                tonic::Code::Unauthenticated,
+                "BAD_AUTHORIZATION_HEADER",
+                "the authorization header must be `Bearer <token>`",
+            )
+        })?;
+        request.metadata_mut().insert("authorization", value);
+    }
+    if let Some(value) = headers.get(REQUEST_ID_HEADER)
+        && let Ok(value) = AsciiMetadataValue::try_from(value.as_bytes())
+    {
+        request.metadata_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(request)
+}
+
+async fn openapi_document(State(state): State<AppState>) -> Response {
+    Json(state.openapi.as_ref()).into_response()
+}
+
+async fn liveness() -> &'static str {
+    "ok"
+}
+
+/// 200 when identity's `grpc.health.v1` says SERVING, 503 otherwise.
+async fn readiness(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    let service = jamaa_proto::identity::v1::identity_service_server::SERVICE_NAME;
+    let mut request = tonic::Request::new(HealthCheckRequest {
+        service: service.to_string(),
+    });
+    request.set_timeout(state.call_timeout);
+    match state.clients.identity_health.clone().check(request).await {
+        Ok(response) if response.get_ref().status() == ServingStatus::Serving => {
+            (StatusCode::OK, "ready")
+        }
+        Ok(response) => {
+            tracing::warn!(status = ?response.get_ref().status(), "not ready: identity is not serving");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: identity is not serving",
+            )
+        }
+        Err(status) => {
+            tracing::warn!(code = ?status.code(), message = status.message(), "not ready: identity is unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: identity is unreachable",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters_are_typed() {
+        let accepted = [
+            PAGE_SIZE,
+            PAGE_TOKEN,
+            QueryParam {
+                name: "unreadOnly",
+                kind: ParamKind::Boolean,
+                description: "",
+            },
+        ];
+        let query = vec![
+            ("pageSize".to_string(), "10".to_string()),
+            ("pageToken".to_string(), "abc".to_string()),
+            ("unreadOnly".to_string(), "true".to_string()),
+        ];
+        let fields = query_fields(&accepted, query).expect("valid parameters");
+        assert_eq!(
+            Value::Object(fields),
+            serde_json::json!({"pageSize": 10, "pageToken": "abc", "unreadOnly": true})
+        );
+    }
+
+    #[test]
+    fn bad_query_parameters_are_named() {
+        let query = vec![
+            ("page_size".to_string(), "10".to_string()),
+            ("pageSize".to_string(), "ten".to_string()),
+        ];
+        let problem = query_fields(PAGE, query).expect_err("refused");
+        assert_eq!(problem.status, StatusCode::BAD_REQUEST);
+        let fields: Vec<&str> = problem
+            .errors
+            .iter()
+            .map(|error| error.field.as_str())
+            .collect();
+        assert_eq!(fields, ["page_size", "pageSize"]);
+    }
+
+    #[test]
+    fn bodies_must_be_json_objects() {
+        let mut headers = HeaderMap::new();
+        assert!(body_fields(&headers, b"").expect("empty is {}").is_empty());
+        assert_eq!(
+            body_fields(&headers, b"[1]").expect_err("array").status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            body_fields(&headers, b"{oops").expect_err("syntax").status,
+            StatusCode::BAD_REQUEST
+        );
+        headers.insert(
+            header::CONTENT_TYPE,
+            "text/plain".parse().expect("header value"),
+        );
+        assert_eq!(
+            body_fields(&headers, b"{}").expect_err("not json").status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        headers.insert(
+            header::CONTENT_TYPE,
+            "application/json; charset=utf-8"
+                .parse()
+                .expect("header value"),
+        );
+        assert!(body_fields(&headers, b"{}").is_ok());
+    }
+
+    #[test]
+    fn proto_json_fills_the_request_message() {
+        use jamaa_proto::servicerequest::v1::{ListRequestsRequest, RequestStatus};
+        let fields = query_fields(
+            &[
+                PAGE_SIZE,
+                QueryParam {
+                    name: "status",
+                    kind: ParamKind::String,
+                    description: "",
+                },
+            ],
+            vec![
+                ("pageSize".to_string(), "5".to_string()),
+                (
+                    "status".to_string(),
+                    "REQUEST_STATUS_IN_PROGRESS".to_string(),
+                ),
+            ],
+        )
+        .expect("valid parameters");
+        let request: ListRequestsRequest =
+            serde_json::from_value(Value::Object(fields)).expect("fits");
+        assert_eq!(request.page_size, 5);
+        assert_eq!(request.status(), RequestStatus::InProgress);
+    }
+
+    #[test]
+    fn the_authorization_header_is_passed_through() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            "Bearer abc.def.ghi".parse().expect("header value"),
+        );
+        headers.insert(REQUEST_ID_HEADER, "req-1".parse().expect("header value"));
+        let request = grpc_request((), &headers, Duration::from_secs(5)).expect("request");
+        let metadata = request.metadata();
+        assert_eq!(
+            metadata.get("authorization").and_then(|v| v.to_str().ok()),
+            Some("Bearer abc.def.ghi")
+        );
+        assert_eq!(
+            metadata
+                .get(REQUEST_ID_HEADER)
+                .and_then(|v| v.to_str().ok()),
+            Some("req-1")
+        );
+        assert_eq!(
+            metadata.get("grpc-timeout").and_then(|v| v.to_str().ok()),
+            Some("5000000u")
+        );
+    }
+}

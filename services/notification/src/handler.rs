@@ -1,0 +1,376 @@
+//! The event consumer: turns other services' events into recipients and notifications.
+//!
+//! Each event is applied in ONE transaction that first claims the event id in the inbox table
+//! ([`jamaa_events::inbox::try_claim`]); a redelivered event finds it claimed and changes nothing.
+//! The unique index on `notifications (event_id, recipient_id)` backs this up.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use jamaa_events::{CloudEvent, EventHandler, HandlerError, inbox};
+use jamaa_proto::events::v1 as events;
+use jamaa_proto::servicerequest::v1::RequestStatus;
+use jamaa_proto::r#type::v1::Language;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait, Set, TransactionTrait};
+use uuid::Uuid;
+
+use crate::CONSUMER;
+use crate::storage::{notification, recipient};
+use crate::templates::{self, Notice};
+
+/// The event types this service consumes.
+pub fn handled_event_types() -> Vec<String> {
+    vec![
+        CloudEvent::type_of::<events::CitizenRegistered>(),
+        CloudEvent::type_of::<events::RequestSubmitted>(),
+        CloudEvent::type_of::<events::RequestStatusChanged>(),
+        CloudEvent::type_of::<events::PetitionThresholdReached>(),
+    ]
+}
+
+/// Applies notification's events to its database. Idempotent: see the module docs.
+pub struct NotificationHandler {
+    db: DatabaseConnection,
+}
+
+impl NotificationHandler {
+    pub fn new(db: DatabaseConnection) -> Self {
+        NotificationHandler { db }
+    }
+}
+
+/// What one event asks of this service.
+enum Effect {
+    /// Remember a person's commune and language.
+    Recipient(recipient::Model),
+    /// Write to `recipient_id`.
+    Notify {
+        recipient_id: Uuid,
+        commune_id: Option<Uuid>,
+        notice: Notice,
+    },
+}
+
+#[async_trait]
+impl EventHandler for NotificationHandler {
+    async fn handle(&self, event: &CloudEvent) -> Result<(), HandlerError> {
+        let Some(effect) = effect_of(event)? else {
+            tracing::debug!(event_type = %event.event_type, "ignoring an event type this service does not handle");
+            return Ok(());
+        };
+        let txn = self.db.begin().await?;
+        if !inbox::try_claim(&txn, CONSUMER, event.id, &event.event_type).await? {
+            tracing::debug!(event_id = %event.id, "event already handled");
+            return Ok(());
+        }
+        match effect {
+            Effect::Recipient(row) => upsert_recipient(&txn, row).await?,
+            Effect::Notify {
+                recipient_id,
+                commune_id,
+                notice,
+            } => {
+                let language = recipient_language(&txn, recipient_id).await?;
+                let rendered = templates::render(&notice, language).map_err(|error| {
+                    HandlerError(format!("cannot render a notification: {error}"))
+                })?;
+                insert_notification(
+                    &txn,
+                    notification::ActiveModel {
+                        id: Set(Uuid::now_v7()),
+                        recipient_id: Set(recipient_id),
+                        commune_id: Set(commune_id),
+                        event_id: Set(event.id),
+                        event_type: Set(event.event_type.clone()),
+                        subject: Set(event.subject.clone()),
+                        title: Set(rendered.title),
+                        body: Set(rendered.body),
+                        language: Set(rendered.language.code().to_string()),
+                        created_at: Set(Utc::now()),
+                        read_at: Set(None),
+                    },
+                )
+                .await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+/// Decodes `event` into what it asks of this service; `None` for types it does not handle.
+/// A payload that does not decode, or names a malformed id, is an error (it ends in the
+/// dead-letter queue after the delivery limit).
+fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
+    let effect = if event.is::<events::CitizenRegistered>() {
+        let payload = event.decode::<events::CitizenRegistered>()?;
+        let language = Language::try_from(payload.preferred_language).unwrap_or(Language::Ar);
+        Effect::Recipient(recipient::Model {
+            user_id: parse_id(event, "user_id", &payload.user_id)?,
+            commune_id: parse_id(event, "commune_id", &payload.commune_id)?,
+            language: language.code().to_string(),
+        })
+    } else if event.is::<events::RequestSubmitted>() {
+        let payload = event.decode::<events::RequestSubmitted>()?;
+        Effect::Notify {
+            recipient_id: parse_id(event, "citizen_id", &payload.citizen_id)?,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::RequestSubmitted {
+                tracking_code: payload.tracking_code,
+            },
+        }
+    } else if event.is::<events::RequestStatusChanged>() {
+        let payload = event.decode::<events::RequestStatusChanged>()?;
+        Effect::Notify {
+            recipient_id: parse_id(event, "citizen_id", &payload.citizen_id)?,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::RequestStatusChanged {
+                tracking_code: payload.tracking_code,
+                new_status: RequestStatus::try_from(payload.new_status)
+                    .unwrap_or(RequestStatus::Unspecified),
+                public_note: payload.public_note,
+            },
+        }
+    } else if event.is::<events::PetitionThresholdReached>() {
+        let payload = event.decode::<events::PetitionThresholdReached>()?;
+        Effect::Notify {
+            recipient_id: parse_id(event, "author_id", &payload.author_id)?,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::PetitionThresholdReached {
+                title: payload.title,
+                signature_count: payload.signature_count,
+                signature_threshold: payload.signature_threshold,
+            },
+        }
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(effect))
+}
+
+fn parse_id(event: &CloudEvent, field: &str, value: &str) -> Result<Uuid, HandlerError> {
+    Uuid::parse_str(value).map_err(|_| {
+        HandlerError(format!(
+            "event {} ({}) has a malformed {field}: {value:?}",
+            event.id, event.event_type
+        ))
+    })
+}
+
+/// An id that may be missing (empty) but not malformed.
+fn parse_optional_id(
+    event: &CloudEvent,
+    field: &str,
+    value: &str,
+) -> Result<Option<Uuid>, HandlerError> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        parse_id(event, field, value).map(Some)
+    }
+}
+
+/// Inserts or updates a recipient's commune and language.
+async fn upsert_recipient(
+    txn: &DatabaseTransaction,
+    row: recipient::Model,
+) -> Result<(), HandlerError> {
+    let row = recipient::ActiveModel {
+        user_id: Set(row.user_id),
+        commune_id: Set(row.commune_id),
+        language: Set(row.language),
+    };
+    recipient::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(recipient::Column::UserId)
+                .update_columns([recipient::Column::CommuneId, recipient::Column::Language])
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// The recipient's language; Arabic when the recipient is not known (yet: their registration
+/// event may arrive after this one).
+async fn recipient_language(
+    txn: &DatabaseTransaction,
+    recipient_id: Uuid,
+) -> Result<Language, HandlerError> {
+    let found = recipient::Entity::find_by_id(recipient_id).one(txn).await?;
+    Ok(found
+        .and_then(|row| Language::from_code(&row.language))
+        .unwrap_or(Language::Ar))
+}
+
+/// Inserts a notification unless this event already wrote one to this recipient.
+async fn insert_notification(
+    txn: &DatabaseTransaction,
+    row: notification::ActiveModel,
+) -> Result<(), HandlerError> {
+    notification::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
+                notification::Column::EventId,
+                notification::Column::RecipientId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+
+    use crate::test_support::TempDatabase;
+
+    const SOURCE: &str = "jamaa/test";
+
+    fn registered(user_id: Uuid, commune_id: Uuid, language: Language) -> CloudEvent {
+        CloudEvent::new(
+            SOURCE,
+            format!("users/{user_id}"),
+            &events::CitizenRegistered {
+                user_id: user_id.to_string(),
+                commune_id: commune_id.to_string(),
+                preferred_language: language as i32,
+            },
+        )
+    }
+
+    fn status_changed(citizen_id: Uuid, commune_id: Uuid) -> CloudEvent {
+        let request_id = Uuid::now_v7();
+        CloudEvent::new(
+            SOURCE,
+            format!("requests/{request_id}"),
+            &events::RequestStatusChanged {
+                request_id: request_id.to_string(),
+                commune_id: commune_id.to_string(),
+                citizen_id: citizen_id.to_string(),
+                tracking_code: "CAS-2025-000042".into(),
+                service_code: "birth-certificate".into(),
+                old_status: RequestStatus::Received as i32,
+                new_status: RequestStatus::InProgress as i32,
+                public_note: String::new(),
+                changed_by: Uuid::now_v7().to_string(),
+                change_time: None,
+            },
+        )
+    }
+
+    async fn notifications_of(
+        db: &DatabaseConnection,
+        recipient_id: Uuid,
+    ) -> Vec<notification::Model> {
+        notification::Entity::find()
+            .filter(notification::Column::RecipientId.eq(recipient_id))
+            .all(db)
+            .await
+            .expect("notifications")
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_event_writes_one_notification_in_the_recipients_language() {
+        let temp = TempDatabase::new().await;
+        let handler = NotificationHandler::new(temp.db.clone());
+        let (citizen, commune) = (Uuid::now_v7(), Uuid::now_v7());
+        handler
+            .handle(&registered(citizen, commune, Language::Fr))
+            .await
+            .expect("registered");
+
+        let event = status_changed(citizen, commune);
+        handler.handle(&event).await.expect("first delivery");
+        handler.handle(&event).await.expect("second delivery");
+
+        let rows = notifications_of(&temp.db, citizen).await;
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!(row.language, "fr");
+        assert_eq!(row.event_id, event.id);
+        assert_eq!(row.subject, event.subject);
+        assert_eq!(row.commune_id, Some(commune));
+        assert!(row.body.contains("CAS-2025-000042"), "{}", row.body);
+        assert!(row.body.contains("en cours de traitement"), "{}", row.body);
+        assert!(row.read_at.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_recipient_is_written_to_in_arabic() {
+        let temp = TempDatabase::new().await;
+        let handler = NotificationHandler::new(temp.db.clone());
+        let citizen = Uuid::now_v7();
+        handler
+            .handle(&status_changed(citizen, Uuid::now_v7()))
+            .await
+            .expect("handled");
+        let rows = notifications_of(&temp.db, citizen).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].language, "ar");
+        assert!(rows[0].body.contains("قيد المعالجة"));
+    }
+
+    #[tokio::test]
+    async fn registration_is_remembered_once_and_writes_no_notification() {
+        let temp = TempDatabase::new().await;
+        let handler = NotificationHandler::new(temp.db.clone());
+        let (citizen, commune) = (Uuid::now_v7(), Uuid::now_v7());
+        let event = registered(citizen, commune, Language::En);
+        handler.handle(&event).await.expect("first");
+        handler.handle(&event).await.expect("again");
+        let row = recipient::Entity::find_by_id(citizen)
+            .one(&temp.db)
+            .await
+            .expect("query")
+            .expect("recipient");
+        assert_eq!(row.language, "en");
+        assert_eq!(row.commune_id, commune);
+        let count = notification::Entity::find()
+            .count(&temp.db)
+            .await
+            .expect("count");
+        assert_eq!(count, 0);
+    }
+
+    #[tokio::test]
+    async fn unknown_types_are_ignored_and_bad_payloads_fail() {
+        let temp = TempDatabase::new().await;
+        let handler = NotificationHandler::new(temp.db.clone());
+        let other = CloudEvent::new(
+            SOURCE,
+            "communes/x",
+            &events::CommuneCreated {
+                commune_id: Uuid::now_v7().to_string(),
+                code: "RBT".into(),
+                name: None,
+                petition_signature_threshold: 0,
+            },
+        );
+        handler.handle(&other).await.expect("ignored");
+
+        let mut broken = status_changed(Uuid::now_v7(), Uuid::now_v7());
+        broken.data = vec![0xff, 0xff, 0xff];
+        assert!(handler.handle(&broken).await.is_err());
+
+        let bad_id = CloudEvent::new(
+            SOURCE,
+            "users/x",
+            &events::CitizenRegistered {
+                user_id: "not-a-uuid".into(),
+                commune_id: Uuid::now_v7().to_string(),
+                preferred_language: Language::Ar as i32,
+            },
+        );
+        assert!(handler.handle(&bad_id).await.is_err());
+        let count = notification::Entity::find()
+            .count(&temp.db)
+            .await
+            .expect("count");
+        assert_eq!(count, 0);
+    }
+}

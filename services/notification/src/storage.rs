@@ -1,0 +1,138 @@
+//! Notification's tables and migrations. Only this service reads or writes them.
+
+use jamaa_events::migrations::{CreateInboxEvents, CreateOutboxEvents};
+use sea_orm_migration::prelude::*;
+
+pub mod recipient {
+    use sea_orm::entity::prelude::*;
+
+    /// What the service knows of a person it may write to, from `CitizenRegistered`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "recipients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        pub commune_id: Uuid,
+        /// The preferred language's code: `ar`, `fr`, `en` or `tzm`.
+        pub language: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod notification {
+    use sea_orm::entity::prelude::*;
+
+    /// A message in a person's inbox, written once from one event (unique per event and
+    /// recipient).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notifications")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub recipient_id: Uuid,
+        pub commune_id: Option<Uuid>,
+        /// The CloudEvent that caused it.
+        pub event_id: Uuid,
+        pub event_type: String,
+        /// The resource it is about, e.g. `requests/0190…`.
+        pub subject: String,
+        pub title: String,
+        pub body: String,
+        /// The code of the language it was written in.
+        pub language: String,
+        pub created_at: DateTimeUtc,
+        /// `None` while unread.
+        pub read_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Notification's migrations, in order.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(CreateOutboxEvents),
+            Box::new(CreateInboxEvents),
+            Box::new(CreateNotificationTables),
+        ]
+    }
+}
+
+struct CreateNotificationTables;
+
+impl MigrationName for CreateNotificationTables {
+    fn name(&self) -> &str {
+        "m0001_000001_create_notification_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateNotificationTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("recipients")
+                    .col(ColumnDef::new("user_id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("language").string_len(3).not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("notifications")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("recipient_id").uuid().not_null())
+                    .col(ColumnDef::new("commune_id").uuid().null())
+                    .col(ColumnDef::new("event_id").uuid().not_null())
+                    .col(ColumnDef::new("event_type").string().not_null())
+                    .col(ColumnDef::new("subject").string().not_null())
+                    .col(ColumnDef::new("title").text().not_null())
+                    .col(ColumnDef::new("body").text().not_null())
+                    .col(ColumnDef::new("language").string_len(3).not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new("read_at").timestamp_with_time_zone().null())
+                    .to_owned(),
+            )
+            .await?;
+        // One notification per event and recipient, even if the inbox row were ever lost.
+        manager
+            .create_index(
+                Index::create()
+                    .name("notifications_event_recipient")
+                    .table("notifications")
+                    .col("event_id")
+                    .col("recipient_id")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        // A person's inbox, newest first (ids are UUID v7).
+        manager
+            .create_index(
+                Index::create()
+                    .name("notifications_recipient_id")
+                    .table("notifications")
+                    .col("recipient_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await
+    }
+}

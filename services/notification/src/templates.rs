@@ -1,0 +1,422 @@
+//! What notifications say, in each language: one title and one body template (minijinja) per
+//! event kind and language.
+//!
+//! Languages: Arabic (`ar`, complete: the last resort), French (`fr`) and English (`en`).
+//! Amazigh (`tzm`, Tifinagh) has no templates yet: rather than guess at wording, a `tzm` reader
+//! gets the Arabic text through the fallback chain `tzm → ar` (see [`fallback_chain`]); adding
+//! a `tzm` arm to [`translation`] and [`status_name`] is all it takes to switch it on. The
+//! notification records the language it was actually written in.
+//!
+//! Auto-escaping is off on purpose: these are plain in-app texts that clients show as text, never
+//! as HTML. A channel that produces HTML (e-mail) must use templates with escaping on.
+
+use std::sync::LazyLock;
+
+use jamaa_proto::servicerequest::v1::RequestStatus;
+use jamaa_proto::r#type::v1::Language;
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, context};
+
+/// What a notification is about, before it is put in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The recipient's request was received.
+    RequestSubmitted { tracking_code: String },
+    /// The recipient's request moved to `new_status`; `public_note` may be empty.
+    RequestStatusChanged {
+        tracking_code: String,
+        new_status: RequestStatus,
+        public_note: String,
+    },
+    /// The recipient's petition gathered enough signatures.
+    PetitionThresholdReached {
+        title: String,
+        signature_count: i64,
+        signature_threshold: i32,
+    },
+}
+
+/// The kind of a [`Notice`]: which pair of templates it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    RequestSubmitted,
+    RequestStatusChanged,
+    PetitionThresholdReached,
+}
+
+impl Kind {
+    /// Every kind (for tests and checks).
+    pub const ALL: [Kind; 3] = [
+        Kind::RequestSubmitted,
+        Kind::RequestStatusChanged,
+        Kind::PetitionThresholdReached,
+    ];
+
+    /// The templates' name (shown in template errors).
+    fn template_name(self) -> &'static str {
+        match self {
+            Kind::RequestSubmitted => "request_submitted",
+            Kind::RequestStatusChanged => "request_status_changed",
+            Kind::PetitionThresholdReached => "petition_threshold_reached",
+        }
+    }
+}
+
+impl Notice {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Notice::RequestSubmitted { .. } => Kind::RequestSubmitted,
+            Notice::RequestStatusChanged { .. } => Kind::RequestStatusChanged,
+            Notice::PetitionThresholdReached { .. } => Kind::PetitionThresholdReached,
+        }
+    }
+}
+
+/// A notice put in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub title: String,
+    pub body: String,
+    /// The language it was written in: the one asked for, or the fallback used.
+    pub language: Language,
+}
+
+/// The title and body templates of one kind in one language.
+#[derive(Debug, Clone, Copy)]
+struct Source {
+    title: &'static str,
+    body: &'static str,
+}
+
+/// The languages tried, in order, for a reader of `language`. Arabic is always last and always
+/// complete, so every chain ends in a text.
+pub fn fallback_chain(language: Language) -> &'static [Language] {
+    match language {
+        Language::Fr => &[Language::Fr, Language::Ar],
+        Language::En => &[Language::En, Language::Ar],
+        // No Amazigh texts yet: documented above.
+        Language::Tzm => &[Language::Tzm, Language::Ar],
+        Language::Ar | Language::Unspecified => &[Language::Ar],
+    }
+}
+
+/// Puts `notice` in words for a reader of `language`, following [`fallback_chain`].
+/// Fails only on a template bug (a syntax error or an undefined variable), which the unit tests
+/// rule out for every kind and language.
+pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja::Error> {
+    let kind = notice.kind();
+    let (language, source) = resolve(kind, language);
+    let context = match notice {
+        Notice::RequestSubmitted { tracking_code } => context! { tracking_code => tracking_code },
+        Notice::RequestStatusChanged {
+            tracking_code,
+            new_status,
+            public_note,
+        } => context! {
+            tracking_code => tracking_code,
+            status => status_name(*new_status, language),
+            note => public_note.trim(),
+        },
+        Notice::PetitionThresholdReached {
+            title,
+            signature_count,
+            signature_threshold,
+        } => context! {
+            title => title.trim(),
+            count => *signature_count,
+            threshold => *signature_threshold,
+        },
+    };
+    Ok(Rendered {
+        title: render_one(kind, source.title, &context)?,
+        body: render_one(kind, source.body, &context)?,
+        language,
+    })
+}
+
+/// The environment every template renders in: no auto-escaping (plain text, see the module
+/// docs), and a variable a template names but the context lacks is an error, not an empty string.
+static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut environment = Environment::new();
+    environment.set_auto_escape_callback(|_| AutoEscape::None);
+    environment.set_undefined_behavior(UndefinedBehavior::Strict);
+    environment
+});
+
+fn render_one(
+    kind: Kind,
+    source: &'static str,
+    context: &Value,
+) -> Result<String, minijinja::Error> {
+    ENVIRONMENT
+        .template_from_named_str(kind.template_name(), source)?
+        .render(context)
+}
+
+/// The first language of the reader's chain that has templates for `kind`, and those templates.
+fn resolve(kind: Kind, language: Language) -> (Language, Source) {
+    for candidate in fallback_chain(language) {
+        if *candidate == Language::Ar {
+            break;
+        }
+        if let Some(source) = translation(kind, *candidate) {
+            return (*candidate, source);
+        }
+    }
+    (Language::Ar, arabic(kind))
+}
+
+/// The Arabic templates: complete, the end of every fallback chain.
+fn arabic(kind: Kind) -> Source {
+    match kind {
+        Kind::RequestSubmitted => Source {
+            title: "تم استلام طلبكم",
+            body: "تم استلام طلبكم رقم {{ tracking_code }}، وسنخبركم بكل تقدم في معالجته.",
+        },
+        Kind::RequestStatusChanged => Source {
+            title: "تحديث بخصوص طلبكم {{ tracking_code }}",
+            body: "حالة طلبكم {{ tracking_code }} الآن: {{ status }}.\
+                   {% if note %} ملاحظة من الجماعة: {{ note }}{% endif %}",
+        },
+        Kind::PetitionThresholdReached => Source {
+            title: "بلغت عريضتكم عتبة التوقيعات",
+            body: "بلغت عريضتكم «{{ title }}» {{ count }} توقيعا (العتبة: {{ threshold }}).",
+        },
+    }
+}
+
+/// The templates of `kind` in `language`, when that language has them.
+fn translation(kind: Kind, language: Language) -> Option<Source> {
+    let source = match (language, kind) {
+        (Language::Fr, Kind::RequestSubmitted) => Source {
+            title: "Demande reçue",
+            body: "Votre demande {{ tracking_code }} a bien été reçue. \
+                   Nous vous informerons de chaque étape de son traitement.",
+        },
+        (Language::Fr, Kind::RequestStatusChanged) => Source {
+            title: "Mise à jour de votre demande {{ tracking_code }}",
+            body: "Votre demande {{ tracking_code }} est désormais {{ status }}.\
+                   {% if note %} Message de la commune : {{ note }}{% endif %}",
+        },
+        (Language::Fr, Kind::PetitionThresholdReached) => Source {
+            title: "Votre pétition a atteint le seuil",
+            body: "Votre pétition « {{ title }} » a atteint {{ count }} signatures (seuil : {{ threshold }}).",
+        },
+        (Language::En, Kind::RequestSubmitted) => Source {
+            title: "Request received",
+            body: "Your request {{ tracking_code }} was received. We will keep you informed as it progresses.",
+        },
+        (Language::En, Kind::RequestStatusChanged) => Source {
+            title: "Update on your request {{ tracking_code }}",
+            body: "Your request {{ tracking_code }} is now {{ status }}.\
+                   {% if note %} Note from the commune: {{ note }}{% endif %}",
+        },
+        (Language::En, Kind::PetitionThresholdReached) => Source {
+            title: "Your petition reached its threshold",
+            body: "Your petition \"{{ title }}\" reached {{ count }} signatures (threshold {{ threshold }}).",
+        },
+        (Language::Ar, kind) => arabic(kind),
+        (Language::Tzm | Language::Unspecified, _) => return None,
+    };
+    Some(source)
+}
+
+/// A request status in words, in `language` (the language the templates resolved to).
+pub fn status_name(status: RequestStatus, language: Language) -> &'static str {
+    match language {
+        Language::Fr => match status {
+            RequestStatus::Submitted => "soumise",
+            RequestStatus::Received => "reçue par la commune",
+            RequestStatus::InProgress => "en cours de traitement",
+            RequestStatus::AwaitingCitizen => "en attente de votre réponse",
+            RequestStatus::Resolved => "traitée",
+            RequestStatus::Rejected => "rejetée",
+            RequestStatus::Closed => "clôturée",
+            RequestStatus::Cancelled => "annulée",
+            RequestStatus::Unspecified => "mise à jour",
+        },
+        Language::En => match status {
+            RequestStatus::Submitted => "submitted",
+            RequestStatus::Received => "received by the commune",
+            RequestStatus::InProgress => "in progress",
+            RequestStatus::AwaitingCitizen => "waiting for your reply",
+            RequestStatus::Resolved => "resolved",
+            RequestStatus::Rejected => "rejected",
+            RequestStatus::Closed => "closed",
+            RequestStatus::Cancelled => "cancelled",
+            RequestStatus::Unspecified => "updated",
+        },
+        // Amazigh falls back to Arabic, like the templates.
+        Language::Ar | Language::Tzm | Language::Unspecified => match status {
+            RequestStatus::Submitted => "مقدم",
+            RequestStatus::Received => "تم استلامه من طرف الجماعة",
+            RequestStatus::InProgress => "قيد المعالجة",
+            RequestStatus::AwaitingCitizen => "في انتظار ردكم",
+            RequestStatus::Resolved => "تمت معالجته",
+            RequestStatus::Rejected => "مرفوض",
+            RequestStatus::Closed => "مغلق",
+            RequestStatus::Cancelled => "ملغى",
+            RequestStatus::Unspecified => "محدث",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LANGUAGES: [Language; 5] = [
+        Language::Ar,
+        Language::Fr,
+        Language::En,
+        Language::Tzm,
+        Language::Unspecified,
+    ];
+
+    fn submitted() -> Notice {
+        Notice::RequestSubmitted {
+            tracking_code: "CAS-2025-000042".into(),
+        }
+    }
+
+    fn changed(note: &str) -> Notice {
+        Notice::RequestStatusChanged {
+            tracking_code: "CAS-2025-000042".into(),
+            new_status: RequestStatus::InProgress,
+            public_note: note.into(),
+        }
+    }
+
+    fn petition() -> Notice {
+        Notice::PetitionThresholdReached {
+            title: "Plus d'arbres".into(),
+            signature_count: 412,
+            signature_threshold: 400,
+        }
+    }
+
+    fn sample(kind: Kind) -> Notice {
+        match kind {
+            Kind::RequestSubmitted => submitted(),
+            Kind::RequestStatusChanged => changed("a note"),
+            Kind::PetitionThresholdReached => petition(),
+        }
+    }
+
+    #[test]
+    fn every_kind_renders_in_every_language() {
+        for kind in Kind::ALL {
+            for language in LANGUAGES {
+                let rendered = render(&sample(kind), language).expect("renders");
+                assert!(!rendered.title.trim().is_empty(), "{kind:?} {language:?}");
+                assert!(!rendered.body.trim().is_empty(), "{kind:?} {language:?}");
+                assert!(!rendered.body.contains("{{"), "{kind:?} {language:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn request_submitted_in_arabic_and_french() {
+        let ar = render(&submitted(), Language::Ar).expect("ar");
+        assert_eq!(ar.language, Language::Ar);
+        assert!(ar.body.contains("CAS-2025-000042"));
+        assert!(ar.body.contains("تم استلام طلبكم"));
+        let fr = render(&submitted(), Language::Fr).expect("fr");
+        assert_eq!(fr.language, Language::Fr);
+        assert_eq!(fr.title, "Demande reçue");
+        assert!(
+            fr.body
+                .contains("Votre demande CAS-2025-000042 a bien été reçue")
+        );
+    }
+
+    #[test]
+    fn status_change_names_the_translated_status() {
+        let ar = render(&changed(""), Language::Ar).expect("ar");
+        assert!(ar.title.contains("CAS-2025-000042"));
+        assert!(ar.body.contains("CAS-2025-000042"));
+        assert!(ar.body.contains("قيد المعالجة"));
+        assert!(!ar.body.contains("ملاحظة"));
+        let fr = render(&changed(""), Language::Fr).expect("fr");
+        assert!(fr.body.contains("CAS-2025-000042"));
+        assert!(fr.body.contains("en cours de traitement"));
+        assert!(!fr.body.contains("Message de la commune"));
+        let en = render(&changed(""), Language::En).expect("en");
+        assert!(en.body.contains("in progress"));
+    }
+
+    #[test]
+    fn status_change_shows_the_public_note_when_present() {
+        let fr = render(&changed("  Apportez votre CIN.  "), Language::Fr).expect("fr");
+        assert!(
+            fr.body
+                .ends_with("Message de la commune : Apportez votre CIN."),
+            "{}",
+            fr.body
+        );
+        let ar = render(&changed("أحضروا البطاقة الوطنية"), Language::Ar).expect("ar");
+        assert!(ar.body.contains("ملاحظة من الجماعة: أحضروا البطاقة الوطنية"));
+    }
+
+    #[test]
+    fn petition_names_title_count_and_threshold() {
+        for language in [Language::Ar, Language::Fr] {
+            let rendered = render(&petition(), language).expect("renders");
+            assert!(rendered.body.contains("Plus d'arbres"), "{}", rendered.body);
+            assert!(rendered.body.contains("412"));
+            assert!(rendered.body.contains("400"));
+        }
+    }
+
+    #[test]
+    fn text_is_not_html_escaped() {
+        let notice = Notice::PetitionThresholdReached {
+            title: "Parcs & <jardins>".into(),
+            signature_count: 1,
+            signature_threshold: 1,
+        };
+        let rendered = render(&notice, Language::Fr).expect("fr");
+        assert!(rendered.body.contains("Parcs & <jardins>"));
+    }
+
+    #[test]
+    fn amazigh_falls_back_to_arabic() {
+        let rendered = render(&changed(""), Language::Tzm).expect("tzm");
+        assert_eq!(rendered.language, Language::Ar);
+        assert!(rendered.body.contains("قيد المعالجة"));
+        assert_eq!(
+            fallback_chain(Language::Tzm),
+            &[Language::Tzm, Language::Ar]
+        );
+        let unspecified = render(&submitted(), Language::Unspecified).expect("unspecified");
+        assert_eq!(unspecified.language, Language::Ar);
+    }
+
+    #[test]
+    fn every_status_has_words_in_each_language() {
+        let statuses = [
+            RequestStatus::Unspecified,
+            RequestStatus::Submitted,
+            RequestStatus::Received,
+            RequestStatus::InProgress,
+            RequestStatus::AwaitingCitizen,
+            RequestStatus::Resolved,
+            RequestStatus::Rejected,
+            RequestStatus::Closed,
+            RequestStatus::Cancelled,
+        ];
+        for language in [Language::Ar, Language::Fr, Language::En] {
+            let mut names: Vec<&str> = statuses
+                .iter()
+                .map(|status| status_name(*status, language))
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(
+                names.len(),
+                statuses.len(),
+                "{language:?}: status names must differ"
+            );
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The gRPC face of participation: parse requests, check the caller, call [`Petitions`], map
+//! replies.
+
+use std::sync::Arc;
+
+use jamaa_auth::principal;
+use jamaa_proto::participation::v1 as pb;
+use jamaa_proto::participation::v1::participation_service_server::ParticipationService;
+use jamaa_proto::timestamp_from_millis;
+use jamaa_server::PageRequest;
+use jamaa_server::status::{self, FieldViolations};
+use tonic::{Request, Response, Status};
+
+use crate::domain::{self, PetitionBody, PetitionStatus, PetitionTitle};
+use crate::error::Error;
+use crate::petitions::{Author, NewPetition, PetitionView, Petitions};
+
+pub struct ParticipationGrpc {
+    petitions: Arc<Petitions>,
+}
+
+impl ParticipationGrpc {
+    pub fn new(petitions: Arc<Petitions>) -> Self {
+        ParticipationGrpc { petitions }
+    }
+}
+
+#[tonic::async_trait]
+impl ParticipationService for ParticipationGrpc {
+    async fn create_petition(
+        &self,
+        request: Request<pb::CreatePetitionRequest>,
+    ) -> Result<Response<pb::CreatePetitionResponse>, Status> {
+        let caller = principal(&request)?.clone();
+        let commune_id = caller.require_citizen()?;
+        let commune_code = caller.commune_code.as_deref().ok_or_else(|| {
+            Error::PermissionDenied("this action needs an account in a commune".into())
+        })?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let request_id = violations.check("request_id", domain::parse_uuid(&request.request_id));
+        let title = violations.check("title", PetitionTitle::parse(&request.title));
+        let body = violations.check("body", PetitionBody::parse(&request.body));
+        let (Some(request_id), Some(title), Some(body)) = (request_id, title, body) else {
+            return Err(violations.into_status());
+        };
+        let author = Author {
+            user_id: caller.user_id,
+            commune_id,
+            commune_code,
+        };
+        let petition = self
+            .petitions
+            .create(
+                author,
+                NewPetition {
+                    request_id,
+                    title,
+                    body,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::CreatePetitionResponse {
+            petition: Some(petition_to_proto(&petition)),
+        }))
+    }
+
+    async fn get_petition(
+        &self,
+        request: Request<pb::GetPetitionRequest>,
+    ) -> Result<Response<pb::GetPetitionResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let id = domain::parse_uuid(&request.get_ref().id)
+            .map_err(|description| status::invalid_argument("id", description))?;
+        let petition = self.petitions.get(commune_id, id).await?;
+        Ok(Response::new(pb::GetPetitionResponse {
+            petition: Some(petition_to_proto(&petition)),
+        }))
+    }
+
+    async fn list_petitions(
+        &self,
+        request: Request<pb::ListPetitionsRequest>,
+    ) -> Result<Response<pb::ListPetitionsResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let request = request.into_inner();
+        let page = PageRequest::parse(request.page_size, &request.page_token)?;
+        let page = self.petitions.list(commune_id, page).await?;
+        Ok(Response::new(pb::ListPetitionsResponse {
+            petitions: page.petitions.iter().map(petition_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn sign_petition(
+        &self,
+        request: Request<pb::SignPetitionRequest>,
+    ) -> Result<Response<pb::SignPetitionResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_citizen()?;
+        let citizen_id = caller.user_id;
+        let petition_id = domain::parse_uuid(&request.get_ref().petition_id)
+            .map_err(|description| status::invalid_argument("petition_id", description))?;
+        let signed = self
+            .petitions
+            .sign(citizen_id, commune_id, petition_id)
+            .await?;
+        Ok(Response::new(pb::SignPetitionResponse {
+            petition: Some(petition_to_proto(&signed.petition)),
+            newly_signed: signed.newly_signed,
+        }))
+    }
+}
+
+fn petition_to_proto(view: &PetitionView) -> pb::Petition {
+    let petition = &view.petition;
+    pb::Petition {
+        id: petition.id.to_string(),
+        commune_id: petition.commune_id.to_string(),
+        author_id: petition.author_id.to_string(),
+        title: petition.title.clone(),
+        body: petition.body.clone(),
+        status: PetitionStatus::parse(&petition.status)
+            .map(PetitionStatus::to_proto)
+            .unwrap_or(pb::PetitionStatus::Unspecified) as i32,
+        signature_count: view.signature_count,
+        signature_threshold: petition.signature_threshold,
+        create_time: Some(timestamp_from_millis(
+            petition.created_at.timestamp_millis(),
+        )),
+        threshold_reach_time: petition
+            .threshold_reached_at
+            .map(|at| timestamp_from_millis(at.timestamp_millis())),
+    }
+}

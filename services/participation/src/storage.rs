@@ -1,0 +1,153 @@
+//! Participation's tables and migrations. Only this service reads or writes them.
+//!
+//! There is deliberately no signature counter column: every signer would update that one row
+//! (a hot row, see performance-notes.md). A petition's signature count is `COUNT(*)` of its
+//! rows in `petition_signatures`, which the primary key (petition_id, citizen_id) indexes.
+
+use jamaa_events::migrations::{CreateInboxEvents, CreateOutboxEvents};
+use sea_orm_migration::prelude::*;
+
+pub mod petition {
+    use sea_orm::entity::prelude::*;
+
+    /// A petition to the communal council.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "petitions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        /// The citizen who opened it (the petitioners' agent).
+        pub author_id: Uuid,
+        /// The author's `request_id`; unique per author (idempotent creation).
+        pub client_request_id: Uuid,
+        pub title: String,
+        pub body: String,
+        /// Signatures needed, fixed when the petition was opened.
+        pub signature_threshold: i32,
+        /// [`crate::domain::PetitionStatus::as_str`].
+        pub status: String,
+        pub created_at: DateTimeUtc,
+        /// When it reached its threshold; `None` before. Set once.
+        pub threshold_reached_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod petition_signature {
+    use sea_orm::entity::prelude::*;
+
+    /// One citizen's signature of one petition.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "petition_signatures")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub petition_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub citizen_id: Uuid,
+        pub signed_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Participation's migrations, in order.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(CreateOutboxEvents),
+            Box::new(CreateInboxEvents),
+            Box::new(CreateParticipationTables),
+        ]
+    }
+}
+
+struct CreateParticipationTables;
+
+impl MigrationName for CreateParticipationTables {
+    fn name(&self) -> &str {
+        "m0001_000001_create_participation_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateParticipationTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("petitions")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("author_id").uuid().not_null())
+                    .col(ColumnDef::new("client_request_id").uuid().not_null())
+                    .col(ColumnDef::new("title").text().not_null())
+                    .col(ColumnDef::new("body").text().not_null())
+                    .col(ColumnDef::new("signature_threshold").integer().not_null())
+                    .col(ColumnDef::new("status").string_len(32).not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("threshold_reached_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("petitions_author_request")
+                    .table("petitions")
+                    .col("author_id")
+                    .col("client_request_id")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        // Listing: a commune's petitions, newest (highest UUID v7) first.
+        manager
+            .create_index(
+                Index::create()
+                    .name("petitions_commune_id")
+                    .table("petitions")
+                    .col("commune_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("petition_signatures")
+                    .col(ColumnDef::new("petition_id").uuid().not_null())
+                    .col(ColumnDef::new("citizen_id").uuid().not_null())
+                    .col(
+                        ColumnDef::new("signed_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .primary_key(Index::create().col("petition_id").col("citizen_id"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("petition_signatures", "petition_id")
+                            .to("petitions", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}

@@ -17,7 +17,10 @@ const FILES: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");
-    let files: Vec<PathBuf> = FILES.iter().map(|f| PathBuf::from(PROTO_ROOT).join(f)).collect();
+    let files: Vec<PathBuf> = FILES
+        .iter()
+        .map(|f| PathBuf::from(PROTO_ROOT).join(f))
+        .collect();
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }

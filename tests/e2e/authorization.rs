@@ -3,8 +3,8 @@
 use jamaa_auth::Claims;
 use jamaa_proto::identity::v1::Role;
 use jamaa_proto::notification::v1 as notification;
-use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use jamaa_proto::servicerequest::v1 as requests;
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use jamaa_tests::{Backend, TestStack, authorized, spawn_stack};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use tonic::Code;
@@ -54,7 +54,9 @@ async fn submit(stack: &TestStack, citizen: &str, service_id: &str) -> requests:
 }
 
 async fn isolation(backend: Backend) {
-    let Some(stack) = spawn_stack(backend).await else { return };
+    let Some(stack) = spawn_stack(backend).await else {
+        return;
+    };
     let (_, admin_a) = stack.create_commune("AAA", 3).await;
     let (_, admin_b) = stack.create_commune("BBB", 3).await;
     let service_a = add_service(&stack, &admin_a).await;
@@ -62,7 +64,9 @@ async fn isolation(backend: Backend) {
     let (_, amina) = stack.register_citizen("AAA", "Amina", Language::Fr).await;
     let (_, karim) = stack.register_citizen("AAA", "Karim", Language::Ar).await;
     let (_, badr) = stack.register_citizen("BBB", "Badr", Language::Ar).await;
-    let officer_a = stack.create_staff(&admin_a, "officer@aaa.test", &[Role::CaseOfficer]).await;
+    let officer_a = stack
+        .create_staff(&admin_a, "officer@aaa.test", &[Role::CaseOfficer])
+        .await;
 
     let amina_request = submit(&stack, &amina, &service_a).await;
     let badr_request = submit(&stack, &badr, &service_b).await;
@@ -95,7 +99,10 @@ async fn isolation(backend: Backend) {
         .await
         .expect("list")
         .into_inner();
-    assert!(karims.requests.is_empty(), "Karim sees only his own requests");
+    assert!(
+        karims.requests.is_empty(),
+        "Karim sees only his own requests"
+    );
 
     // A citizen cannot file for another commune's service.
     let error = stack
@@ -140,7 +147,10 @@ async fn isolation(backend: Backend) {
     assert_eq!(error.code(), Code::NotFound);
     let listed = stack
         .requests()
-        .list_requests(authorized(requests::ListRequestsRequest::default(), &officer_a))
+        .list_requests(authorized(
+            requests::ListRequestsRequest::default(),
+            &officer_a,
+        ))
         .await
         .expect("staff list")
         .into_inner();
@@ -163,23 +173,33 @@ async fn isolation(backend: Backend) {
     assert_eq!(error.code(), Code::PermissionDenied);
 
     // Notifications are private: Amina's receipt notification is not Karim's to see or mark.
-    let amina_inbox = jamaa_tests::eventually(std::time::Duration::from_secs(20), "Amina's receipt notification", || {
-        let stack = &stack;
-        let amina = amina.clone();
-        async move {
-            let inbox = stack
-                .notifications()
-                .list_notifications(authorized(notification::ListNotificationsRequest::default(), &amina))
-                .await
-                .ok()?
-                .into_inner();
-            (!inbox.notifications.is_empty()).then_some(inbox)
-        }
-    })
+    let amina_inbox = jamaa_tests::eventually(
+        std::time::Duration::from_secs(20),
+        "Amina's receipt notification",
+        || {
+            let stack = &stack;
+            let amina = amina.clone();
+            async move {
+                let inbox = stack
+                    .notifications()
+                    .list_notifications(authorized(
+                        notification::ListNotificationsRequest::default(),
+                        &amina,
+                    ))
+                    .await
+                    .ok()?
+                    .into_inner();
+                (!inbox.notifications.is_empty()).then_some(inbox)
+            }
+        },
+    )
     .await;
     let karim_inbox = stack
         .notifications()
-        .list_notifications(authorized(notification::ListNotificationsRequest::default(), &karim))
+        .list_notifications(authorized(
+            notification::ListNotificationsRequest::default(),
+            &karim,
+        ))
         .await
         .expect("Karim's inbox")
         .into_inner();
@@ -200,7 +220,9 @@ async fn isolation(backend: Backend) {
 }
 
 async fn bad_tokens(backend: Backend) {
-    let Some(stack) = spawn_stack(backend).await else { return };
+    let Some(stack) = spawn_stack(backend).await else {
+        return;
+    };
     stack.create_commune("TOK", 3).await;
     let (_, amina) = stack.register_citizen("TOK", "Amina", Language::Fr).await;
     let call = |token: String| {
@@ -208,14 +230,19 @@ async fn bad_tokens(backend: Backend) {
         async move {
             stack
                 .notifications()
-                .list_notifications(authorized(notification::ListNotificationsRequest::default(), &token))
+                .list_notifications(authorized(
+                    notification::ListNotificationsRequest::default(),
+                    &token,
+                ))
                 .await
         }
     };
     call(amina.clone()).await.expect("the real token works");
 
     // Read the signing key as only identity has it, to forge validly signed tokens.
-    let db = Database::connect(stack.identity_database_url.as_str()).await.expect("identity db");
+    let db = Database::connect(stack.identity_database_url.as_str())
+        .await
+        .expect("identity db");
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
@@ -233,13 +260,20 @@ async fn bad_tokens(backend: Backend) {
     let sign = |claims: &Claims, key: &[u8], kid: &str| {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
         header.kid = Some(kid.to_string());
-        jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ed_der(key)).expect("sign")
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(key),
+        )
+        .expect("sign")
     };
     let now = chrono::Utc::now().timestamp();
 
     // Control: a token forged with the real key and valid claims is accepted, so the refusals
     // below are about what each one changes.
-    call(sign(&claims, &private_key, &kid)).await.expect("a validly signed token");
+    call(sign(&claims, &private_key, &kid))
+        .await
+        .expect("a validly signed token");
 
     let expired = Claims {
         exp: now - 3600,
@@ -275,7 +309,12 @@ async fn bad_tokens(backend: Backend) {
     let hs256 = {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
         header.kid = Some(kid.clone());
-        jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(b"guess")).expect("sign")
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(b"guess").expect("key"),
+        )
+        .expect("sign")
     };
 
     for (what, token) in [
@@ -304,7 +343,9 @@ fn split(token: &str) -> (&str, &str, &str) {
 
 fn b64_decode(text: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).expect("base64")
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .expect("base64")
 }
 
 fn b64_encode(bytes: &[u8]) -> String {

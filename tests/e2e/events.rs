@@ -8,9 +8,11 @@ use futures_util::StreamExt;
 use jamaa_events::{CloudEvent, EventBus};
 use jamaa_proto::events::v1 as events;
 use jamaa_proto::notification::v1 as notification;
-use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use jamaa_proto::servicerequest::v1 as requests;
-use jamaa_tests::{Backend, Options, TestStack, authorized, eventually, spawn_stack, spawn_stack_with};
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
+use jamaa_tests::{
+    Backend, Options, TestStack, authorized, eventually, spawn_stack, spawn_stack_with,
+};
 use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use prost::Message;
@@ -70,7 +72,9 @@ async fn publish(stack: &TestStack, events: &[CloudEvent]) {
 }
 
 async fn duplicates(backend: Backend) {
-    let Some(stack) = spawn_stack(backend).await else { return };
+    let Some(stack) = spawn_stack(backend).await else {
+        return;
+    };
     stack.create_commune("DUP", 3).await;
     let (amina_id, amina) = stack.register_citizen("DUP", "Amina", Language::Fr).await;
 
@@ -92,7 +96,9 @@ async fn duplicates(backend: Backend) {
 }
 
 async fn poison(backend: Backend) {
-    let Some(stack) = spawn_stack(backend).await else { return };
+    let Some(stack) = spawn_stack(backend).await else {
+        return;
+    };
     stack.create_commune("DLQ", 3).await;
     let (amina_id, amina) = stack.register_citizen("DLQ", "Amina", Language::Fr).await;
 
@@ -112,9 +118,10 @@ async fn poison(backend: Backend) {
             );
         }
         (EventBus::RabbitMq(_), Some(url)) => {
-            let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
-                .await
-                .expect("connect");
+            let connection =
+                lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+                    .await
+                    .expect("connect");
             let channel = connection.create_channel().await.expect("channel");
             let queue = format!("{}.notification.dead-letter", stack.exchange);
             let id = eventually(Duration::from_secs(30), "the dead-lettered message", || {
@@ -171,7 +178,9 @@ async fn create_service(stack: &TestStack, admin: &str) -> String {
 /// the gRPC call carried travels on in the message headers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_amqp_client_reads_cloud_events_with_trace_context() {
-    let Some(stack) = spawn_stack(Backend::Real).await else { return };
+    let Some(stack) = spawn_stack(Backend::Real).await else {
+        return;
+    };
     let url = stack.amqp_url.clone().expect("amqp url");
     let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
         .await
@@ -215,7 +224,9 @@ async fn a_plain_amqp_client_reads_cloud_events_with_trace_context() {
     );
     request.metadata_mut().insert(
         "traceparent",
-        format!("00-{trace_id}-00f067aa0ba902b7-01").parse().expect("metadata"),
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .expect("metadata"),
     );
     let submitted = stack
         .requests()
@@ -244,21 +255,33 @@ async fn a_plain_amqp_client_reads_cloud_events_with_trace_context() {
         .expect("stream open")
         .expect("delivery");
     let properties = &delivery.properties;
-    assert_eq!(header(properties, "cloudEvents:specversion").as_deref(), Some("1.0"));
+    assert_eq!(
+        header(properties, "cloudEvents:specversion").as_deref(),
+        Some("1.0")
+    );
     assert_eq!(
         header(properties, "cloudEvents:type").as_deref(),
         Some("jamaa.events.v1.RequestSubmitted")
     );
-    assert_eq!(header(properties, "cloudEvents:source").as_deref(), Some("jamaa/service-request"));
+    assert_eq!(
+        header(properties, "cloudEvents:source").as_deref(),
+        Some("jamaa/service-request")
+    );
     assert_eq!(
         header(properties, "cloudEvents:subject"),
         Some(format!("requests/{}", submitted.id))
     );
     let id = header(properties, "cloudEvents:id").expect("id");
-    assert_eq!(uuid::Uuid::parse_str(&id).expect("uuid").get_version_num(), 7);
+    assert_eq!(
+        uuid::Uuid::parse_str(&id).expect("uuid").get_version_num(),
+        7
+    );
     assert!(header(properties, "cloudEvents:time").is_some());
     assert_eq!(
-        properties.content_type().as_ref().map(|value| value.as_str()),
+        properties
+            .content_type()
+            .as_ref()
+            .map(|value| value.as_str()),
         Some("application/protobuf")
     );
     let traceparent = header(properties, "traceparent").expect("traceparent");
@@ -266,7 +289,8 @@ async fn a_plain_amqp_client_reads_cloud_events_with_trace_context() {
         traceparent.contains(trace_id),
         "the caller's trace continues through the event: {traceparent}"
     );
-    let payload = events::RequestSubmitted::decode(delivery.data.as_slice()).expect("protobuf payload");
+    let payload =
+        events::RequestSubmitted::decode(delivery.data.as_slice()).expect("protobuf payload");
     assert_eq!(payload.tracking_code, submitted.tracking_code);
 
     let _ = connection.close(200, "done".into()).await;
@@ -280,12 +304,18 @@ async fn a_broker_outage_delays_events_and_never_drops_them() {
         broker_through_proxy: true,
         relay_poll_interval_ms: Some(200),
     };
-    let Some(stack) = spawn_stack_with(Backend::Real, options).await else { return };
+    let Some(stack) = spawn_stack_with(Backend::Real, options).await else {
+        return;
+    };
     let (_, admin) = stack.create_commune("OUT", 3).await;
     let service_id = create_service(&stack, &admin).await;
     let (_, amina) = stack.register_citizen("OUT", "Amina", Language::Fr).await;
     let officer = stack
-        .create_staff(&admin, "officer@out.test", &[jamaa_proto::identity::v1::Role::CaseOfficer])
+        .create_staff(
+            &admin,
+            "officer@out.test",
+            &[jamaa_proto::identity::v1::Role::CaseOfficer],
+        )
         .await;
     // The broker is reachable at first: the receipt of a first request arrives.
     let first = submit(&stack, &amina, &service_id).await;
@@ -294,7 +324,10 @@ async fn a_broker_outage_delays_events_and_never_drops_them() {
     let proxy = stack.broker_proxy.as_ref().expect("proxy");
     proxy.cut();
     let second = submit(&stack, &amina, &service_id).await;
-    for status in [requests::RequestStatus::Received, requests::RequestStatus::InProgress] {
+    for status in [
+        requests::RequestStatus::Received,
+        requests::RequestStatus::InProgress,
+    ] {
         stack
             .requests()
             .change_request_status(authorized(
@@ -311,12 +344,18 @@ async fn a_broker_outage_delays_events_and_never_drops_them() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let during = inbox(&stack, &amina).await;
     assert!(
-        !during.iter().any(|n| n.body.contains("note for InProgress")),
+        !during
+            .iter()
+            .any(|n| n.body.contains("note for InProgress")),
         "nothing can be delivered while the broker is cut"
     );
 
     proxy.restore();
-    for text in [second.tracking_code.as_str(), "note for Received", "note for InProgress"] {
+    for text in [
+        second.tracking_code.as_str(),
+        "note for Received",
+        "note for InProgress",
+    ] {
         wait_for_notification(&stack, &amina, text).await;
     }
     stack.stop().await;

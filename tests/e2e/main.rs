@@ -14,16 +14,16 @@ mod story;
 /// Runs the async scenario `$scenario(Backend)` once per backend.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($name:ident, $scenario:path) => {
+    ($name:ident, $scenario:ident) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn embedded() {
-                $scenario(jamaa_tests::Backend::Embedded).await
+                super::$scenario(jamaa_tests::Backend::Embedded).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres_rabbitmq() {
-                $scenario(jamaa_tests::Backend::Real).await
+                super::$scenario(jamaa_tests::Backend::Real).await
             }
         }
     };

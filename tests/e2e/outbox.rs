@@ -13,8 +13,8 @@ use jamaa_events::outbox::PassOutcome;
 use jamaa_events::{CloudEvent, EventPublisher, Outbox};
 use jamaa_proto::events::v1 as events;
 use jamaa_settings::{DatabaseSettings, SecretString};
-use jamaa_tests::eventually;
 use jamaa_testkit::TestDatabase;
+use jamaa_tests::eventually;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tokio_util::sync::CancellationToken;
@@ -40,7 +40,10 @@ impl EventPublisher for CountingPublisher {
     async fn publish(&self, events: &[CloudEvent]) -> Vec<Result<(), PublishError>> {
         self.attempts.fetch_add(events.len(), Ordering::SeqCst);
         if self.failing.load(Ordering::SeqCst) {
-            return events.iter().map(|_| Err(PublishError("broker away".into()))).collect();
+            return events
+                .iter()
+                .map(|_| Err(PublishError("broker away".into())))
+                .collect();
         }
         // A little latency, so concurrent relays overlap.
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -84,7 +87,9 @@ async fn add_events(outbox: &Outbox, db: &DatabaseConnection, count: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_relays_on_postgresql_publish_each_event_once() {
     jamaa_telemetry::init_for_tests();
-    let Some(database) = TestDatabase::create("outbox").await else { return };
+    let Some(database) = TestDatabase::create("outbox").await else {
+        return;
+    };
     let db = connect(&database.url).await;
     let outbox = Outbox::new("jamaa/test");
     add_events(&outbox, &db, 300).await;
@@ -92,19 +97,31 @@ async fn three_relays_on_postgresql_publish_each_event_once() {
     let publisher = Arc::new(CountingPublisher::default());
     let shutdown = CancellationToken::new();
     for _ in 0..3 {
-        let relay = outbox.relay(connect(&database.url).await, publisher.clone(), Duration::from_millis(20));
+        let relay = outbox.relay(
+            connect(&database.url).await,
+            publisher.clone(),
+            Duration::from_millis(20),
+        );
         tokio::spawn(relay.run(shutdown.clone()));
     }
-    eventually(Duration::from_secs(60), "all 300 events published", || async {
-        let seen = publisher.seen.lock().ok()?;
-        (seen.len() == 300).then_some(())
-    })
+    eventually(
+        Duration::from_secs(60),
+        "all 300 events published",
+        || async {
+            let seen = publisher.seen.lock().ok()?;
+            (seen.len() == 300).then_some(())
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     shutdown.cancel();
     let seen = publisher.seen.lock().expect("lock").clone();
     let duplicated: Vec<_> = seen.values().filter(|count| **count > 1).collect();
-    assert!(duplicated.is_empty(), "events published more than once: {}", duplicated.len());
+    assert!(
+        duplicated.is_empty(),
+        "events published more than once: {}",
+        duplicated.len()
+    );
     database.drop_database().await;
 }
 
@@ -119,17 +136,24 @@ async fn events_wait_in_the_outbox_until_the_bus_takes_them() {
     let publisher = Arc::new(CountingPublisher::default());
     publisher.failing.store(true, Ordering::SeqCst);
     let relay = outbox.relay(db.clone(), publisher.clone(), Duration::from_millis(20));
-    assert_eq!(relay.publish_pending().await.expect("pass"), PassOutcome::Failing);
+    assert_eq!(
+        relay.publish_pending().await.expect("pass"),
+        PassOutcome::Failing
+    );
     assert!(publisher.seen.lock().expect("lock").is_empty());
 
     // Back online: the relay, running, delivers all of them after their backoff.
     publisher.failing.store(false, Ordering::SeqCst);
     let shutdown = CancellationToken::new();
     tokio::spawn(relay.run(shutdown.clone()));
-    eventually(Duration::from_secs(30), "the 5 events after the outage", || async {
-        let seen = publisher.seen.lock().ok()?;
-        (seen.len() == 5 && seen.values().all(|count| *count == 1)).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the 5 events after the outage",
+        || async {
+            let seen = publisher.seen.lock().ok()?;
+            (seen.len() == 5 && seen.values().all(|count| *count == 1)).then_some(())
+        },
+    )
     .await;
     shutdown.cancel();
     let _ = std::fs::remove_dir_all(dir);

@@ -1,13 +1,13 @@
 //! What operators and other languages' clients rely on: health per service and reflection.
 
 use jamaa_tests::{Backend, spawn_stack};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 const SERVICES: [&str; 4] = [
     "jamaa.identity.v1.IdentityService",
@@ -18,7 +18,9 @@ const SERVICES: [&str; 4] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_reports_health_and_is_listed_by_reflection() {
-    let Some(stack) = spawn_stack(Backend::Embedded).await else { return };
+    let Some(stack) = spawn_stack(Backend::Embedded).await else {
+        return;
+    };
     let mut health = HealthClient::new(stack.channel());
     for service in SERVICES.iter().copied().chain([""]) {
         let status = health
@@ -42,13 +44,24 @@ async fn every_service_reports_health_and_is_listed_by_reflection() {
         .await
         .expect("reflection")
         .into_inner();
-    let response = responses.message().await.expect("a response").expect("not empty");
+    let response = responses
+        .message()
+        .await
+        .expect("a response")
+        .expect("not empty");
     let Some(MessageResponse::ListServicesResponse(listed)) = response.message_response else {
         panic!("unexpected reflection answer: {response:?}");
     };
-    let names: Vec<String> = listed.service.into_iter().map(|service| service.name).collect();
+    let names: Vec<String> = listed
+        .service
+        .into_iter()
+        .map(|service| service.name)
+        .collect();
     for expected in SERVICES.iter().copied().chain(["grpc.health.v1.Health"]) {
-        assert!(names.iter().any(|name| name == expected), "{expected} missing from {names:?}");
+        assert!(
+            names.iter().any(|name| name == expected),
+            "{expected} missing from {names:?}"
+        );
     }
     stack.stop().await;
 }

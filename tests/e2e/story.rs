@@ -7,14 +7,16 @@ use std::time::Duration;
 use jamaa_proto::identity::v1::Role;
 use jamaa_proto::notification::v1 as notification;
 use jamaa_proto::participation::v1 as participation;
-use jamaa_proto::r#type::v1::{GeoPoint, Language, LocalizedText};
 use jamaa_proto::servicerequest::v1 as requests;
+use jamaa_proto::r#type::v1::{GeoPoint, Language, LocalizedText};
 use jamaa_tests::{Backend, authorized, eventually, spawn_stack};
 
 crate::on_both_backends!(citizen_request_and_petition, story);
 
 async fn story(backend: Backend) {
-    let Some(stack) = spawn_stack(backend).await else { return };
+    let Some(stack) = spawn_stack(backend).await else {
+        return;
+    };
     let (commune_id, admin) = stack.create_commune("BNM", 3).await;
 
     // The commune's catalogue.
@@ -46,7 +48,14 @@ async fn story(backend: Backend) {
         .await
         .expect("the catalogue is public")
         .into_inner();
-    assert_eq!(listed.services.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [service.id.as_str()]);
+    assert_eq!(
+        listed
+            .services
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>(),
+        [service.id.as_str()]
+    );
 
     // A French-speaking citizen files a request.
     let (amina_id, amina) = stack.register_citizen("BNM", "Amina", Language::Fr).await;
@@ -94,20 +103,36 @@ async fn story(backend: Backend) {
     // The citizen reads it back.
     let read = stack
         .requests()
-        .get_request(authorized(requests::GetRequestRequest { id: receipt.id.clone() }, &amina))
+        .get_request(authorized(
+            requests::GetRequestRequest {
+                id: receipt.id.clone(),
+            },
+            &amina,
+        ))
         .await
         .expect("the citizen reads their request")
         .into_inner()
         .request
         .expect("request");
-    assert_eq!(read.description, "The street lamp in front of number 12 is out.");
-    assert_eq!(read.attributes.get("lamp_number").map(String::as_str), Some("12"));
+    assert_eq!(
+        read.description,
+        "The street lamp in front of number 12 is out."
+    );
+    assert_eq!(
+        read.attributes.get("lamp_number").map(String::as_str),
+        Some("12")
+    );
 
     // A case officer moves it along, with a note.
-    let officer = stack.create_staff(&admin, "officer@bnm.test", &[Role::CaseOfficer]).await;
+    let officer = stack
+        .create_staff(&admin, "officer@bnm.test", &[Role::CaseOfficer])
+        .await;
     for (status, note) in [
         (requests::RequestStatus::Received, ""),
-        (requests::RequestStatus::InProgress, "Un technicien passera jeudi."),
+        (
+            requests::RequestStatus::InProgress,
+            "Un technicien passera jeudi.",
+        ),
     ] {
         stack
             .requests()
@@ -124,7 +149,12 @@ async fn story(backend: Backend) {
     }
     let history = stack
         .requests()
-        .get_request(authorized(requests::GetRequestRequest { id: receipt.id.clone() }, &amina))
+        .get_request(authorized(
+            requests::GetRequestRequest {
+                id: receipt.id.clone(),
+            },
+            &amina,
+        ))
         .await
         .expect("read")
         .into_inner()
@@ -142,23 +172,30 @@ async fn story(backend: Backend) {
     );
 
     // The citizen's inbox: the notification of the last change, in French.
-    let inbox = eventually(Duration::from_secs(20), "the in-progress notification", || {
-        let stack = &stack;
-        let amina = amina.clone();
-        async move {
-            let listed = stack
-                .notifications()
-                .list_notifications(authorized(notification::ListNotificationsRequest::default(), &amina))
-                .await
-                .ok()?
-                .into_inner();
-            listed
-                .notifications
-                .iter()
-                .any(|n| n.body.contains("Un technicien passera jeudi."))
-                .then_some(listed)
-        }
-    })
+    let inbox = eventually(
+        Duration::from_secs(20),
+        "the in-progress notification",
+        || {
+            let stack = &stack;
+            let amina = amina.clone();
+            async move {
+                let listed = stack
+                    .notifications()
+                    .list_notifications(authorized(
+                        notification::ListNotificationsRequest::default(),
+                        &amina,
+                    ))
+                    .await
+                    .ok()?
+                    .into_inner();
+                listed
+                    .notifications
+                    .iter()
+                    .any(|n| n.body.contains("Un technicien passera jeudi."))
+                    .then_some(listed)
+            }
+        },
+    )
     .await;
     let in_progress = inbox
         .notifications
@@ -166,7 +203,10 @@ async fn story(backend: Backend) {
         .find(|n| n.body.contains("Un technicien passera jeudi."))
         .expect("found above");
     assert_eq!(in_progress.language, Language::Fr as i32);
-    assert_eq!(in_progress.event_type, "jamaa.events.v1.RequestStatusChanged");
+    assert_eq!(
+        in_progress.event_type,
+        "jamaa.events.v1.RequestStatusChanged"
+    );
     assert!(
         format!("{} {}", in_progress.title, in_progress.body).contains(&receipt.tracking_code),
         "the notification names the tracking code: {in_progress:?}"
@@ -223,15 +263,24 @@ async fn story(backend: Backend) {
         );
     }
     let last = last.expect("signed").petition.expect("petition");
-    assert_eq!(last.signature_count, 3, "Youssef's second signature does not count");
-    assert_eq!(last.status, participation::PetitionStatus::ThresholdReached as i32);
+    assert_eq!(
+        last.signature_count, 3,
+        "Youssef's second signature does not count"
+    );
+    assert_eq!(
+        last.status,
+        participation::PetitionStatus::ThresholdReached as i32
+    );
     eventually(Duration::from_secs(20), "the petition notification", || {
         let stack = &stack;
         let amina = amina.clone();
         async move {
             let listed = stack
                 .notifications()
-                .list_notifications(authorized(notification::ListNotificationsRequest::default(), &amina))
+                .list_notifications(authorized(
+                    notification::ListNotificationsRequest::default(),
+                    &amina,
+                ))
                 .await
                 .ok()?
                 .into_inner();
@@ -239,7 +288,10 @@ async fn story(backend: Backend) {
                 .notifications
                 .iter()
                 .find(|n| n.event_type == "jamaa.events.v1.PetitionThresholdReached")
-                .filter(|n| n.body.contains("Un parc pour le quartier") || n.title.contains("Un parc pour le quartier"))
+                .filter(|n| {
+                    n.body.contains("Un parc pour le quartier")
+                        || n.title.contains("Un parc pour le quartier")
+                })
                 .map(|n| assert_eq!(n.language, Language::Fr as i32))
         }
     })

@@ -13,8 +13,8 @@ use jamaa_proto::identity::v1 as identity;
 use jamaa_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use jamaa_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use jamaa_proto::participation::v1::participation_service_client::ParticipationServiceClient;
-use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use jamaa_proto::servicerequest::v1::service_request_service_client::ServiceRequestServiceClient;
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use jamaa_testkit::{FaultProxy, TestDatabase};
 use tokio_util::sync::CancellationToken;
 use tonic::Request;
@@ -83,7 +83,12 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
             options.relay_poll_interval_ms.unwrap_or(200).to_string(),
         ),
     ];
-    let services = ["identity", "service_request", "participation", "notification"];
+    let services = [
+        "identity",
+        "service_request",
+        "participation",
+        "notification",
+    ];
     let mut databases = Vec::new();
     let mut amqp_url = None;
     let mut broker_proxy = None;
@@ -151,8 +156,15 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
 /// `host:port` of an AMQP URL.
 fn broker_address(url: &str) -> String {
     let after_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
-    let after_credentials = after_scheme.rsplit_once('@').map(|(_, rest)| rest).unwrap_or(after_scheme);
-    after_credentials.split('/').next().unwrap_or(after_credentials).to_string()
+    let after_credentials = after_scheme
+        .rsplit_once('@')
+        .map(|(_, rest)| rest)
+        .unwrap_or(after_scheme);
+    after_credentials
+        .split('/')
+        .next()
+        .unwrap_or(after_credentials)
+        .to_string()
 }
 
 impl TestStack {
@@ -187,7 +199,9 @@ impl TestStack {
 
     /// Creates a commune with `code` and a petition threshold; returns (commune id, admin token).
     pub async fn create_commune(&self, code: &str, threshold: i32) -> (String, String) {
-        let platform = self.login(PLATFORM_ADMIN_EMAIL, PLATFORM_ADMIN_PASSWORD).await;
+        let platform = self
+            .login(PLATFORM_ADMIN_EMAIL, PLATFORM_ADMIN_PASSWORD)
+            .await;
         let admin_email = format!("admin@{}.test", code.to_lowercase());
         let response = self
             .identity()
@@ -213,12 +227,24 @@ impl TestStack {
             .unwrap_or_else(|status| panic!("create commune {code}: {status:?}"))
             .into_inner();
         let commune_id = response.commune.map(|c| c.id).unwrap_or_default();
-        (commune_id, self.login(&admin_email, "admin-password-1").await)
+        (
+            commune_id,
+            self.login(&admin_email, "admin-password-1").await,
+        )
     }
 
     /// Registers a citizen of `commune_code` and logs in; returns (user id, token).
-    pub async fn register_citizen(&self, commune_code: &str, name: &str, language: Language) -> (String, String) {
-        let email = format!("{}@{}.test", name.to_lowercase(), commune_code.to_lowercase());
+    pub async fn register_citizen(
+        &self,
+        commune_code: &str,
+        name: &str,
+        language: Language,
+    ) -> (String, String) {
+        let email = format!(
+            "{}@{}.test",
+            name.to_lowercase(),
+            commune_code.to_lowercase()
+        );
         let user = self
             .identity()
             .register_citizen(identity::RegisterCitizenRequest {
@@ -238,7 +264,12 @@ impl TestStack {
     }
 
     /// Creates a staff member with `roles` in the admin's commune; returns their token.
-    pub async fn create_staff(&self, admin_token: &str, email: &str, roles: &[identity::Role]) -> String {
+    pub async fn create_staff(
+        &self,
+        admin_token: &str,
+        email: &str,
+        roles: &[identity::Role],
+    ) -> String {
         self.identity()
             .create_staff_member(authorized(
                 identity::CreateStaffMemberRequest {

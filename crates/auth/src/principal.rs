@@ -24,7 +24,11 @@ impl Principal {
                 None => None,
             },
             commune_code: claims.commune_code.clone(),
-            roles: claims.roles.iter().filter_map(|role| Role::parse(role)).collect(),
+            roles: claims
+                .roles
+                .iter()
+                .filter_map(|role| Role::parse(role))
+                .collect(),
             language: claims.lang.clone(),
         })
     }
@@ -71,8 +75,7 @@ impl Principal {
 
 /// The authenticated caller of `request`, or UNAUTHENTICATED.
 pub fn principal<T>(request: &Request<T>) -> Result<&Principal, Status> {
-    request
-        .extensions()
-        .get::<Principal>()
-        .ok_or_else(|| Status::unauthenticated("sign in first: this call needs a bearer access token"))
+    request.extensions().get::<Principal>().ok_or_else(|| {
+        Status::unauthenticated("sign in first: this call needs a bearer access token")
+    })
 }

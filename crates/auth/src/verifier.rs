@@ -122,7 +122,9 @@ impl TokenVerifier {
         };
         let _guard = self.inner.refresh_lock.lock().await;
         if let Ok(cache) = self.inner.cache.read()
-            && cache.fetched_at.is_some_and(|at| at.elapsed() < MIN_REFETCH)
+            && cache
+                .fetched_at
+                .is_some_and(|at| at.elapsed() < MIN_REFETCH)
         {
             return Ok(());
         }

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use jamaa_settings::{DatabaseSettings, ExposeSecret};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+};
 use sea_orm_migration::MigratorTrait;
 
 pub use sea_orm;
@@ -14,10 +16,16 @@ pub use sea_orm_migration;
 
 /// Opens the database named by `settings.url` and, when `settings.migrate_on_start`, applies the
 /// pending migrations of `M`.
-pub async fn connect<M: MigratorTrait>(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect<M: MigratorTrait>(
+    settings: &DatabaseSettings,
+) -> Result<DatabaseConnection, DbErr> {
     let url = settings.url.expose_secret();
     let sqlite = url.starts_with("sqlite:");
-    let url = if sqlite { prepare_sqlite_url(url)? } else { url.to_string() };
+    let url = if sqlite {
+        prepare_sqlite_url(url)?
+    } else {
+        url.to_string()
+    };
 
     let mut options = ConnectOptions::new(url);
     options
@@ -52,8 +60,9 @@ fn prepare_sqlite_url(url: &str) -> Result<String, DbErr> {
         && let Some(parent) = std::path::Path::new(path).parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent)
-            .map_err(|error| DbErr::Custom(format!("cannot create {}: {error}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(|error| {
+            DbErr::Custom(format!("cannot create {}: {error}", parent.display()))
+        })?;
     }
     Ok(if url.contains("mode=") {
         url.to_string()

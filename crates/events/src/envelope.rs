@@ -61,7 +61,9 @@ impl CloudEvent {
             subject: subject.into(),
             time: Utc::now(),
             data: payload.encode_to_vec(),
-            trace_headers: jamaa_telemetry::current_trace_headers().into_iter().collect(),
+            trace_headers: jamaa_telemetry::current_trace_headers()
+                .into_iter()
+                .collect(),
         }
     }
 
@@ -84,6 +86,9 @@ impl CloudEvent {
                 actual: self.event_type.clone(),
             });
         }
-        M::decode(self.data.as_slice()).map_err(|source| DecodeError::Payload { id: self.id, source })
+        M::decode(self.data.as_slice()).map_err(|source| DecodeError::Payload {
+            id: self.id,
+            source,
+        })
     }
 }

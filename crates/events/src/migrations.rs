@@ -28,8 +28,17 @@ impl MigrationTrait for CreateOutboxEvents {
                     .col(ColumnDef::new("payload").binary().not_null())
                     .col(ColumnDef::new("trace_headers").text().not_null())
                     .col(ColumnDef::new("attempts").integer().not_null().default(0))
-                    .col(ColumnDef::new("next_attempt_at_ms").big_integer().not_null())
-                    .col(ColumnDef::new("locked_until_ms").big_integer().not_null().default(0))
+                    .col(
+                        ColumnDef::new("next_attempt_at_ms")
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("locked_until_ms")
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .col(ColumnDef::new("sent_at_ms").big_integer().null())
                     .col(ColumnDef::new("last_error").text().null())
                     .to_owned(),

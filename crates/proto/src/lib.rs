@@ -4,7 +4,8 @@
 //! `jamaa_proto::identity::v1` is `jamaa.identity.v1`.
 
 /// The encoded `FileDescriptorSet` of every Jamaa proto, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/jamaa_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/jamaa_descriptor.bin"));
 
 pub mod r#type {
     pub mod v1 {
@@ -23,7 +24,10 @@ pub mod identity {
 pub mod servicerequest {
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/jamaa.servicerequest.v1.rs"));
-        include!(concat!(env!("OUT_DIR"), "/jamaa.servicerequest.v1.serde.rs"));
+        include!(concat!(
+            env!("OUT_DIR"),
+            "/jamaa.servicerequest.v1.serde.rs"
+        ));
     }
 }
 

@@ -15,7 +15,10 @@ pub struct Application {
 
 impl Application {
     pub fn new(server: GrpcServer, verifier: TokenVerifier, shutdown: CancellationToken) -> Self {
-        let port = server.local_addr().map(|address| address.port()).unwrap_or_default();
+        let port = server
+            .local_addr()
+            .map(|address| address.port())
+            .unwrap_or_default();
         Application {
             server,
             verifier,

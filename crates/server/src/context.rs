@@ -30,7 +30,10 @@ impl ServiceContext {
 
     /// Starts consuming events for `subscription`.
     pub async fn subscribe(&self, subscription: Subscription) {
-        let _task = self.bus.subscribe(subscription, self.shutdown.clone()).await;
+        let _task = self
+            .bus
+            .subscribe(subscription, self.shutdown.clone())
+            .await;
     }
 }
 
@@ -41,7 +44,9 @@ impl ServiceContext {
         events: &EventsSettings,
         shutdown: CancellationToken,
     ) -> Result<ServiceContext, StartError> {
-        let db = jamaa_db::connect::<M>(database).await.map_err(StartError::Database)?;
+        let db = jamaa_db::connect::<M>(database)
+            .await
+            .map_err(StartError::Database)?;
         let bus = EventBus::from_settings(events).map_err(StartError::Bus)?;
         Ok(ServiceContext {
             db,

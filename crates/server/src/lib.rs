@@ -83,9 +83,13 @@ impl GrpcServer {
     ) -> Result<(), tonic::transport::Error> {
         let (reporter, health_service) = tonic_health::server::health_reporter();
         for name in &self.service_names {
-            reporter.set_service_status(*name, ServingStatus::Serving).await;
+            reporter
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
         }
-        reporter.set_service_status("", ServingStatus::Serving).await;
+        reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
 
         // Reflection v1, and v1alpha for the many clients (grpcurl, Python grpcio) that still ask it.
         let reflection = || {
@@ -133,9 +137,13 @@ impl GrpcServer {
         }
         tracing::info!("shutting down: NOT_SERVING, draining in-flight calls");
         for name in &self.service_names {
-            reporter.set_service_status(*name, ServingStatus::NotServing).await;
+            reporter
+                .set_service_status(*name, ServingStatus::NotServing)
+                .await;
         }
-        reporter.set_service_status("", ServingStatus::NotServing).await;
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
         let _ = stop_accepting.send(());
         match tokio::time::timeout(self.settings.drain_timeout(), serve).await {
             Ok(result) => result,

@@ -35,13 +35,12 @@ impl PageRequest {
         let before = if page_token.is_empty() {
             None
         } else {
-            let bytes = URL_SAFE_NO_PAD
-                .decode(page_token)
-                .map_err(|_| invalid_argument("page_token", "is not a token this service issued"))?;
-            Some(
-                Uuid::from_slice(&bytes)
-                    .map_err(|_| invalid_argument("page_token", "is not a token this service issued"))?,
-            )
+            let bytes = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| {
+                invalid_argument("page_token", "is not a token this service issued")
+            })?;
+            Some(Uuid::from_slice(&bytes).map_err(|_| {
+                invalid_argument("page_token", "is not a token this service issued")
+            })?)
         };
         Ok(PageRequest { size, before })
     }
@@ -91,7 +90,13 @@ mod tests {
 
     #[test]
     fn sizes_are_bounded() {
-        assert_eq!(PageRequest::parse(0, "").map(|p| p.size).ok(), Some(DEFAULT_PAGE_SIZE));
-        assert_eq!(PageRequest::parse(10_000, "").map(|p| p.size).ok(), Some(MAX_PAGE_SIZE));
+        assert_eq!(
+            PageRequest::parse(0, "").map(|p| p.size).ok(),
+            Some(DEFAULT_PAGE_SIZE)
+        );
+        assert_eq!(
+            PageRequest::parse(10_000, "").map(|p| p.size).ok(),
+            Some(MAX_PAGE_SIZE)
+        );
     }
 }

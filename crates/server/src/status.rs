@@ -52,7 +52,11 @@ impl FieldViolations {
     }
 
     pub fn into_status(self) -> Status {
-        let fields: Vec<&str> = self.violations.iter().map(|(field, _)| field.as_str()).collect();
+        let fields: Vec<&str> = self
+            .violations
+            .iter()
+            .map(|(field, _)| field.as_str())
+            .collect();
         let message = match self.violations.as_slice() {
             [(field, description)] => format!("{field}: {description}"),
             _ => format!("invalid fields: {}", fields.join(", ")),
@@ -61,7 +65,11 @@ impl FieldViolations {
         for (field, description) in &self.violations {
             details.add_bad_request_violation(field.clone(), description.clone());
         }
-        details.set_error_info("INVALID_ARGUMENT", ERROR_DOMAIN, std::collections::HashMap::new());
+        details.set_error_info(
+            "INVALID_ARGUMENT",
+            ERROR_DOMAIN,
+            std::collections::HashMap::new(),
+        );
         Status::with_error_details(Code::InvalidArgument, message, details)
     }
 }

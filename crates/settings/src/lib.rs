@@ -133,7 +133,9 @@ pub enum LogFormat {
 /// database defaults to an SQLite file named after it under `./data`. A service appends its own
 /// sections to this.
 pub fn common_defaults(service: &str) -> String {
-    format!("{COMMON_DEFAULTS}\n[database]\nurl = \"sqlite://data/{service}.db\"\nmax_connections = 10\nmigrate_on_start = true\n")
+    format!(
+        "{COMMON_DEFAULTS}\n[database]\nurl = \"sqlite://data/{service}.db\"\nmax_connections = 10\nmigrate_on_start = true\n"
+    )
 }
 
 const COMMON_DEFAULTS: &str = r#"
@@ -180,12 +182,18 @@ mod tests {
     fn environment_overrides_defaults() {
         let env = vec![
             ("JAMAA__SERVER__PORT".to_string(), "6000".to_string()),
-            ("JAMAA__DATABASE__URL".to_string(), "postgres://u:hunter2@h/db".to_string()),
+            (
+                "JAMAA__DATABASE__URL".to_string(),
+                "postgres://u:hunter2@h/db".to_string(),
+            ),
             ("UNRELATED".to_string(), "1".to_string()),
         ];
         let settings: Sample = load_from(&defaults(), None, env).expect("settings load");
         assert_eq!(settings.server.port, 6000);
-        assert_eq!(settings.database.url.expose_secret(), "postgres://u:hunter2@h/db");
+        assert_eq!(
+            settings.database.url.expose_secret(),
+            "postgres://u:hunter2@h/db"
+        );
     }
 
     #[test]

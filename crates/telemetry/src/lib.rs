@@ -106,7 +106,10 @@ fn build_tracer_provider(service_name: &str) -> SdkTracerProvider {
     if endpoint.is_empty() {
         return builder.build();
     }
-    match opentelemetry_otlp::SpanExporter::builder().with_tonic().build() {
+    match opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .build()
+    {
         Ok(exporter) => builder.with_batch_exporter(exporter).build(),
         Err(error) => {
             eprintln!("OTLP export disabled: {error}");
@@ -141,7 +144,10 @@ pub fn parent_from_http_headers(span: &tracing::Span, headers: &http::HeaderMap)
 pub struct TraceContextInterceptor;
 
 impl tonic::service::Interceptor for TraceContextInterceptor {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         for (key, value) in current_trace_headers() {
             if let (Ok(key), Ok(value)) = (
                 tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),

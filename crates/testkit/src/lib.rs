@@ -40,7 +40,8 @@ fn unavailable(what: &str, url: &str, how: &str) -> Option<String> {
 pub async fn postgres_admin_url() -> Option<String> {
     let url = std::env::var("JAMAA_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-    let answered = tokio::time::timeout(Duration::from_secs(5), Database::connect(url.as_str())).await;
+    let answered =
+        tokio::time::timeout(Duration::from_secs(5), Database::connect(url.as_str())).await;
     match answered {
         Ok(Ok(db)) => {
             let _ = db.close().await;
@@ -89,7 +90,10 @@ impl TestDatabase {
     pub async fn drop_database(self) {
         if let Ok(admin) = Database::connect(self.admin_url.as_str()).await {
             let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+                .execute_unprepared(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.name
+                ))
                 .await;
             let _ = admin.close().await;
         }
@@ -117,20 +121,31 @@ pub async fn amqp_url() -> Option<String> {
 /// Deletes a test's exchanges and queues: `exchange`, `exchange.dlx`, and for each consumer
 /// `exchange.consumer` and `exchange.consumer.dead-letter`.
 pub async fn delete_rabbitmq_topology(url: &str, exchange: &str, consumers: &[&str]) {
-    let Ok(connection) = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await else {
+    let Ok(connection) =
+        lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await
+    else {
         return;
     };
     if let Ok(channel) = connection.create_channel().await {
         for consumer in consumers {
-            for queue in [format!("{exchange}.{consumer}"), format!("{exchange}.{consumer}.dead-letter")] {
+            for queue in [
+                format!("{exchange}.{consumer}"),
+                format!("{exchange}.{consumer}.dead-letter"),
+            ] {
                 let _ = channel
-                    .queue_delete(queue.as_str().into(), lapin::options::QueueDeleteOptions::default())
+                    .queue_delete(
+                        queue.as_str().into(),
+                        lapin::options::QueueDeleteOptions::default(),
+                    )
                     .await;
             }
         }
         for name in [exchange.to_string(), format!("{exchange}.dlx")] {
             let _ = channel
-                .exchange_delete(name.as_str().into(), lapin::options::ExchangeDeleteOptions::default())
+                .exchange_delete(
+                    name.as_str().into(),
+                    lapin::options::ExchangeDeleteOptions::default(),
+                )
                 .await;
         }
     }

@@ -42,7 +42,9 @@ impl FaultProxy {
                     _ = loop_stop.cancelled() => break,
                     accepted = listener.accept() => accepted,
                 };
-                let Ok((mut inbound, _)) = accepted else { continue };
+                let Ok((mut inbound, _)) = accepted else {
+                    continue;
+                };
                 let (cut, token, delay) = match loop_state.lock() {
                     Ok(state) => (state.cut, state.connections.clone(), state.delay),
                     Err(_) => break,
@@ -56,7 +58,9 @@ impl FaultProxy {
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else { return };
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = token.cancelled() => {}
                         _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
@@ -64,7 +68,11 @@ impl FaultProxy {
                 });
             }
         });
-        Ok(FaultProxy { address, state, stop })
+        Ok(FaultProxy {
+            address,
+            state,
+            stop,
+        })
     }
 
     /// `host:port` to connect to instead of the target.

@@ -72,8 +72,18 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(db: DatabaseConnection, outbox: Outbox, keys: Arc<KeyRing>, policy: TokenPolicy) -> Self {
-        Accounts { db, outbox, keys, policy }
+    pub fn new(
+        db: DatabaseConnection,
+        outbox: Outbox,
+        keys: Arc<KeyRing>,
+        policy: TokenPolicy,
+    ) -> Self {
+        Accounts {
+            db,
+            outbox,
+            keys,
+            policy,
+        }
     }
 
     pub fn keys(&self) -> &KeyRing {
@@ -81,25 +91,45 @@ impl Accounts {
     }
 
     /// Creates the platform administrator named in the settings, unless that e-mail exists.
-    pub async fn ensure_platform_admin(&self, email: Email, password: Password) -> Result<(), Error> {
+    pub async fn ensure_platform_admin(
+        &self,
+        email: Email,
+        password: Password,
+    ) -> Result<(), Error> {
         if find_user_by_email(&self.db, &email).await?.is_some() {
             return Ok(());
         }
         let password_hash = hash_password(password).await?;
         let txn = self.db.begin().await?;
-        let user_id = insert_user(&txn, None, &email, password_hash, "Platform administrator", Language::Ar).await?;
+        let user_id = insert_user(
+            &txn,
+            None,
+            &email,
+            password_hash,
+            "Platform administrator",
+            Language::Ar,
+        )
+        .await?;
         grant(&txn, user_id, Role::PlatformAdmin).await?;
         txn.commit().await?;
         tracing::info!(email = %email.as_str(), "created the platform administrator");
         Ok(())
     }
 
-    pub async fn create_commune(&self, new: NewCommune) -> Result<(commune::Model, Account), Error> {
+    pub async fn create_commune(
+        &self,
+        new: NewCommune,
+    ) -> Result<(commune::Model, Account), Error> {
         if find_commune(&self.db, new.code.as_str()).await?.is_some() {
             return Err(Error::CommuneExists(new.code.as_str().to_string()));
         }
-        if find_user_by_email(&self.db, &new.admin.email).await?.is_some() {
-            return Err(Error::EmailTaken { field: "admin_email" });
+        if find_user_by_email(&self.db, &new.admin.email)
+            .await?
+            .is_some()
+        {
+            return Err(Error::EmailTaken {
+                field: "admin_email",
+            });
         }
         let password_hash = hash_password(new.admin.password).await?;
         let txn = self.db.begin().await?;
@@ -117,7 +147,9 @@ impl Accounts {
         }
         .insert(&txn)
         .await
-        .map_err(|error| unique_violation(error, Error::CommuneExists(new.code.as_str().to_string())))?;
+        .map_err(|error| {
+            unique_violation(error, Error::CommuneExists(new.code.as_str().to_string()))
+        })?;
         let admin_id = insert_user(
             &txn,
             Some(commune.id),
@@ -151,17 +183,31 @@ impl Accounts {
             .ok_or_else(|| Error::CommuneNotFound(code.as_str().to_string()))
     }
 
-    pub async fn register_citizen(&self, commune: &CommuneCode, new: NewAccount) -> Result<Account, Error> {
+    pub async fn register_citizen(
+        &self,
+        commune: &CommuneCode,
+        new: NewAccount,
+    ) -> Result<Account, Error> {
         let commune = self.commune_by_code(commune).await?;
         self.create_account(commune.id, new, &[Role::Citizen]).await
     }
 
     /// Adds staff with `roles` (staff roles only) to `commune_id`.
-    pub async fn create_staff(&self, commune_id: Uuid, new: NewAccount, roles: &[Role]) -> Result<Account, Error> {
+    pub async fn create_staff(
+        &self,
+        commune_id: Uuid,
+        new: NewAccount,
+        roles: &[Role],
+    ) -> Result<Account, Error> {
         self.create_account(commune_id, new, roles).await
     }
 
-    async fn create_account(&self, commune_id: Uuid, new: NewAccount, roles: &[Role]) -> Result<Account, Error> {
+    async fn create_account(
+        &self,
+        commune_id: Uuid,
+        new: NewAccount,
+        roles: &[Role],
+    ) -> Result<Account, Error> {
         if find_user_by_email(&self.db, &new.email).await?.is_some() {
             return Err(Error::EmailTaken { field: "email" });
         }
@@ -257,7 +303,11 @@ impl Accounts {
             user_id: account.user.id,
             commune_id: account.user.commune_id,
             commune_code: account.commune_code.as_deref(),
-            roles: account.roles.iter().map(|role| role.as_str().to_string()).collect(),
+            roles: account
+                .roles
+                .iter()
+                .map(|role| role.as_str().to_string())
+                .collect(),
             language: &account.user.preferred_language,
         };
         let claims = tokens::claims(
@@ -302,16 +352,22 @@ impl Accounts {
             .filter_map(|row| Role::parse(&row.role))
             .collect();
         let commune_code = match user.commune_id {
-            Some(id) => commune::Entity::find_by_id(id).one(&self.db).await?.map(|c| c.code),
+            Some(id) => commune::Entity::find_by_id(id)
+                .one(&self.db)
+                .await?
+                .map(|c| c.code),
             None => None,
         };
-        Ok(Account { user, commune_code, roles })
+        Ok(Account {
+            user,
+            commune_code,
+            roles,
+        })
     }
 }
 
 /// A valid Argon2id hash of a random password, verified when the e-mail is unknown.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$6q0B2nCpJ9x2mB1D8Fq3QmDpuFqYyx4vZ0hE3sM9yXo";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$6q0B2nCpJ9x2mB1D8Fq3QmDpuFqYyx4vZ0hE3sM9yXo";
 
 async fn hash_password(password: Password) -> Result<String, Error> {
     tokio::task::spawn_blocking(move || {
@@ -334,14 +390,20 @@ async fn verify_password(password: String, hash: String) -> Result<bool, Error> 
     .map_err(|error| Error::Internal(error.to_string()))
 }
 
-async fn find_commune(db: &DatabaseConnection, code: &str) -> Result<Option<commune::Model>, Error> {
+async fn find_commune(
+    db: &DatabaseConnection,
+    code: &str,
+) -> Result<Option<commune::Model>, Error> {
     Ok(commune::Entity::find()
         .filter(commune::Column::Code.eq(code))
         .one(db)
         .await?)
 }
 
-async fn find_user_by_email(db: &DatabaseConnection, email: &Email) -> Result<Option<user::Model>, Error> {
+async fn find_user_by_email(
+    db: &DatabaseConnection,
+    email: &Email,
+) -> Result<Option<user::Model>, Error> {
     Ok(user::Entity::find()
         .filter(user::Column::Email.eq(email.as_str()))
         .one(db)

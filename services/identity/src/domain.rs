@@ -90,7 +90,9 @@ impl DisplayName {
         match name.chars().count() {
             0 => Err("is required".into()),
             n if n > 100 => Err("must have at most 100 characters".into()),
-            _ if name.chars().any(char::is_control) => Err("must not contain control characters".into()),
+            _ if name.chars().any(char::is_control) => {
+                Err("must not contain control characters".into())
+            }
             _ => Ok(DisplayName(name.to_string())),
         }
     }
@@ -102,8 +104,15 @@ impl DisplayName {
 
 /// A language from the wire: unspecified means Arabic; unknown numbers are refused.
 pub fn parse_language(raw: i32) -> Result<Language, String> {
-    Language::try_from(raw).map_err(|_| "is not a known language".to_string())
-        .map(|language| if language == Language::Unspecified { Language::Ar } else { language })
+    Language::try_from(raw)
+        .map_err(|_| "is not a known language".to_string())
+        .map(|language| {
+            if language == Language::Unspecified {
+                Language::Ar
+            } else {
+                language
+            }
+        })
 }
 
 /// A commune's name: at least Arabic or French, each at most 200 characters.
@@ -132,7 +141,11 @@ pub fn parse_commune_name(name: Option<&LocalizedText>) -> Result<LocalizedText,
 /// The signatures a petition needs under organic law 113-14 (art. 125): 100 in communes under
 /// 35,000 inhabitants, 200 in others, 400 in communes with arrondissements. A positive
 /// `override_threshold` replaces the default.
-pub fn petition_threshold(population: i64, has_arrondissements: bool, override_threshold: i32) -> i32 {
+pub fn petition_threshold(
+    population: i64,
+    has_arrondissements: bool,
+    override_threshold: i32,
+) -> i32 {
     if override_threshold > 0 {
         override_threshold
     } else if has_arrondissements {
@@ -150,8 +163,19 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse("  Amina@Example.MA ").map(|e| e.0), Ok("amina@example.ma".into()));
-        for bad in ["", "amina", "amina@", "@example.ma", "amina@example", "a b@example.ma", "a@.ma"] {
+        assert_eq!(
+            Email::parse("  Amina@Example.MA ").map(|e| e.0),
+            Ok("amina@example.ma".into())
+        );
+        for bad in [
+            "",
+            "amina",
+            "amina@",
+            "@example.ma",
+            "amina@example",
+            "a b@example.ma",
+            "a@.ma",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -46,9 +46,11 @@ impl From<Error> for Status {
                     invalid.details().to_vec().into(),
                 )
             }
-            Error::WrongCredentials => {
-                status::with_reason(Code::Unauthenticated, "WRONG_CREDENTIALS", "wrong e-mail or password")
-            }
+            Error::WrongCredentials => status::with_reason(
+                Code::Unauthenticated,
+                "WRONG_CREDENTIALS",
+                "wrong e-mail or password",
+            ),
             Error::BadRefreshToken => status::with_reason(
                 Code::Unauthenticated,
                 "BAD_REFRESH_TOKEN",

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use jamaa_auth::{Role, principal};
 use jamaa_proto::identity::v1 as pb;
 use jamaa_proto::identity::v1::identity_service_server::IdentityService;
-use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use jamaa_proto::timestamp_from_millis;
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use jamaa_server::status::FieldViolations;
 use tonic::{Request, Response, Status};
 
@@ -32,7 +32,10 @@ impl IdentityService for IdentityGrpc {
         request: Request<pb::CreateCommuneRequest>,
     ) -> Result<Response<pb::CreateCommuneResponse>, Status> {
         if !principal(&request)?.is_platform_admin() {
-            return Err(Error::PermissionDenied("only platform administrators create communes".into()).into());
+            return Err(Error::PermissionDenied(
+                "only platform administrators create communes".into(),
+            )
+            .into());
         }
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
@@ -46,10 +49,19 @@ impl IdentityService for IdentityGrpc {
         }
         let admin = parse_account(
             &mut violations,
-            ["admin_email", "admin_password", "admin_display_name", "admin_language"],
+            [
+                "admin_email",
+                "admin_password",
+                "admin_display_name",
+                "admin_language",
+            ],
             &request.admin_email,
             &request.admin_password,
-            if request.admin_display_name.trim().is_empty() { "Commune administrator" } else { &request.admin_display_name },
+            if request.admin_display_name.trim().is_empty() {
+                "Commune administrator"
+            } else {
+                &request.admin_display_name
+            },
             request.admin_language,
         );
         let (Some(code), Some(name), Some(admin)) = (code, name, admin) else {
@@ -135,7 +147,10 @@ impl IdentityService for IdentityGrpc {
         for raw in &request.roles {
             match pb::Role::try_from(*raw).ok().and_then(Role::from_proto) {
                 Some(role) if role.is_staff() => roles.push(role),
-                _ => violations.add("roles", "must hold only staff roles (not citizen or platform admin)"),
+                _ => violations.add(
+                    "roles",
+                    "must hold only staff roles (not citizen or platform admin)",
+                ),
             }
         }
         if request.roles.is_empty() {
@@ -146,7 +161,10 @@ impl IdentityService for IdentityGrpc {
         };
         violations.into_result()?;
         roles.dedup();
-        let account = self.accounts.create_staff(commune_id, account, &roles).await?;
+        let account = self
+            .accounts
+            .create_staff(commune_id, account, &roles)
+            .await?;
         Ok(Response::new(pb::CreateStaffMemberResponse {
             user: Some(account_to_proto(&account)),
         }))
@@ -165,7 +183,10 @@ impl IdentityService for IdentityGrpc {
             violations.add("password", "is required");
         }
         violations.into_result()?;
-        let session = self.accounts.login(&request.email, &request.password).await?;
+        let session = self
+            .accounts
+            .login(&request.email, &request.password)
+            .await?;
         Ok(Response::new(pb::LoginResponse {
             user: Some(account_to_proto(&session.account)),
             ..session_to_proto(session)
@@ -178,7 +199,10 @@ impl IdentityService for IdentityGrpc {
     ) -> Result<Response<pb::RefreshSessionResponse>, Status> {
         let request = request.into_inner();
         if request.refresh_token.is_empty() {
-            return Err(jamaa_server::status::invalid_argument("refresh_token", "is required"));
+            return Err(jamaa_server::status::invalid_argument(
+                "refresh_token",
+                "is required",
+            ));
         }
         let session = session_to_proto(self.accounts.refresh(&request.refresh_token).await?);
         Ok(Response::new(pb::RefreshSessionResponse {
@@ -271,13 +295,23 @@ fn commune_to_proto(commune: &commune::Model) -> pb::Commune {
 fn account_to_proto(account: &Account) -> pb::User {
     pb::User {
         id: account.user.id.to_string(),
-        commune_id: account.user.commune_id.map(|id| id.to_string()).unwrap_or_default(),
+        commune_id: account
+            .user
+            .commune_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
         commune_code: account.commune_code.clone().unwrap_or_default(),
         email: account.user.email.clone(),
         display_name: account.user.display_name.clone(),
         preferred_language: Language::from_code(&account.user.preferred_language)
             .unwrap_or(Language::Ar) as i32,
-        roles: account.roles.iter().map(|role| role.to_proto() as i32).collect(),
-        create_time: Some(timestamp_from_millis(account.user.created_at.timestamp_millis())),
+        roles: account
+            .roles
+            .iter()
+            .map(|role| role.to_proto() as i32)
+            .collect(),
+        create_time: Some(timestamp_from_millis(
+            account.user.created_at.timestamp_millis(),
+        )),
     }
 }

@@ -88,24 +88,38 @@ pub async fn mount(
             refresh_token_ttl_seconds: config.refresh_token_ttl_seconds,
         },
     ));
-    if let (Some(email), Some(password)) = (&config.platform_admin_email, &config.platform_admin_password) {
+    if let (Some(email), Some(password)) = (
+        &config.platform_admin_email,
+        &config.platform_admin_password,
+    ) {
         let email = Email::parse(email)
             .map_err(|error| StartError::Other(format!("identity.platform_admin_email {error}")))?;
-        let password = Password::parse(password.expose_secret())
-            .map_err(|error| StartError::Other(format!("identity.platform_admin_password {error}")))?;
+        let password = Password::parse(password.expose_secret()).map_err(|error| {
+            StartError::Other(format!("identity.platform_admin_password {error}"))
+        })?;
         accounts
             .ensure_platform_admin(email, password)
             .await
             .map_err(|error| StartError::Other(format!("platform administrator: {error}")))?;
     }
     context.start_outbox_relay(&outbox);
-    server.add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(accounts)));
+    server.add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(
+        accounts,
+    )));
     Ok(verifying_keys)
 }
 
 /// Builds the standalone identity process.
-pub async fn build(settings: Settings, shutdown: CancellationToken) -> Result<Application, StartError> {
-    let context = ServiceContext::connect::<storage::Migrator>(&settings.database, &settings.events, shutdown).await?;
+pub async fn build(
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> Result<Application, StartError> {
+    let context = ServiceContext::connect::<storage::Migrator>(
+        &settings.database,
+        &settings.events,
+        shutdown,
+    )
+    .await?;
     let mut server = GrpcServer::bind(&settings.server).await?;
     let keys = mount(&mut server, &context, &settings.auth, &settings.identity).await?;
     let verifier = TokenVerifier::new(&settings.auth, KeySource::Static(keys));

@@ -158,8 +158,16 @@ impl MigrationTrait for CreateIdentityTables {
                     .col(ColumnDef::new("name_tzm").string().not_null())
                     .col(ColumnDef::new("population").big_integer().not_null())
                     .col(ColumnDef::new("has_arrondissements").boolean().not_null())
-                    .col(ColumnDef::new("petition_signature_threshold").integer().not_null())
-                    .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new("petition_signature_threshold")
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -172,8 +180,16 @@ impl MigrationTrait for CreateIdentityTables {
                     .col(ColumnDef::new("email").string().not_null().unique_key())
                     .col(ColumnDef::new("password_hash").string().not_null())
                     .col(ColumnDef::new("display_name").string().not_null())
-                    .col(ColumnDef::new("preferred_language").string_len(3).not_null())
-                    .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new("preferred_language")
+                            .string_len(3)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from("users", "commune_id")
@@ -188,9 +204,17 @@ impl MigrationTrait for CreateIdentityTables {
                     .table("user_roles")
                     .col(ColumnDef::new("user_id").uuid().not_null())
                     .col(ColumnDef::new("role").string().not_null())
-                    .col(ColumnDef::new("granted_at").timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new("granted_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .primary_key(Index::create().col("user_id").col("role"))
-                    .foreign_key(ForeignKey::create().from("user_roles", "user_id").to("users", "id"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("user_roles", "user_id")
+                            .to("users", "id"),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -200,11 +224,24 @@ impl MigrationTrait for CreateIdentityTables {
                     .table("refresh_tokens")
                     .col(ColumnDef::new("id").uuid().not_null().primary_key())
                     .col(ColumnDef::new("user_id").uuid().not_null())
-                    .col(ColumnDef::new("token_hash").string().not_null().unique_key())
-                    .col(ColumnDef::new("expires_at").timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new("token_hash")
+                            .string()
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new("expires_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new("used_at").timestamp_with_time_zone().null())
                     .col(ColumnDef::new("revoked").boolean().not_null())
-                    .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from("refresh_tokens", "user_id")
@@ -229,7 +266,11 @@ impl MigrationTrait for CreateIdentityTables {
                     .col(ColumnDef::new("kid").string().not_null().primary_key())
                     .col(ColumnDef::new("private_key").binary().not_null())
                     .col(ColumnDef::new("public_key").binary().not_null())
-                    .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new("active").boolean().not_null())
                     .to_owned(),
             )

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jamaa_auth::{Claims, VerifyingKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -68,7 +70,8 @@ async fn active_keys(db: &DatabaseConnection) -> Result<Vec<signing_key::Model>,
 
 async fn create_key(db: &DatabaseConnection) -> Result<(), Error> {
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|error| Error::Internal(format!("no randomness: {error}")))?;
+    getrandom::fill(&mut seed)
+        .map_err(|error| Error::Internal(format!("no randomness: {error}")))?;
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
     let private_key = key
         .to_pkcs8_der()
@@ -93,7 +96,8 @@ async fn create_key(db: &DatabaseConnection) -> Result<(), Error> {
 /// A new random refresh token and the hash it is stored under.
 pub fn new_refresh_token() -> Result<(String, String), Error> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|error| Error::Internal(format!("no randomness: {error}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|error| Error::Internal(format!("no randomness: {error}")))?;
     let token = URL_SAFE_NO_PAD.encode(bytes);
     let hash = hash_refresh_token(&token);
     Ok((token, hash))

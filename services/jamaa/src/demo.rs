@@ -2,9 +2,9 @@
 
 use jamaa_proto::identity::v1 as identity;
 use jamaa_proto::identity::v1::identity_service_client::IdentityServiceClient;
-use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use jamaa_proto::servicerequest::v1 as requests;
 use jamaa_proto::servicerequest::v1::service_request_service_client::ServiceRequestServiceClient;
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use jamaa_settings::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tonic::{Code, Request};
@@ -67,7 +67,9 @@ pub async fn ensure_demo(
         Ok(_) => {}
         Err(status) if status.code() == Code::NotFound => {
             let (Some(email), Some(password)) = platform_admin else {
-                anyhow::bail!("set identity.platform_admin_email and _password to create the demo commune");
+                anyhow::bail!(
+                    "set identity.platform_admin_email and _password to create the demo commune"
+                );
             };
             let token = login(&mut identity_client, &email, password.expose_secret()).await?;
             identity_client
@@ -108,7 +110,12 @@ pub async fn ensure_demo(
     let service_id = match services.first() {
         Some(service) => service.id.clone(),
         None => {
-            let token = login(&mut identity_client, &demo.admin_email, demo.admin_password.expose_secret()).await?;
+            let token = login(
+                &mut identity_client,
+                &demo.admin_email,
+                demo.admin_password.expose_secret(),
+            )
+            .await?;
             requests_client
                 .create_service(authorized(
                     requests::CreateServiceRequest {

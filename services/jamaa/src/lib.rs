@@ -128,7 +128,10 @@ pub struct Stack {
 
 impl Stack {
     /// Starts every service and the gateway. Ports 0 pick free ones.
-    pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Stack, StartError> {
+    pub async fn start(
+        settings: Settings,
+        shutdown: CancellationToken,
+    ) -> Result<Stack, StartError> {
         let bus = EventBus::from_settings(&settings.events).map_err(StartError::Bus)?;
         let context = |db| ServiceContext {
             db,
@@ -138,9 +141,12 @@ impl Stack {
         };
         let databases = &settings.databases;
         let identity_db = connect::<jamaa_identity::storage::Migrator>(&databases.identity).await?;
-        let requests_db = connect::<jamaa_service_request::storage::Migrator>(&databases.service_request).await?;
-        let participation_db = connect::<jamaa_participation::storage::Migrator>(&databases.participation).await?;
-        let notification_db = connect::<jamaa_notification::storage::Migrator>(&databases.notification).await?;
+        let requests_db =
+            connect::<jamaa_service_request::storage::Migrator>(&databases.service_request).await?;
+        let participation_db =
+            connect::<jamaa_participation::storage::Migrator>(&databases.participation).await?;
+        let notification_db =
+            connect::<jamaa_notification::storage::Migrator>(&databases.notification).await?;
 
         let mut server = GrpcServer::bind(&settings.server).await?;
         let grpc_port = server.local_addr()?.port();
@@ -148,7 +154,13 @@ impl Stack {
 
         // Consumers first, so their queues exist before anything is published.
         jamaa_notification::mount(&mut server, &context(notification_db)).await?;
-        let keys = jamaa_identity::mount(&mut server, &context(identity_db), &settings.auth, &settings.identity).await?;
+        let keys = jamaa_identity::mount(
+            &mut server,
+            &context(identity_db),
+            &settings.auth,
+            &settings.identity,
+        )
+        .await?;
         jamaa_service_request::mount(&mut server, &context(requests_db)).await?;
         jamaa_participation::mount(&mut server, &context(participation_db), &own_url).await?;
 
@@ -210,5 +222,7 @@ impl Stack {
 async fn connect<M: jamaa_db::sea_orm_migration::MigratorTrait>(
     settings: &DatabaseSettings,
 ) -> Result<jamaa_db::sea_orm::DatabaseConnection, StartError> {
-    jamaa_db::connect::<M>(settings).await.map_err(StartError::Database)
+    jamaa_db::connect::<M>(settings)
+        .await
+        .map_err(StartError::Database)
 }

@@ -143,7 +143,9 @@ impl EventPublisher for InProcessBus {
             }
             for handled in pending {
                 if handled.await.is_err() {
-                    result = Err(PublishError("a consumer stopped before handling".to_string()));
+                    result = Err(PublishError(
+                        "a consumer stopped before handling".to_string(),
+                    ));
                 }
             }
             results.push(result);

@@ -85,7 +85,9 @@ impl EventBus {
     pub fn from_settings(settings: &EventsSettings) -> Result<Self, BusError> {
         let url = settings.url.expose_secret();
         if url.starts_with("memory:") {
-            Ok(EventBus::InProcess(InProcessBus::new(settings.delivery_limit)))
+            Ok(EventBus::InProcess(InProcessBus::new(
+                settings.delivery_limit,
+            )))
         } else if url.starts_with("amqp://") || url.starts_with("amqps://") {
             Ok(EventBus::RabbitMq(Arc::new(RabbitMqBus::new(settings))))
         } else {

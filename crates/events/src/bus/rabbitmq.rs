@@ -20,7 +20,9 @@ use lapin::options::{
     QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -71,7 +73,8 @@ impl RabbitMqBus {
 
     async fn connect(&self) -> Result<Connection, String> {
         let properties = ConnectionProperties::default();
-        match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&self.url, properties)).await
+        match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&self.url, properties))
+            .await
         {
             Ok(Ok(connection)) => Ok(connection),
             Ok(Err(error)) => Err(format!("cannot connect to the broker: {error}")),
@@ -102,8 +105,12 @@ impl RabbitMqBus {
         match self.connect().await {
             Ok(connection) => {
                 let declared = async {
-                    let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
-                    self.declare_consumer_topology(&channel, &subscription).await
+                    let channel = connection
+                        .create_channel()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    self.declare_consumer_topology(&channel, &subscription)
+                        .await
                 }
                 .await;
                 if let Err(error) = declared {
@@ -210,8 +217,12 @@ impl RabbitMqBus {
         shutdown: &CancellationToken,
     ) -> Result<(), String> {
         let connection = self.connect().await?;
-        let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
-        self.declare_consumer_topology(&channel, subscription).await?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| e.to_string())?;
+        self.declare_consumer_topology(&channel, subscription)
+            .await?;
         channel
             .basic_qos(self.prefetch, BasicQosOptions::default())
             .await
@@ -253,7 +264,12 @@ impl RabbitMqBus {
                 event_type = %event.event_type, event_id = %event.id, redelivered = delivery.redelivered);
             let trace: HashMap<String, String> = event.trace_headers.clone().into_iter().collect();
             jamaa_telemetry::parent_from_map(&span, &trace);
-            match subscription.handler.handle(&event).instrument(span.clone()).await {
+            match subscription
+                .handler
+                .handle(&event)
+                .instrument(span.clone())
+                .await
+            {
                 Ok(()) => {
                     delivery
                         .acker
@@ -266,8 +282,10 @@ impl RabbitMqBus {
                     tracing::warn!(parent: &span, %error, deliveries, "event handler failed; the broker will redeliver");
                     // A short pause so a failing handler does not spin; the broker dead-letters the
                     // message once it exceeds the delivery limit.
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(deliveries.min(10) + 1)))
-                        .await;
+                    tokio::time::sleep(Duration::from_millis(
+                        100 * u64::from(deliveries.min(10) + 1),
+                    ))
+                    .await;
                     delivery
                         .acker
                         .nack(BasicNackOptions {
@@ -290,7 +308,10 @@ impl EventPublisher for RabbitMqBus {
             match self.open_publisher().await {
                 Ok(opened) => *guard = Some(opened),
                 Err(error) => {
-                    return events.iter().map(|_| Err(PublishError(error.clone()))).collect();
+                    return events
+                        .iter()
+                        .map(|_| Err(PublishError(error.clone())))
+                        .collect();
                 }
             }
         }
@@ -339,7 +360,9 @@ impl EventPublisher for RabbitMqBus {
                     }
                     Err(_) => {
                         broken = true;
-                        Err(PublishError("the broker did not confirm in time".to_string()))
+                        Err(PublishError(
+                            "the broker did not confirm in time".to_string(),
+                        ))
                     }
                 },
             };
@@ -365,11 +388,21 @@ async fn declare_exchanges(channel: &Channel, exchange: &str, dlx: &str) -> Resu
         ..ExchangeDeclareOptions::default()
     };
     channel
-        .exchange_declare(exchange.into(), ExchangeKind::Topic, durable, FieldTable::default())
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
         .await
         .map_err(|e| e.to_string())?;
     channel
-        .exchange_declare(dlx.into(), ExchangeKind::Direct, durable, FieldTable::default())
+        .exchange_declare(
+            dlx.into(),
+            ExchangeKind::Direct,
+            durable,
+            FieldTable::default(),
+        )
         .await
         .map_err(|e| e.to_string())
 }
@@ -385,8 +418,14 @@ fn cloud_event_properties(event: &CloudEvent) -> BasicProperties {
     headers.insert("cloudEvents:source".into(), long_string(&event.source));
     headers.insert("cloudEvents:type".into(), long_string(&event.event_type));
     headers.insert("cloudEvents:subject".into(), long_string(&event.subject));
-    headers.insert("cloudEvents:time".into(), long_string(&event.time.to_rfc3339()));
-    headers.insert("cloudEvents:datacontenttype".into(), long_string(CONTENT_TYPE));
+    headers.insert(
+        "cloudEvents:time".into(),
+        long_string(&event.time.to_rfc3339()),
+    );
+    headers.insert(
+        "cloudEvents:datacontenttype".into(),
+        long_string(CONTENT_TYPE),
+    );
     for (key, value) in &event.trace_headers {
         headers.insert(ShortString::from(key.as_str()), long_string(value));
     }

@@ -9,6 +9,7 @@ mod events;
 mod gateway;
 mod outbox;
 mod platform;
+mod standalone;
 mod story;
 
 /// Runs the async scenario `$scenario(Backend)` once per backend.

@@ -65,3 +65,37 @@ async fn every_service_reports_health_and_is_listed_by_reflection() {
     }
     stack.stop().await;
 }
+
+/// On shutdown every service turns NOT_SERVING at once, and an open stream cannot hold the
+/// process: the drain ends after the configured timeout (2 s in tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_turns_health_not_serving_and_the_drain_is_bounded() {
+    let Some(stack) = spawn_stack(Backend::Embedded).await else {
+        return;
+    };
+    let mut health = HealthClient::new(stack.channel());
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: SERVICES[1].into(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch.message().await.expect("a status").expect("open");
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+
+    let started = std::time::Instant::now();
+    let stopping = tokio::spawn(stack.stop());
+    let next = tokio::time::timeout(std::time::Duration::from_secs(5), watch.message())
+        .await
+        .expect("a status change within 5 s")
+        .expect("the stream is still open while draining")
+        .expect("a status");
+    assert_eq!(next.status, ServingStatus::NotServing as i32);
+    stopping.await.expect("stopped");
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(8),
+        "the drain took {took:?}"
+    );
+}

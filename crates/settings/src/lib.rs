@@ -48,6 +48,16 @@ pub fn load_from<T: DeserializeOwned>(
     builder.build()?.try_deserialize()
 }
 
+/// Settings of a standalone service process that has no section of its own.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceSettings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub events: EventsSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+}
+
 /// The gRPC (or HTTP) listener of a process.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerSettings {

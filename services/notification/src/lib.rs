@@ -21,10 +21,6 @@ use jamaa_auth::{KeySource, TokenVerifier};
 use jamaa_events::Subscription;
 use jamaa_proto::notification::v1::notification_service_server::NotificationServiceServer;
 use jamaa_server::{Application, GrpcServer, ServiceContext, StartError};
-use jamaa_settings::{
-    AuthSettings, DatabaseSettings, EventsSettings, ServerSettings, TelemetrySettings,
-};
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 pub use handler::NotificationHandler;
@@ -36,14 +32,7 @@ use crate::notifications::Notifications;
 pub const CONSUMER: &str = "notification";
 
 /// Settings of the standalone notification process.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub events: EventsSettings,
-    pub auth: AuthSettings,
-    pub telemetry: TelemetrySettings,
-}
+pub type Settings = jamaa_settings::ServiceSettings;
 
 /// The built-in defaults of the standalone process (the service has no section of its own).
 pub fn default_settings() -> String {

@@ -19,10 +19,6 @@ use jamaa_auth::{KeySource, TokenVerifier};
 use jamaa_events::Outbox;
 use jamaa_proto::participation::v1::participation_service_server::ParticipationServiceServer;
 use jamaa_server::{Application, GrpcServer, ServiceContext, StartError};
-use jamaa_settings::{
-    AuthSettings, DatabaseSettings, EventsSettings, ServerSettings, TelemetrySettings,
-};
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::communes::CommuneDirectory;
@@ -32,14 +28,7 @@ use crate::petitions::Petitions;
 pub const EVENT_SOURCE: &str = "jamaa/participation";
 
 /// Settings of the standalone participation process.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub events: EventsSettings,
-    pub auth: AuthSettings,
-    pub telemetry: TelemetrySettings,
-}
+pub type Settings = jamaa_settings::ServiceSettings;
 
 /// The built-in defaults of the standalone process.
 pub fn default_settings() -> String {

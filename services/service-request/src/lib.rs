@@ -18,10 +18,6 @@ use jamaa_auth::{KeySource, TokenVerifier};
 use jamaa_events::Outbox;
 use jamaa_proto::servicerequest::v1::service_request_service_server::ServiceRequestServiceServer;
 use jamaa_server::{Application, GrpcServer, ServiceContext, StartError};
-use jamaa_settings::{
-    AuthSettings, DatabaseSettings, EventsSettings, ServerSettings, TelemetrySettings,
-};
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::Catalogue;
@@ -31,14 +27,7 @@ use crate::requests::Requests;
 pub const EVENT_SOURCE: &str = "jamaa/service-request";
 
 /// Settings of the standalone service-request process (it has no section of its own).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub events: EventsSettings,
-    pub auth: AuthSettings,
-    pub telemetry: TelemetrySettings,
-}
+pub type Settings = jamaa_settings::ServiceSettings;
 
 /// The built-in defaults of the standalone process.
 pub fn default_settings() -> String {

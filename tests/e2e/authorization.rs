@@ -352,3 +352,87 @@ fn b64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+/// Refresh tokens rotate: each is spent once; presenting a spent one again ends every session
+/// of its user (a stolen token is detected).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_tokens_rotate_and_reuse_is_detected() {
+    use jamaa_proto::identity::v1 as identity;
+    let Some(stack) = spawn_stack(Backend::Embedded).await else {
+        return;
+    };
+    stack.create_commune("RFT", 3).await;
+    stack.register_citizen("RFT", "Amina", Language::Fr).await;
+    let session = stack
+        .identity()
+        .login(identity::LoginRequest {
+            email: "amina@rft.test".into(),
+            password: "citizen-password-1".into(),
+        })
+        .await
+        .expect("login")
+        .into_inner();
+    assert_eq!(session.token_type, "Bearer");
+    assert!(session.expires_in_seconds > 0);
+
+    let refresh = |token: String| {
+        let stack = &stack;
+        async move {
+            stack
+                .identity()
+                .refresh_session(identity::RefreshSessionRequest {
+                    refresh_token: token,
+                })
+                .await
+        }
+    };
+    let renewed = refresh(session.refresh_token.clone())
+        .await
+        .expect("refresh")
+        .into_inner();
+    assert_ne!(renewed.refresh_token, session.refresh_token);
+    let me = stack
+        .identity()
+        .get_current_user(authorized(
+            identity::GetCurrentUserRequest {},
+            &renewed.access_token,
+        ))
+        .await
+        .expect("the new access token works")
+        .into_inner()
+        .user
+        .expect("user");
+    assert_eq!(me.email, "amina@rft.test");
+
+    // The first refresh token is spent: using it again fails and revokes the renewed one too.
+    let reuse = refresh(session.refresh_token)
+        .await
+        .expect_err("a spent token");
+    assert_eq!(reuse.code(), Code::Unauthenticated);
+    let revoked = refresh(renewed.refresh_token)
+        .await
+        .expect_err("revoked after reuse");
+    assert_eq!(revoked.code(), Code::Unauthenticated);
+    let unknown = refresh("made-up".into())
+        .await
+        .expect_err("an unknown token");
+    assert_eq!(unknown.code(), Code::Unauthenticated);
+
+    // Wrong passwords and unknown e-mails get the same answer.
+    for (email, password) in [
+        ("amina@rft.test", "wrong-password-1"),
+        ("nobody@rft.test", "citizen-password-1"),
+    ] {
+        let error = stack
+            .identity()
+            .login(identity::LoginRequest {
+                email: email.into(),
+                password: password.into(),
+            })
+            .await
+            .expect_err("bad credentials");
+        assert_eq!(error.code(), Code::Unauthenticated);
+        assert_eq!(error.message(), "wrong e-mail or password");
+    }
+    stack.stop().await;
+}

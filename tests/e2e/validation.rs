@@ -1,0 +1,114 @@
+//! Bad input gets INVALID_ARGUMENT with every bad field named in the rich error details.
+
+use jamaa_proto::identity::v1 as identity;
+use jamaa_proto::servicerequest::v1 as requests;
+use jamaa_proto::r#type::v1::{GeoPoint, Language, LocalizedText};
+use jamaa_tests::{Backend, authorized, spawn_stack};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+fn bad_fields(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .iter()
+                .map(|v| v.field.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_names_every_field() {
+    let Some(stack) = spawn_stack(Backend::Embedded).await else {
+        return;
+    };
+    let (_, admin) = stack.create_commune("VAL", 3).await;
+
+    let error = stack
+        .identity()
+        .register_citizen(identity::RegisterCitizenRequest {
+            commune_code: "VAL".into(),
+            email: "not an email".into(),
+            password: "short".into(),
+            display_name: " ".into(),
+            preferred_language: 42,
+        })
+        .await
+        .expect_err("invalid registration");
+    assert_eq!(error.code(), Code::InvalidArgument);
+    let mut fields = bad_fields(&error);
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["display_name", "email", "password", "preferred_language"]
+    );
+
+    let error = stack
+        .identity()
+        .register_citizen(identity::RegisterCitizenRequest {
+            commune_code: "NOPE".into(),
+            email: "amina@val.test".into(),
+            password: "citizen-password-1".into(),
+            display_name: "Amina".into(),
+            preferred_language: Language::Ar as i32,
+        })
+        .await
+        .expect_err("unknown commune");
+    assert_eq!(error.code(), Code::NotFound);
+
+    let (_, amina) = stack.register_citizen("VAL", "Amina", Language::Ar).await;
+    let duplicate = stack
+        .identity()
+        .register_citizen(identity::RegisterCitizenRequest {
+            commune_code: "VAL".into(),
+            email: "AMINA@val.test".into(),
+            password: "citizen-password-1".into(),
+            display_name: "Amina again".into(),
+            preferred_language: Language::Ar as i32,
+        })
+        .await
+        .expect_err("the same e-mail, other case");
+    assert_eq!(duplicate.code(), Code::AlreadyExists);
+
+    let service = stack
+        .requests()
+        .create_service(authorized(
+            requests::CreateServiceRequest {
+                code: "Bad Code!".into(),
+                name: Some(LocalizedText::default()),
+                description: None,
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("invalid service");
+    let mut fields = bad_fields(&service);
+    fields.sort();
+    assert_eq!(fields, ["code", "name"]);
+
+    let error = stack
+        .requests()
+        .submit_request(authorized(
+            requests::SubmitRequestRequest {
+                request_id: "not-a-uuid".into(),
+                service_id: uuid::Uuid::now_v7().to_string(),
+                description: String::new(),
+                attributes: Default::default(),
+                location: Some(GeoPoint {
+                    latitude: 123.0,
+                    longitude: -6.0,
+                }),
+            },
+            &amina,
+        ))
+        .await
+        .expect_err("invalid submission");
+    assert_eq!(error.code(), Code::InvalidArgument);
+    let mut fields = bad_fields(&error);
+    fields.sort();
+    assert_eq!(fields, ["description", "location.latitude", "request_id"]);
+    stack.stop().await;
+}

@@ -158,3 +158,22 @@ async fn events_wait_in_the_outbox_until_the_bus_takes_them() {
     shutdown.cancel();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_migrate_one_at_a_time() {
+    jamaa_telemetry::init_for_tests();
+    let Some(database) = TestDatabase::create("migrate").await else {
+        return;
+    };
+    let replicas: Vec<_> = (0..4)
+        .map(|_| {
+            let url = database.url.clone();
+            tokio::spawn(async move { connect(&url).await })
+        })
+        .collect();
+    for replica in replicas {
+        let db = replica.await.expect("a replica started");
+        let _ = db.close().await;
+    }
+    database.drop_database().await;
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use jamaa_settings::{DatabaseSettings, ExposeSecret};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -27,7 +28,7 @@ pub async fn connect<M: MigratorTrait>(
         url.to_string()
     };
 
-    let mut options = ConnectOptions::new(url);
+    let mut options = ConnectOptions::new(url.clone());
     options
         // SQLite allows one writer at a time; one pooled connection avoids "database is locked"
         // when two transactions would upgrade from read to write together.
@@ -41,10 +42,40 @@ pub async fn connect<M: MigratorTrait>(
             .await?;
     }
     if settings.migrate_on_start {
-        M::up(&db, None).await?;
-        tracing::info!("database migrations applied");
+        migrate::<M>(&db, &url).await?;
     }
     Ok(db)
+}
+
+/// The PostgreSQL advisory lock that serialises migrations of replicas starting together.
+const MIGRATION_LOCK_KEY: i64 = 0x6a61_6d61_615f_6d67; // "jamaa_mg"
+
+/// Applies the pending migrations of `M`. On PostgreSQL, replicas starting at the same time take
+/// turns under an advisory lock, held in a transaction on a connection of its own (so it cannot
+/// starve the pool), and the later ones find nothing left to do.
+async fn migrate<M: MigratorTrait>(db: &DatabaseConnection, url: &str) -> Result<(), DbErr> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        M::up(db, None).await?;
+        tracing::info!("database migrations applied");
+        return Ok(());
+    }
+    let mut options = ConnectOptions::new(url.to_string());
+    options.max_connections(1).sqlx_logging(false);
+    let lock_connection = Database::connect(options).await?;
+    let lock = lock_connection.begin().await?;
+    lock.execute_raw(sea_orm::Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [MIGRATION_LOCK_KEY.into()],
+    ))
+    .await?;
+    let result = M::up(db, None).await;
+    // Ending the transaction releases the lock, whatever the outcome.
+    lock.rollback().await?;
+    let _ = lock_connection.close().await;
+    result?;
+    tracing::info!("database migrations applied");
+    Ok(())
 }
 
 /// Adds `mode=rwc` (create if missing) and creates the file's folder.

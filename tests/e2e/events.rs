@@ -303,6 +303,7 @@ async fn a_broker_outage_delays_events_and_never_drops_them() {
     let options = Options {
         broker_through_proxy: true,
         relay_poll_interval_ms: Some(200),
+        ..Options::default()
     };
     let Some(stack) = spawn_stack_with(Backend::Real, options).await else {
         return;

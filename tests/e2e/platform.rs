@@ -99,3 +99,49 @@ async fn shutdown_turns_health_not_serving_and_the_drain_is_bounded() {
         "the drain took {took:?}"
     );
 }
+
+/// More concurrent calls than the configured limit: the excess is shed at once with UNAVAILABLE
+/// (clients retry) rather than queued without bound; the rest are served; health still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_over_the_limit_are_shed() {
+    let options = jamaa_tests::Options {
+        extra_env: vec![("JAMAA__SERVER__MAX_CONCURRENT_REQUESTS".into(), "1".into())],
+        ..Default::default()
+    };
+    let Some(stack) = jamaa_tests::spawn_stack_with(Backend::Embedded, options).await else {
+        return;
+    };
+    stack.create_commune("SHD", 3).await;
+    stack
+        .register_citizen("SHD", "Amina", jamaa_proto::r#type::v1::Language::Fr)
+        .await;
+    // Logins hash a password (tens of milliseconds): 16 at once.
+    let calls = (0..16).map(|_| {
+        let mut client = stack.identity();
+        async move {
+            client
+                .login(jamaa_proto::identity::v1::LoginRequest {
+                    email: "amina@shd.test".into(),
+                    password: "citizen-password-1".into(),
+                })
+                .await
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let served = results.iter().filter(|result| result.is_ok()).count();
+    let shed = results
+        .iter()
+        .filter(|result| matches!(result, Err(status) if status.code() == tonic::Code::Unavailable))
+        .count();
+    assert!(served >= 1, "some calls are served");
+    assert!(shed >= 1, "some calls are shed");
+    assert_eq!(served + shed, 16, "nothing else happens: {results:?}");
+    let mut health = HealthClient::new(stack.channel());
+    health
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health checks are never shed");
+    stack.stop().await;
+}

@@ -44,6 +44,8 @@ pub struct Options {
     pub broker_through_proxy: bool,
     /// Outbox relay poll interval (ms); small so stranded rows are retried quickly.
     pub relay_poll_interval_ms: Option<u64>,
+    /// More settings, as `JAMAA__…` environment entries.
+    pub extra_env: Vec<(String, String)>,
 }
 
 /// A running stack and what it needs cleaned up.
@@ -83,6 +85,7 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
             options.relay_poll_interval_ms.unwrap_or(200).to_string(),
         ),
     ];
+    env.extend(options.extra_env);
     let services = [
         "identity",
         "service_request",

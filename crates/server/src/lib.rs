@@ -3,7 +3,7 @@
 //! [`GrpcServer`] binds its listener first (port 0 in tests), then serves every added service
 //! with: `grpc.health.v1` (each service SERVING while up, NOT_SERVING from the moment shutdown
 //! starts), reflection v1 and v1alpha (Jamaa's and health's descriptors), the [`jamaa_auth::AuthLayer`],
-//! a per-connection concurrency limit with load shedding (excess calls get UNAVAILABLE), a
+//! a limit on concurrent calls with load shedding ([`shed`]: excess calls get UNAVAILABLE), a
 //! per-call timeout, and a span per call that continues the caller's W3C trace. On shutdown it
 //! stops accepting, lets in-flight calls finish, and gives up after the configured drain timeout.
 //!
@@ -12,6 +12,7 @@
 pub mod application;
 pub mod context;
 pub mod paging;
+pub mod shed;
 pub mod status;
 
 pub use application::Application;
@@ -115,14 +116,15 @@ impl GrpcServer {
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let serve = tonic::transport::Server::builder()
-            .concurrency_limit_per_connection(self.settings.concurrency_limit_per_connection)
-            .load_shed(true)
             .timeout(self.settings.request_timeout())
             .trace_fn(|request| {
                 let span = tracing::info_span!("grpc", method = %request.uri().path());
                 jamaa_telemetry::parent_from_http_headers(&span, request.headers());
                 span
             })
+            .layer(shed::LoadShedLayer::new(
+                self.settings.max_concurrent_requests,
+            ))
             .layer(AuthLayer::new(verifier))
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {

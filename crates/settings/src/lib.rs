@@ -67,8 +67,9 @@ pub struct ServerSettings {
     pub port: u16,
     /// How long in-flight calls may take to finish after SIGTERM.
     pub drain_timeout_seconds: u64,
-    /// Concurrent requests per connection; more are shed with UNAVAILABLE.
-    pub concurrency_limit_per_connection: usize,
+    /// Calls that may run at once in the process; more are shed with UNAVAILABLE (health
+    /// checks excepted).
+    pub max_concurrent_requests: usize,
     /// Longest a single call may run.
     pub request_timeout_seconds: u64,
 }
@@ -153,7 +154,7 @@ const COMMON_DEFAULTS: &str = r#"
 host = "127.0.0.1"
 port = 50051
 drain_timeout_seconds = 20
-concurrency_limit_per_connection = 256
+max_concurrent_requests = 512
 request_timeout_seconds = 30
 
 [events]

@@ -47,14 +47,14 @@ pub const DEFAULTS: &str = r#"
 host = "127.0.0.1"
 port = 50051
 drain_timeout_seconds = 20
-concurrency_limit_per_connection = 256
+max_concurrent_requests = 512
 request_timeout_seconds = 30
 
 [http]
 host = "127.0.0.1"
 port = 8080
 drain_timeout_seconds = 20
-concurrency_limit_per_connection = 256
+max_concurrent_requests = 512
 request_timeout_seconds = 30
 
 [databases.identity]

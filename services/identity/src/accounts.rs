@@ -369,7 +369,15 @@ impl Accounts {
 /// A valid Argon2id hash of a random password, verified when the e-mail is unknown.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$6q0B2nCpJ9x2mB1D8Fq3QmDpuFqYyx4vZ0hE3sM9yXo";
 
+/// Argon2id takes ~19 MiB and a core for tens of milliseconds per hash: at most this many run at
+/// once, the rest wait their turn (a burst of logins cannot exhaust memory).
+static PASSWORD_HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 async fn hash_password(password: Password) -> Result<String, Error> {
+    let _turn = PASSWORD_HASHING
+        .acquire()
+        .await
+        .map_err(|error| Error::Internal(error.to_string()))?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.expose().as_bytes())
@@ -381,6 +389,10 @@ async fn hash_password(password: Password) -> Result<String, Error> {
 }
 
 async fn verify_password(password: String, hash: String) -> Result<bool, Error> {
+    let _turn = PASSWORD_HASHING
+        .acquire()
+        .await
+        .map_err(|error| Error::Internal(error.to_string()))?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .verify_password(password.as_bytes(), hash.as_str())

@@ -16,6 +16,8 @@ dependencies of kubernetes-validate).
 Exits 1 on any error; otherwise prints how many operator objects of which kinds were valid.
 """
 
+from __future__ import annotations
+
 import json
 import sys
 from collections import Counter

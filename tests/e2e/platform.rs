@@ -145,3 +145,42 @@ async fn calls_over_the_limit_are_shed() {
         .expect("health checks are never shed");
     stack.stop().await;
 }
+
+/// A service is not ready while its broker is away: health says NOT_SERVING until the broker
+/// answers, then SERVING (migrations are applied before the server even listens).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_until_the_broker_is_reachable() {
+    let options = jamaa_tests::Options {
+        broker_through_proxy: true,
+        broker_cut_at_start: true,
+        ..Default::default()
+    };
+    let Some(stack) = jamaa_tests::spawn_stack_with(Backend::Real, options).await else {
+        return;
+    };
+    let mut health = HealthClient::new(stack.channel());
+    let status = |health: &mut HealthClient<tonic::transport::Channel>| {
+        let mut health = health.clone();
+        async move {
+            health
+                .check(HealthCheckRequest {
+                    service: SERVICES[0].into(),
+                })
+                .await
+                .expect("health answers")
+                .into_inner()
+                .status
+        }
+    };
+    assert_eq!(status(&mut health).await, ServingStatus::NotServing as i32);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(status(&mut health).await, ServingStatus::NotServing as i32);
+
+    stack.broker_proxy.as_ref().expect("proxy").restore();
+    jamaa_tests::eventually(std::time::Duration::from_secs(20), "SERVING once the broker is back", || {
+        let mut health = health.clone();
+        async move { (status(&mut health).await == ServingStatus::Serving as i32).then_some(()) }
+    })
+    .await;
+    stack.stop().await;
+}

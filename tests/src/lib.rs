@@ -44,6 +44,8 @@ pub struct Options {
     pub broker_through_proxy: bool,
     /// Outbox relay poll interval (ms); small so stranded rows are retried quickly.
     pub relay_poll_interval_ms: Option<u64>,
+    /// With `broker_through_proxy`: the proxy starts cut (the broker is away at start-up).
+    pub broker_cut_at_start: bool,
     /// More settings, as `JAMAA__…` environment entries.
     pub extra_env: Vec<(String, String)>,
 }
@@ -121,6 +123,9 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
                     .await
                     .unwrap_or_else(|error| panic!("proxy: {error}"));
                 let proxied = url.replacen(&target, &proxy.address().to_string(), 1);
+                if options.broker_cut_at_start {
+                    proxy.cut();
+                }
                 broker_proxy = Some(proxy);
                 proxied
             } else {

@@ -28,6 +28,12 @@ impl ServiceContext {
         tokio::spawn(async move { relay.run(shutdown).await });
     }
 
+    /// Completes once the event bus is reachable (a readiness gate for the server).
+    pub fn bus_reachable(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (bus, shutdown) = (self.bus.clone(), self.shutdown.clone());
+        async move { bus.wait_until_reachable(shutdown).await }
+    }
+
     /// Starts consuming events for `subscription`.
     pub async fn subscribe(&self, subscription: Subscription) {
         let _task = self

@@ -38,7 +38,11 @@ pub struct GrpcServer {
     settings: ServerSettings,
     routes: RoutesBuilder,
     service_names: Vec<&'static str>,
+    readiness_gates: Vec<ReadinessGate>,
 }
+
+/// A condition the services wait for before they report SERVING (e.g. the broker is reachable).
+pub type ReadinessGate = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 impl GrpcServer {
     /// Binds `settings.host:settings.port`.
@@ -49,6 +53,7 @@ impl GrpcServer {
             settings: settings.clone(),
             routes: RoutesBuilder::default(),
             service_names: Vec::new(),
+            readiness_gates: Vec::new(),
         })
     }
 
@@ -76,6 +81,15 @@ impl GrpcServer {
         self
     }
 
+    /// Holds SERVING back until `gate` completes. (Migrations are applied before services are
+    /// mounted, so they need no gate.)
+    pub fn add_readiness_gate(
+        &mut self,
+        gate: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        self.readiness_gates.push(Box::pin(gate));
+    }
+
     /// Serves until `shutdown` is cancelled, then drains (bounded by the drain timeout).
     pub async fn serve(
         self,
@@ -83,14 +97,33 @@ impl GrpcServer {
         shutdown: CancellationToken,
     ) -> Result<(), tonic::transport::Error> {
         let (reporter, health_service) = tonic_health::server::health_reporter();
-        for name in &self.service_names {
+        // NOT_SERVING until every readiness gate has opened, then SERVING (unless shutting down).
+        for name in self.service_names.iter().copied().chain([""]) {
             reporter
-                .set_service_status(*name, ServingStatus::Serving)
+                .set_service_status(name, ServingStatus::NotServing)
                 .await;
         }
-        reporter
-            .set_service_status("", ServingStatus::Serving)
-            .await;
+        let mut gates = futures_util::future::join_all(self.readiness_gates);
+        let names = self.service_names.clone();
+        let mark_serving = |reporter: tonic_health::server::HealthReporter| async move {
+            for name in names.iter().copied().chain([""]) {
+                reporter
+                    .set_service_status(name, ServingStatus::Serving)
+                    .await;
+            }
+            tracing::info!("ready: SERVING");
+        };
+        if futures_util::FutureExt::now_or_never(&mut gates).is_some() {
+            mark_serving(reporter.clone()).await;
+        } else {
+            let (ready_reporter, ready_shutdown) = (reporter.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                gates.await;
+                if !ready_shutdown.is_cancelled() {
+                    mark_serving(ready_reporter).await;
+                }
+            });
+        }
 
         // Reflection v1, and v1alpha for the many clients (grpcurl, Python grpcio) that still ask it.
         let reflection = || {

@@ -122,6 +122,7 @@ pub async fn build(
     .await?;
     let mut server = GrpcServer::bind(&settings.server).await?;
     let keys = mount(&mut server, &context, &settings.auth, &settings.identity).await?;
+    server.add_readiness_gate(context.bus_reachable());
     let verifier = TokenVerifier::new(&settings.auth, KeySource::Static(keys));
     Ok(Application::new(server, verifier, context.shutdown))
 }

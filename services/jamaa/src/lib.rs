@@ -164,6 +164,9 @@ impl Stack {
         jamaa_service_request::mount(&mut server, &context(requests_db)).await?;
         jamaa_participation::mount(&mut server, &context(participation_db), &own_url).await?;
 
+        let (gate_bus, gate_shutdown) = (bus.clone(), shutdown.clone());
+        server
+            .add_readiness_gate(async move { gate_bus.wait_until_reachable(gate_shutdown).await });
         let verifier = TokenVerifier::new(&settings.auth, KeySource::Static(keys));
         let grpc = tokio::spawn(server.serve(verifier, shutdown.clone()));
 

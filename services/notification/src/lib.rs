@@ -70,6 +70,7 @@ pub async fn build(
     .await?;
     let mut server = GrpcServer::bind(&settings.server).await?;
     mount(&mut server, &context).await?;
+    server.add_readiness_gate(context.bus_reachable());
     let verifier = TokenVerifier::new(
         &settings.auth,
         KeySource::Identity {

@@ -67,6 +67,7 @@ pub async fn build(
     .await?;
     let mut server = GrpcServer::bind(&settings.server).await?;
     mount(&mut server, &context, &settings.auth.identity_url).await?;
+    server.add_readiness_gate(context.bus_reachable());
     let verifier = TokenVerifier::new(
         &settings.auth,
         KeySource::Identity {

@@ -103,6 +103,15 @@ impl EventBus {
         }
     }
 
+    /// Returns once the bus can be reached (at once for the in-process bus; for RabbitMQ once a
+    /// connection opens, retrying with backoff), or when `shutdown` is cancelled. Servers hold
+    /// their readiness on it.
+    pub async fn wait_until_reachable(&self, shutdown: CancellationToken) {
+        if let EventBus::RabbitMq(bus) = self {
+            bus.wait_until_reachable(shutdown).await;
+        }
+    }
+
     /// Starts consuming for `subscription` until `shutdown`. The consumer's queue and bindings
     /// exist when this returns if the broker answered; otherwise the consumer keeps trying.
     pub async fn subscribe(

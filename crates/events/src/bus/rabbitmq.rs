@@ -71,6 +71,25 @@ impl RabbitMqBus {
         format!("{}.{consumer}.dead-letter", self.exchange)
     }
 
+    /// Returns once a connection to the broker opens (closing it again), or on shutdown.
+    pub(super) async fn wait_until_reachable(&self, shutdown: CancellationToken) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.connect().await {
+                Ok(connection) => {
+                    let _ = connection.close(200, "reachable".into()).await;
+                    return;
+                }
+                Err(error) => tracing::warn!(%error, "the broker is not reachable yet"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+        }
+    }
+
     async fn connect(&self) -> Result<Connection, String> {
         let properties = ConnectionProperties::default();
         match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&self.url, properties))

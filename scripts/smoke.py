@@ -78,8 +78,14 @@ identity.RegisterCitizen(
     )
 )
 citizen = identity.Login(identity_pb2.LoginRequest(email=email, password="smoke-password-1")).access_token
-services = requests.ListServices(service_request_pb2.ListServicesRequest(commune_code="DEMO")).services
-assert services, "the demo catalogue is empty"
+# The demo's catalogue service is added just after the commune: wait for it too.
+deadline = time.time() + 60
+while True:
+    services = requests.ListServices(service_request_pb2.ListServicesRequest(commune_code="DEMO")).services
+    if services:
+        break
+    assert time.time() < deadline, "the demo catalogue stayed empty"
+    time.sleep(0.2)
 submitted = requests.SubmitRequest(
     service_request_pb2.SubmitRequestRequest(
         request_id=str(uuid.uuid4()), service_id=services[0].id, description="Smoke test request"

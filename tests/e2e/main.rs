@@ -11,6 +11,7 @@ mod outbox;
 mod platform;
 mod standalone;
 mod story;
+mod tracing;
 mod validation;
 
 /// Runs the async scenario `$scenario(Backend)` once per backend.

@@ -86,7 +86,7 @@ async fn add_events(outbox: &Outbox, db: &DatabaseConnection, count: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_relays_on_postgresql_publish_each_event_once() {
-    jamaa_telemetry::init_for_tests();
+    jamaa_tests::init_telemetry();
     let Some(database) = TestDatabase::create("outbox").await else {
         return;
     };
@@ -127,7 +127,7 @@ async fn three_relays_on_postgresql_publish_each_event_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_wait_in_the_outbox_until_the_bus_takes_them() {
-    jamaa_telemetry::init_for_tests();
+    jamaa_tests::init_telemetry();
     let dir = std::env::temp_dir().join(format!("jamaa-outbox-{}", uuid::Uuid::new_v4().simple()));
     let db = connect(&format!("sqlite://{}/outbox.db", dir.display())).await;
     let outbox = Outbox::new("jamaa/test");
@@ -161,7 +161,7 @@ async fn events_wait_in_the_outbox_until_the_bus_takes_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_starting_together_migrate_one_at_a_time() {
-    jamaa_telemetry::init_for_tests();
+    jamaa_tests::init_telemetry();
     let Some(database) = TestDatabase::create("migrate").await else {
         return;
     };

@@ -68,7 +68,7 @@ impl Environment {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_as_separate_applications_over_rabbitmq() {
-    jamaa_telemetry::init_for_tests();
+    jamaa_tests::init_telemetry();
     let Some(amqp_url) = jamaa_testkit::amqp_url().await else {
         return;
     };

@@ -22,6 +22,25 @@ use tonic::transport::Channel;
 
 pub use jamaa_testkit::eventually;
 
+/// The spans every test in this process finished, for tests that follow a trace.
+pub fn finished_spans() -> Vec<opentelemetry_sdk::trace::SpanData> {
+    span_exporter().get_finished_spans().unwrap_or_default()
+}
+
+fn span_exporter() -> &'static opentelemetry_sdk::trace::InMemorySpanExporter {
+    static EXPORTER: std::sync::OnceLock<opentelemetry_sdk::trace::InMemorySpanExporter> =
+        std::sync::OnceLock::new();
+    EXPORTER.get_or_init(opentelemetry_sdk::trace::InMemorySpanExporter::default)
+}
+
+/// Test telemetry: quiet logs (TEST_LOG=1 prints them), spans kept in memory.
+pub fn init_telemetry() {
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(span_exporter().clone())
+        .build();
+    jamaa_telemetry::init_for_tests_with(provider);
+}
+
 /// Where the stack keeps its data and sends its events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -71,7 +90,7 @@ pub async fn spawn_stack(backend: Backend) -> Option<TestStack> {
 }
 
 pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<TestStack> {
-    jamaa_telemetry::init_for_tests();
+    init_telemetry();
     let id = uuid::Uuid::new_v4().simple().to_string();
     let data_dir = std::env::temp_dir().join(format!("jamaa-test-{id}"));
     let exchange = format!("jamaa.test-{id}");
@@ -302,6 +321,18 @@ impl TestStack {
         token: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> (u16, String, serde_json::Value) {
+        self.http_with_headers(method, path, token, body, &[]).await
+    }
+
+    /// Like [`Self::http`], with more request headers.
+    pub async fn http_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, serde_json::Value) {
         let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
         let mut builder = http::Request::builder()
             .method(method)
@@ -309,6 +340,9 @@ impl TestStack {
             .header("content-type", "application/json");
         if let Some(token) = token {
             builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
         }
         let body = body.map(|json| json.to_string()).unwrap_or_default();
         let request = builder

@@ -74,12 +74,17 @@ pub fn init(settings: &TelemetrySettings, service_name: &str) -> TelemetryGuard 
 }
 
 /// Quiet telemetry for tests: logs go nowhere unless `TEST_LOG` is set, then to stdout.
-/// Safe to call from every test.
+/// Safe to call from every test; the first call in a process wins.
 pub fn init_for_tests() {
+    init_for_tests_with(SdkTracerProvider::builder().build());
+}
+
+/// Like [`init_for_tests`], with the tracer provider given (e.g. one with an in-memory exporter,
+/// so a test can read the spans).
+pub fn init_for_tests_with(provider: SdkTracerProvider) {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-        let provider = SdkTracerProvider::builder().build();
         let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("tests"));
         // Spans are always recorded (so trace context exists); logs print only with TEST_LOG.
         let fmt_layer = std::env::var("TEST_LOG").is_ok().then(|| {

@@ -7,8 +7,10 @@
 mod authorization;
 mod events;
 mod gateway;
+mod metrics;
 mod outbox;
 mod platform;
+mod rollout;
 mod standalone;
 mod story;
 mod tracing;
@@ -21,12 +23,12 @@ macro_rules! on_both_backends {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn embedded() {
-                super::$scenario(jamaa_tests::Backend::Embedded).await
+                jamaa_tests::within_limit(super::$scenario(jamaa_tests::Backend::Embedded)).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres_rabbitmq() {
-                super::$scenario(jamaa_tests::Backend::Real).await
+                jamaa_tests::within_limit(super::$scenario(jamaa_tests::Backend::Real)).await
             }
         }
     };

@@ -31,6 +31,7 @@ impl Environment {
     ) -> T {
         let mut env = vec![
             ("JAMAA__SERVER__PORT".to_string(), port.to_string()),
+            ("JAMAA__SERVER__METRICS_PORT".to_string(), "0".to_string()),
             (
                 "JAMAA__SERVER__DRAIN_TIMEOUT_SECONDS".to_string(),
                 "2".to_string(),

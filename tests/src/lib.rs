@@ -22,6 +22,14 @@ use tonic::transport::Channel;
 
 pub use jamaa_testkit::eventually;
 
+/// Runs a test scenario, failing it if it takes longer than three minutes (a hang must fail the
+/// run, not stall it).
+pub async fn within_limit<F: std::future::Future<Output = ()>>(scenario: F) {
+    tokio::time::timeout(std::time::Duration::from_secs(180), scenario)
+        .await
+        .expect("the scenario did not finish within three minutes");
+}
+
 /// The spans every test in this process finished, for tests that follow a trace.
 pub fn finished_spans() -> Vec<opentelemetry_sdk::trace::SpanData> {
     span_exporter().get_finished_spans().unwrap_or_default()
@@ -97,6 +105,7 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
     let mut env: Vec<(String, String)> = vec![
         ("JAMAA__SERVER__PORT".into(), "0".into()),
         ("JAMAA__HTTP__PORT".into(), "0".into()),
+        ("JAMAA__SERVER__METRICS_PORT".into(), "0".into()),
         ("JAMAA__DEMO__ENABLED".into(), "false".into()),
         ("JAMAA__SERVER__DRAIN_TIMEOUT_SECONDS".into(), "2".into()),
         ("JAMAA__HTTP__DRAIN_TIMEOUT_SECONDS".into(), "2".into()),

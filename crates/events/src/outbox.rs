@@ -112,6 +112,7 @@ impl Outbox {
         poll_interval: Duration,
     ) -> OutboxRelay {
         OutboxRelay {
+            source: self.source.clone(),
             db,
             publisher,
             wake: self.wake.clone(),
@@ -126,7 +127,12 @@ impl Outbox {
 /// Publishes outbox rows. Safe to run in several replicas on PostgreSQL: rows are claimed with
 /// `FOR UPDATE SKIP LOCKED` and leased, so each is published by one relay at a time; a relay that
 /// dies mid-way leaves its rows to be claimed again when the lease ends (consumers deduplicate).
+///
+/// Metrics (labelled with the outbox's `source`): events published and failed, and after each
+/// pass the backlog (`jamaa_outbox_pending_events`, `jamaa_outbox_oldest_pending_age_seconds`).
 pub struct OutboxRelay {
+    /// The CloudEvents `source` of the outbox, the label of its metrics.
+    source: String,
     db: DatabaseConnection,
     publisher: Arc<dyn EventPublisher>,
     wake: Arc<Notify>,
@@ -147,6 +153,9 @@ impl OutboxRelay {
                     tracing::debug!("outbox relay: publishing failed; waiting before retrying")
                 }
                 Err(error) => tracing::warn!(%error, "outbox relay: database error"),
+            }
+            if let Err(error) = self.record_backlog().await {
+                tracing::warn!(%error, "outbox relay: could not measure the backlog");
             }
             if last_cleanup.elapsed() > Duration::from_secs(3600) {
                 last_cleanup = std::time::Instant::now();
@@ -196,6 +205,8 @@ impl OutboxRelay {
                     }
                 }
             }
+            let failures = (rows.len() - sent.len()) as u64;
+            jamaa_telemetry::metrics::outbox_published(&self.source, sent.len() as u64, failures);
             if !sent.is_empty() {
                 outbox_event::Entity::update_many()
                     .col_expr(outbox_event::Column::SentAtMs, Expr::value(now))
@@ -246,6 +257,35 @@ impl OutboxRelay {
             .collect::<Result<Vec<_>, _>>()?;
         models.sort_by_key(|row| (row.occurred_at_ms, row.id));
         Ok(models)
+    }
+
+    /// Sets the backlog metrics from ONE query: how many rows are unsent, and the oldest's age.
+    async fn record_backlog(&self) -> Result<(), DbErr> {
+        let backend = self.db.get_database_backend();
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT COUNT(*) AS pending, MIN(occurred_at_ms) AS oldest_ms \
+                 FROM outbox_events WHERE sent_at_ms IS NULL",
+            ))
+            .await?;
+        let (pending, oldest_ms) = match row {
+            Some(row) => (
+                row.try_get::<i64>("", "pending")?,
+                row.try_get::<Option<i64>>("", "oldest_ms")?,
+            ),
+            None => (0, None),
+        };
+        let oldest_age = oldest_ms.map(|occurred_at_ms| {
+            Duration::from_millis(u64::try_from(now_ms() - occurred_at_ms).unwrap_or_default())
+        });
+        jamaa_telemetry::metrics::outbox_backlog(
+            &self.source,
+            u64::try_from(pending).unwrap_or_default(),
+            oldest_age,
+        );
+        Ok(())
     }
 
     async fn delete_old_sent(&self) -> Result<(), DbErr> {

@@ -11,6 +11,7 @@ pub struct Application {
     verifier: TokenVerifier,
     shutdown: CancellationToken,
     port: u16,
+    metrics_port: u16,
 }
 
 impl Application {
@@ -19,17 +20,24 @@ impl Application {
             .local_addr()
             .map(|address| address.port())
             .unwrap_or_default();
+        let metrics_port = server.metrics_port().unwrap_or_default();
         Application {
             server,
             verifier,
             shutdown,
             port,
+            metrics_port,
         }
     }
 
     /// The port the server listens on (the real one when 0 was configured).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `GET /metrics` answers on (the real one when 0 was configured).
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
     }
 
     /// Serves until the shutdown signal, then drains.

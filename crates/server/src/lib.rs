@@ -6,11 +6,15 @@
 //! a limit on concurrent calls with load shedding ([`shed`]: excess calls get UNAVAILABLE), a
 //! per-call timeout, and a span per call that continues the caller's W3C trace. On shutdown it
 //! stops accepting, lets in-flight calls finish, and gives up after the configured drain timeout.
+//! Every call is counted and timed ([`metrics`]); `GET /metrics` answers on a separate HTTP
+//! listener (`server.metrics_port`) while the server runs.
 //!
 //! [`status`] maps failures to gRPC status codes with rich error details.
 
 pub mod application;
+pub mod client;
 pub mod context;
+pub mod metrics;
 pub mod paging;
 pub mod shed;
 pub mod status;
@@ -35,6 +39,8 @@ pub use tokio_util::sync::CancellationToken as Shutdown;
 /// A gRPC server being assembled: bound, not yet serving.
 pub struct GrpcServer {
     listener: TcpListener,
+    /// Serves `GET /metrics` (Prometheus).
+    metrics_listener: TcpListener,
     settings: ServerSettings,
     routes: RoutesBuilder,
     service_names: Vec<&'static str>,
@@ -45,11 +51,21 @@ pub struct GrpcServer {
 pub type ReadinessGate = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 impl GrpcServer {
-    /// Binds `settings.host:settings.port`.
+    /// Binds `settings.host:settings.port` (gRPC) and `settings.host:settings.metrics_port`
+    /// (metrics).
     pub async fn bind(settings: &ServerSettings) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.address()).await?;
+        let metrics_listener = TcpListener::bind(settings.metrics_address())
+            .await
+            .map_err(|error| {
+                std::io::Error::new(
+                    error.kind(),
+                    format!("metrics port {}: {error}", settings.metrics_address()),
+                )
+            })?;
         Ok(GrpcServer {
             listener,
+            metrics_listener,
             settings: settings.clone(),
             routes: RoutesBuilder::default(),
             service_names: Vec::new(),
@@ -60,6 +76,11 @@ impl GrpcServer {
     /// The bound address (its port is the real one when 0 was asked).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The port `GET /metrics` answers on (the real one when 0 was asked).
+    pub fn metrics_port(&self) -> std::io::Result<u16> {
+        Ok(self.metrics_listener.local_addr()?.port())
     }
 
     /// Adds a gRPC service; its health is reported under its full name.
@@ -147,6 +168,18 @@ impl GrpcServer {
             routes.add_service(v1alpha);
         }
 
+        // Metrics answer until this function returns (through the drain).
+        let metrics_stop = CancellationToken::new();
+        let _stop_metrics_on_return = metrics_stop.clone().drop_guard();
+        let metrics_address = self.metrics_listener.local_addr().ok();
+        let metrics_server = axum::serve(self.metrics_listener, metrics::router())
+            .with_graceful_shutdown(metrics_stop.cancelled_owned());
+        tokio::spawn(async move {
+            if let Err(error) = metrics_server.await {
+                tracing::error!(%error, "the metrics listener failed");
+            }
+        });
+
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let serve = tonic::transport::Server::builder()
             .timeout(self.settings.request_timeout())
@@ -155,6 +188,8 @@ impl GrpcServer {
                 jamaa_telemetry::parent_from_http_headers(&span, request.headers());
                 span
             })
+            // Outermost, so shed and unauthenticated calls are counted too.
+            .layer(metrics::GrpcMetricsLayer::new(&self.service_names))
             .layer(shed::LoadShedLayer::new(
                 self.settings.max_concurrent_requests,
             ))
@@ -163,7 +198,7 @@ impl GrpcServer {
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
                 let _ = stopped.await;
             });
-        tracing::info!(?address, services = ?self.service_names, "serving gRPC");
+        tracing::info!(?address, ?metrics_address, services = ?self.service_names, "serving gRPC");
         tokio::pin!(serve);
 
         tokio::select! {
@@ -179,6 +214,11 @@ impl GrpcServer {
         reporter
             .set_service_status("", ServingStatus::NotServing)
             .await;
+        // A notice period: still serving while NOT_SERVING, so balancers that watch health (see
+        // [`client`]) move calls away before connections close. A quarter of the drain timeout,
+        // at most 5 s; Kubernetes' preStop sleep plays the same part for Service endpoints.
+        let notice = (self.settings.drain_timeout() / 4).min(std::time::Duration::from_secs(5));
+        tokio::time::sleep(notice).await;
         let _ = stop_accepting.send(());
         match tokio::time::timeout(self.settings.drain_timeout(), serve).await {
             Ok(result) => result,

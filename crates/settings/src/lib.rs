@@ -72,11 +72,27 @@ pub struct ServerSettings {
     pub max_concurrent_requests: usize,
     /// Longest a single call may run.
     pub request_timeout_seconds: u64,
+    /// Port of the separate HTTP listener serving `GET /metrics` (Prometheus) next to a gRPC
+    /// server, on the same host; 0 picks a free one (tests). The gateway ignores it: it serves
+    /// `/metrics` on its own HTTP port.
+    #[serde(default = "default_metrics_port")]
+    pub metrics_port: u16,
+}
+
+/// The metrics port when a `[server]`-like section does not name one.
+pub const DEFAULT_METRICS_PORT: u16 = 9090;
+
+fn default_metrics_port() -> u16 {
+    DEFAULT_METRICS_PORT
 }
 
 impl ServerSettings {
     pub fn address(&self) -> String {
         format!("{}:{}", self.host, self.port)
+    }
+    /// The address of the metrics listener.
+    pub fn metrics_address(&self) -> String {
+        format!("{}:{}", self.host, self.metrics_port)
     }
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_secs(self.drain_timeout_seconds)
@@ -156,6 +172,7 @@ port = 50051
 drain_timeout_seconds = 20
 max_concurrent_requests = 512
 request_timeout_seconds = 30
+metrics_port = 9090
 
 [events]
 url = "memory://"

@@ -6,6 +6,9 @@
 //! - W3C trace context (`traceparent`, `tracestate`) carried across process boundaries: in gRPC
 //!   metadata ([`TraceContextInterceptor`] on clients, [`parent_from_http_headers`] on servers)
 //!   and in AMQP message headers ([`current_trace_headers`] / [`parent_from_map`]).
+//! - Prometheus metrics in one process-wide registry ([`metrics`]), served as `GET /metrics`.
+
+pub mod metrics;
 
 use std::collections::HashMap;
 use std::sync::Once;

@@ -9,7 +9,10 @@
 //!
 //! Around every route: a request id (`x-request-id`, accepted or generated, echoed back), a span
 //! that continues the caller's W3C trace and whose context goes with every gRPC call, CORS for
-//! the configured origins, and a 1 MiB body limit.
+//! the configured origins, a 1 MiB body limit, and request metrics by route template
+//! (`jamaa_http_requests_total`, `jamaa_http_request_duration_seconds`). `GET /metrics` answers
+//! every metric of the process (Prometheus, OpenMetrics text); it is internal (not in the OpenAPI
+//! document, not published by the cluster's HTTPRoute).
 
 pub mod jwks;
 pub mod openapi;
@@ -18,11 +21,14 @@ pub mod routes;
 
 use std::future::IntoFuture;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::{HeaderName, HeaderValue, Method, Request, Uri, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::get;
 use jamaa_server::StartError;
 use jamaa_settings::{ServerSettings, TelemetrySettings};
 use serde::{Deserialize, Deserializer};
@@ -96,13 +102,13 @@ pub fn default_settings() -> String {
         + GATEWAY_DEFAULTS
 }
 
-/// The gateway's routes with their layers, calling the services at `config`'s URLs (connected
-/// lazily: building never waits for a service). Call it inside a Tokio runtime (the channels
-/// spawn their connection tasks).
-pub fn router(config: &GatewayConfig) -> Result<Router, StartError> {
+/// The gateway's routes with their layers, calling the services at `config`'s URLs, balanced
+/// across their serving replicas until `shutdown` (see `jamaa_server::client`). Call it inside a
+/// Tokio runtime (the channels spawn their tasks).
+pub fn router(config: &GatewayConfig, shutdown: CancellationToken) -> Result<Router, StartError> {
     let operations = routes::operations();
     let state = AppState {
-        clients: Clients::connect_lazy(config)?,
+        clients: Clients::connect(config, shutdown)?,
         call_timeout: config.request_timeout(),
         openapi: Arc::new(openapi::document(&operations)),
     };
@@ -111,6 +117,7 @@ pub fn router(config: &GatewayConfig) -> Result<Router, StartError> {
         router = router.route(operation.spec.path, operation.handler);
     }
     let router = router
+        .route(METRICS_PATH, get(jamaa_server::metrics::scrape))
         .fallback(|uri: Uri| async move { Problem::route_not_found(uri.path()) })
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
             Problem::method_not_allowed(method.as_str(), uri.path())
@@ -119,6 +126,7 @@ pub fn router(config: &GatewayConfig) -> Result<Router, StartError> {
 
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let layers = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(record_metrics))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(
@@ -129,6 +137,41 @@ pub fn router(config: &GatewayConfig) -> Result<Router, StartError> {
         .layer(cors(&config.cors_allowed_origins)?)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Ok(router.layer(layers))
+}
+
+/// Where Prometheus scrapes the gateway's process.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// The `route` label of a request that matched no route (one label for every unknown path).
+const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Counts and times one request, labelled with its route TEMPLATE (e.g. `/v1/requests/{id}`)
+/// so the number of series stays bounded; non-standard methods count as `OTHER`.
+async fn record_metrics(request: Request<axum::body::Body>, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_else(|| UNMATCHED_ROUTE.to_string());
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    };
+    let started = Instant::now();
+    let response = next.run(request).await;
+    jamaa_telemetry::metrics::http_request(
+        method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// The span of one HTTP request: continues the caller's W3C trace; holds the request id. Headers
@@ -215,7 +258,7 @@ impl Gateway {
         settings: Settings,
         shutdown: CancellationToken,
     ) -> Result<Gateway, StartError> {
-        let router = router(&settings.gateway)?;
+        let router = router(&settings.gateway, shutdown.clone())?;
         let listener = TcpListener::bind(settings.server.address()).await?;
         let port = listener.local_addr()?.port();
         Ok(Gateway {
@@ -292,10 +335,10 @@ mod tests {
     async fn bad_settings_are_start_errors() {
         let mut config = test_config(1);
         config.identity_url = "not a url".to_string();
-        assert!(router(&config).is_err());
+        assert!(router(&config, CancellationToken::new()).is_err());
         let mut config = test_config(1);
         config.cors_allowed_origins = vec!["https://bad\norigin".to_string()];
-        assert!(router(&config).is_err());
+        assert!(router(&config, CancellationToken::new()).is_err());
     }
 
     /// Every service at `127.0.0.1:port`.
@@ -535,7 +578,7 @@ mod tests {
                 ),
         );
 
-        let router = router(&test_config(grpc_port)).expect("router");
+        let router = router(&test_config(grpc_port), CancellationToken::new()).expect("router");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
         let server = tokio::spawn(
@@ -570,7 +613,15 @@ mod tests {
             .expect("a call");
         let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
         assert_eq!(header("authorization"), Some("Bearer a.b.c"));
-        assert_eq!(header("grpc-timeout"), Some("5000000u"));
+        // The deadline is what is left of the 5 s budget when the call leaves (retries share it).
+        let timeout_micros: u64 = header("grpc-timeout")
+            .and_then(|value| value.strip_suffix('u'))
+            .and_then(|value| value.parse().ok())
+            .expect("a grpc-timeout in microseconds");
+        assert!(
+            (4_900_000..=5_000_000).contains(&timeout_micros),
+            "{timeout_micros}"
+        );
         assert!(header("x-request-id").is_some());
         let traceparent = header("traceparent").expect("a traceparent");
         assert!(

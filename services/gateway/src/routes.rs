@@ -26,13 +26,14 @@ use jamaa_proto::notification::v1::notification_service_client::NotificationServ
 use jamaa_proto::participation::v1::participation_service_client::ParticipationServiceClient;
 use jamaa_proto::servicerequest::v1::service_request_service_client::ServiceRequestServiceClient;
 use jamaa_server::StartError;
+use jamaa_server::client::{BalancedChannel, balanced_channel};
 use jamaa_telemetry::TraceContextInterceptor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -44,7 +45,7 @@ use crate::{GatewayConfig, jwks};
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// A channel that sends the current trace context with every call.
-pub type TracedChannel = InterceptedService<Channel, TraceContextInterceptor>;
+pub type TracedChannel = InterceptedService<BalancedChannel, TraceContextInterceptor>;
 
 /// The gRPC clients of the four services (cheap to clone: they share lazily connected channels).
 #[derive(Clone)]
@@ -54,14 +55,20 @@ pub struct Clients {
     pub participation: ParticipationServiceClient<TracedChannel>,
     pub notifications: NotificationServiceClient<TracedChannel>,
     /// `grpc.health.v1` where identity runs, for readiness.
-    pub identity_health: HealthClient<Channel>,
+    pub identity_health: HealthClient<BalancedChannel>,
 }
 
 impl Clients {
-    /// Clients of the services at `config`'s URLs; nothing connects until the first call.
-    pub fn connect_lazy(config: &GatewayConfig) -> Result<Clients, StartError> {
+    /// Clients of the services at `config`'s URLs, each balanced across its serving replicas
+    /// (a URL may be a comma-separated list, or a name that resolves to several addresses).
+    pub fn connect(
+        config: &GatewayConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Clients, StartError> {
+        let channel = |setting: &str, urls: &str| balanced_channel(setting, urls, shutdown.clone());
         let identity = channel("gateway.identity_url", &config.identity_url)?;
-        let traced = |channel: Channel| InterceptedService::new(channel, TraceContextInterceptor);
+        let traced =
+            |channel: BalancedChannel| InterceptedService::new(channel, TraceContextInterceptor);
         Ok(Clients {
             identity: IdentityServiceClient::new(traced(identity.clone())),
             service_requests: ServiceRequestServiceClient::new(traced(channel(
@@ -79,12 +86,6 @@ impl Clients {
             identity_health: HealthClient::new(identity),
         })
     }
-}
-
-fn channel(setting: &str, url: &str) -> Result<Channel, StartError> {
-    let endpoint = Endpoint::from_shared(url.to_string())
-        .map_err(|error| StartError::Other(format!("{setting} {url:?} is not a URL: {error}")))?;
-    Ok(endpoint.connect_lazy())
 }
 
 /// What every handler is given.
@@ -164,6 +165,9 @@ pub struct RouteSpec {
     pub body: bool,
     /// The query parameters accepted; any other is refused.
     pub query: &'static [QueryParam],
+    /// Calling it twice has the effect of calling it once, so a call that failed with
+    /// UNAVAILABLE (no replica, one shutting down, overload) is retried. GETs always are.
+    pub idempotent: bool,
 }
 
 impl RouteSpec {
@@ -177,6 +181,7 @@ impl RouteSpec {
             public: false,
             body: matches!(verb, Verb::Post),
             query: &[],
+            idempotent: matches!(verb, Verb::Get),
         }
     }
 
@@ -202,6 +207,14 @@ impl RouteSpec {
 
     pub const fn query(self, query: &'static [QueryParam]) -> RouteSpec {
         RouteSpec { query, ..self }
+    }
+
+    /// Safe to retry (an idempotency key, or an effect that happens once by nature).
+    pub const fn idempotent(self) -> RouteSpec {
+        RouteSpec {
+            idempotent: true,
+            ..self
+        }
     }
 }
 
@@ -309,6 +322,7 @@ pub fn operations() -> Vec<Operation> {
         ),
         Operation::rpc(
             RouteSpec::new(Post, "/v1/requests", "SubmitRequest")
+                .idempotent()
                 .summary("Files a request for a service of the caller's commune. Citizens. Idempotent by requestId."),
             |mut clients: Clients, request| async move { clients.service_requests.submit_request(request).await },
         ),
@@ -339,6 +353,7 @@ pub fn operations() -> Vec<Operation> {
         ),
         Operation::rpc(
             RouteSpec::new(Post, "/v1/notifications/{id}/read", "MarkNotificationRead")
+                .idempotent()
                 .summary("Marks one of the caller's notifications read.")
                 .without_body(),
             |mut clients: Clients, request| async move {
@@ -348,6 +363,7 @@ pub fn operations() -> Vec<Operation> {
         // participation
         Operation::rpc(
             RouteSpec::new(Post, "/v1/petitions", "CreatePetition")
+                .idempotent()
                 .summary("Opens a petition in the caller's commune. Citizens. Idempotent by requestId."),
             |mut clients: Clients, request| async move { clients.participation.create_petition(request).await },
         ),
@@ -363,6 +379,7 @@ pub fn operations() -> Vec<Operation> {
         ),
         Operation::rpc(
             RouteSpec::new(Post, "/v1/petitions/{petitionId}/signatures", "SignPetition")
+                .idempotent()
                 .summary("Signs a petition; once per citizen (signing again changes nothing).")
                 .without_body(),
             |mut clients: Clients, request| async move { clients.participation.sign_petition(request).await },
@@ -396,7 +413,7 @@ impl Operation {
     /// An operation answered by one unary gRPC call, its response message answered as JSON.
     fn rpc<Req, Resp, F, Fut>(spec: RouteSpec, call: F) -> Operation
     where
-        Req: prost::Name + DeserializeOwned + Send + 'static,
+        Req: prost::Name + DeserializeOwned + Clone + Send + 'static,
         Resp: prost::Name + Serialize + Send + 'static,
         F: Fn(Clients, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>> + Send + 'static,
@@ -415,7 +432,7 @@ impl Operation {
         render: R,
     ) -> Operation
     where
-        Req: prost::Name + DeserializeOwned + Send + 'static,
+        Req: prost::Name + DeserializeOwned + Clone + Send + 'static,
         Resp: Send + 'static,
         F: Fn(Clients, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>> + Send + 'static,
@@ -481,7 +498,7 @@ async fn call_rpc<Req, Resp, F, Fut, R>(
     render: R,
 ) -> Result<Value, Problem>
 where
-    Req: prost::Name + DeserializeOwned,
+    Req: prost::Name + DeserializeOwned + Clone,
     F: Fn(Clients, tonic::Request<Req>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
     R: Fn(Resp) -> Result<Value, serde_json::Error>,
@@ -493,14 +510,55 @@ where
             Req::full_name()
         ))
     })?;
-    let request = grpc_request(message, &input.headers, state.call_timeout)?;
-    let response = call(state.clients, request)
-        .await
-        .map_err(|status| Problem::from_status(&status))?;
+    let response = call_with_retries(&spec, &state, &input.headers, message, &call).await?;
     render(response.into_inner()).map_err(|error| {
         tracing::error!(%error, "could not render a response as JSON");
         Problem::from_status(&tonic::Status::internal("rendering"))
     })
+}
+
+/// Calls the service; an idempotent call that fails with UNAVAILABLE is tried again after a short,
+/// growing pause (with jitter), as long as the deadline allows. Each try gets what is left of the
+/// deadline.
+async fn call_with_retries<Req, Resp, F, Fut>(
+    spec: &RouteSpec,
+    state: &AppState,
+    headers: &HeaderMap,
+    message: Req,
+    call: &F,
+) -> Result<tonic::Response<Resp>, Problem>
+where
+    Req: Clone,
+    F: Fn(Clients, tonic::Request<Req>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+{
+    let deadline = tokio::time::Instant::now() + state.call_timeout;
+    let mut pause = Duration::from_millis(25);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let request = grpc_request(message.clone(), headers, left)?;
+        match call(state.clients.clone(), request).await {
+            Ok(response) => return Ok(response),
+            Err(status)
+                if spec.idempotent
+                    && status.code() == tonic::Code::Unavailable
+                    && left > pause * 2 =>
+            {
+                tracing::debug!(operation = spec.operation_id, %status, "retrying");
+                let jitter = Duration::from_millis(
+                    u64::from(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|t| t.subsec_nanos())
+                            .unwrap_or_default(),
+                    ) % 25,
+                );
+                tokio::time::sleep(pause + jitter).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err(status) => return Err(Problem::from_status(&status)),
+        }
+    }
 }
 
 /// The request message's JSON fields: the body's (when the operation reads one), then the query

@@ -49,6 +49,7 @@ port = 50051
 drain_timeout_seconds = 20
 max_concurrent_requests = 512
 request_timeout_seconds = 30
+metrics_port = 9090
 
 [http]
 host = "127.0.0.1"
@@ -119,6 +120,9 @@ admin_password = "demo-admin-change-me"
 pub struct Stack {
     pub grpc_port: u16,
     pub http_port: u16,
+    /// Where `GET /metrics` answers next to the gRPC server (`server.metrics_port`); the
+    /// gateway also answers it on `http_port`.
+    pub metrics_port: u16,
     /// The bus every service shares (tests inspect the in-process dead letters through it).
     pub bus: EventBus,
     shutdown: CancellationToken,
@@ -150,6 +154,7 @@ impl Stack {
 
         let mut server = GrpcServer::bind(&settings.server).await?;
         let grpc_port = server.local_addr()?.port();
+        let metrics_port = server.metrics_port()?;
         let own_url = format!("http://127.0.0.1:{grpc_port}");
 
         // Consumers first, so their queues exist before anything is published.
@@ -190,6 +195,7 @@ impl Stack {
         Ok(Stack {
             grpc_port,
             http_port,
+            metrics_port,
             bus,
             shutdown,
             grpc,

@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use jamaa_proto::identity::v1::GetCommuneRequest;
 use jamaa_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use jamaa_server::StartError;
+use jamaa_server::client::{BalancedChannel, balanced_channel};
 use jamaa_telemetry::TraceContextInterceptor;
+use tokio_util::sync::CancellationToken;
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
 use uuid::Uuid;
 
 use crate::domain::SignatureThreshold;
@@ -15,23 +17,18 @@ use crate::error::Error;
 
 /// The longest a call to identity may take, connection included.
 pub const IDENTITY_CALL_TIMEOUT: Duration = Duration::from_secs(5);
-/// The longest opening a connection to identity may take.
-const IDENTITY_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A client of identity's public `GetCommune`. Connects lazily, on the first call, so it can be
-/// built before identity listens (in the all-in-one, identity is the same process).
+/// A client of identity's public `GetCommune`, balanced across identity's serving replicas (so
+/// it can be built before identity listens: in the all-in-one, identity is the same process).
 #[derive(Clone)]
 pub struct CommuneDirectory {
-    client: IdentityServiceClient<InterceptedService<Channel, TraceContextInterceptor>>,
+    client: IdentityServiceClient<InterceptedService<BalancedChannel, TraceContextInterceptor>>,
 }
 
 impl CommuneDirectory {
-    /// A directory asking identity at `url` (e.g. `http://127.0.0.1:50051`).
-    pub fn connect_lazy(url: &str) -> Result<CommuneDirectory, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_string())?
-            .connect_timeout(IDENTITY_CONNECT_TIMEOUT)
-            .timeout(IDENTITY_CALL_TIMEOUT)
-            .connect_lazy();
+    /// A directory asking identity at `url` (e.g. `http://127.0.0.1:50051`), until `shutdown`.
+    pub fn connect(url: &str, shutdown: CancellationToken) -> Result<CommuneDirectory, StartError> {
+        let channel = balanced_channel("auth.identity_url", url, shutdown)?;
         Ok(CommuneDirectory {
             client: IdentityServiceClient::with_interceptor(channel, TraceContextInterceptor),
         })
@@ -43,10 +40,26 @@ impl CommuneDirectory {
         commune_id: Uuid,
         code: &str,
     ) -> Result<SignatureThreshold, Error> {
-        let mut client = self.client.clone();
-        let call = client.get_commune(GetCommuneRequest {
-            code: code.to_string(),
-        });
+        // GetCommune is a read: UNAVAILABLE (a replica restarting, overload) is retried after a
+        // short growing pause, within the call's time budget.
+        let call = async {
+            let mut pause = Duration::from_millis(25);
+            loop {
+                let mut client = self.client.clone();
+                let result = client
+                    .get_commune(GetCommuneRequest {
+                        code: code.to_string(),
+                    })
+                    .await;
+                match result {
+                    Err(status) if status.code() == Code::Unavailable => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(500));
+                    }
+                    other => return other,
+                }
+            }
+        };
         let response = match tokio::time::timeout(IDENTITY_CALL_TIMEOUT, call).await {
             Err(_) => return Err(Error::IdentityUnavailable("GetCommune timed out".into())),
             Ok(Err(status)) => {

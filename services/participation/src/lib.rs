@@ -43,8 +43,7 @@ pub async fn mount(
     context: &ServiceContext,
     identity_url: &str,
 ) -> Result<(), StartError> {
-    let communes = CommuneDirectory::connect_lazy(identity_url)
-        .map_err(|error| StartError::Other(format!("identity url {identity_url:?}: {error}")))?;
+    let communes = CommuneDirectory::connect(identity_url, context.shutdown.clone())?;
     let outbox = Outbox::new(EVENT_SOURCE);
     let petitions = Arc::new(Petitions::new(context.db.clone(), outbox.clone(), communes));
     context.start_outbox_relay(&outbox);

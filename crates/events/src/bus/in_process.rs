@@ -95,13 +95,15 @@ async fn deliver(inner: &Inner, subscription: &Subscription, limit: u32, event: 
     let span = tracing::info_span!("handle_event", consumer = %subscription.consumer,
         event_type = %event.event_type, event_id = %event.id);
     jamaa_telemetry::parent_from_map(&span, &event.trace_headers.clone().into_iter().collect());
+    super::record_lag(&subscription.consumer, event);
     for attempt in 1..=limit {
-        match subscription
+        let result = subscription
             .handler
             .handle(event)
             .instrument(span.clone())
-            .await
-        {
+            .await;
+        super::record_handled(&subscription.consumer, event, &result);
+        match result {
             Ok(()) => return,
             Err(error) if attempt < limit => {
                 tracing::warn!(parent: &span, %error, attempt, "event handler failed; retrying");
@@ -109,6 +111,7 @@ async fn deliver(inner: &Inner, subscription: &Subscription, limit: u32, event: 
             }
             Err(error) => {
                 tracing::error!(parent: &span, %error, attempt, "event handler failed; dead-lettered");
+                jamaa_telemetry::metrics::event_dead_lettered(&subscription.consumer);
                 if let Ok(mut letters) = inner.dead_letters.lock() {
                     letters.push(DeadLetter {
                         consumer: subscription.consumer.clone(),

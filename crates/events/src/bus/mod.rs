@@ -2,6 +2,11 @@
 //! contract: publish returns only once the bus accepted the event, each consumer gets every event
 //! it subscribed to at least once, a failing handler is retried up to the delivery limit and then
 //! dead-lettered.
+//!
+//! Both count what their consumers do (see [`jamaa_telemetry::metrics`]): each handler run by
+//! outcome (`jamaa_events_handled_total`), each event given up on
+//! (`jamaa_events_dead_lettered_total`), and the lag from an event's `time` to the start of its
+//! handling (`jamaa_event_consumer_lag_seconds`).
 
 mod in_process;
 mod rabbitmq;
@@ -47,6 +52,23 @@ impl From<crate::envelope::DecodeError> for HandlerError {
     fn from(error: crate::envelope::DecodeError) -> Self {
         HandlerError(error.to_string())
     }
+}
+
+/// Observes `consumer`'s lag on `event` (now − its `time`) as its handling starts.
+fn record_lag(consumer: &str, event: &CloudEvent) {
+    let lag = (chrono::Utc::now() - event.time)
+        .to_std()
+        .unwrap_or_default();
+    jamaa_telemetry::metrics::event_lag(consumer, lag);
+}
+
+/// Counts one run of `consumer`'s handler on `event` that ended with `result`.
+fn record_handled(consumer: &str, event: &CloudEvent, result: &Result<(), HandlerError>) {
+    let outcome = match result {
+        Ok(()) => jamaa_telemetry::metrics::Outcome::Ok,
+        Err(_) => jamaa_telemetry::metrics::Outcome::Failed,
+    };
+    jamaa_telemetry::metrics::event_handled(consumer, &event.event_type, outcome);
 }
 
 /// Sends events to the bus.

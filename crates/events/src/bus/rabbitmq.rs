@@ -272,6 +272,7 @@ impl RabbitMqBus {
             };
             let Some(event) = headers_to_cloud_event(&delivery.properties, &delivery.data) else {
                 tracing::error!(consumer = %subscription.consumer, "not a CloudEvent; dead-lettering");
+                jamaa_telemetry::metrics::event_dead_lettered(&subscription.consumer);
                 delivery
                     .acker
                     .reject(BasicRejectOptions { requeue: false })
@@ -283,12 +284,14 @@ impl RabbitMqBus {
                 event_type = %event.event_type, event_id = %event.id, redelivered = delivery.redelivered);
             let trace: HashMap<String, String> = event.trace_headers.clone().into_iter().collect();
             jamaa_telemetry::parent_from_map(&span, &trace);
-            match subscription
+            super::record_lag(&subscription.consumer, &event);
+            let result = subscription
                 .handler
                 .handle(&event)
                 .instrument(span.clone())
-                .await
-            {
+                .await;
+            super::record_handled(&subscription.consumer, &event, &result);
+            match result {
                 Ok(()) => {
                     delivery
                         .acker
@@ -299,6 +302,12 @@ impl RabbitMqBus {
                 Err(error) => {
                     let deliveries = delivery_count(&delivery.properties);
                     tracing::warn!(parent: &span, %error, deliveries, "event handler failed; the broker will redeliver");
+                    // An estimate: the quorum queue dead-letters a message returned once more
+                    // after `delivery_limit` failed deliveries (its `x-delivery-count`); this nack
+                    // is that one. (The broker does the dead-lettering; we only count it.)
+                    if deliveries >= self.delivery_limit {
+                        jamaa_telemetry::metrics::event_dead_lettered(&subscription.consumer);
+                    }
                     // A short pause so a failing handler does not spin; the broker dead-letters the
                     // message once it exceeds the delivery limit.
                     tokio::time::sleep(Duration::from_millis(

@@ -184,7 +184,7 @@ impl GrpcServer {
         let serve = tonic::transport::Server::builder()
             .timeout(self.settings.request_timeout())
             .trace_fn(|request| {
-                let span = tracing::info_span!("grpc", method = %request.uri().path());
+                let span = tracing::info_span!("grpc", method = %request.uri().path(), trace_id = tracing::field::Empty);
                 jamaa_telemetry::parent_from_http_headers(&span, request.headers());
                 span
             })

@@ -139,12 +139,29 @@ pub fn current_trace_headers() -> HashMap<String, String> {
 pub fn parent_from_map(span: &tracing::Span, headers: &HashMap<String, String>) {
     let parent = TraceContextPropagator::new().extract(&MapExtractor(headers));
     let _ = span.set_parent(parent);
+    record_trace_id(span);
 }
 
 /// Makes `span` a child of the trace in incoming HTTP/2 (gRPC) headers.
 pub fn parent_from_http_headers(span: &tracing::Span, headers: &http::HeaderMap) {
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
     let _ = span.set_parent(parent);
+    record_trace_id(span);
+}
+
+/// The name of the span field that carries the W3C trace id into log lines. Spans that continue a
+/// trace declare it (`trace_id = tracing::field::Empty`); JSON logs then show it on every line
+/// logged inside them, so logs and traces can be joined.
+pub const TRACE_ID_FIELD: &str = "trace_id";
+
+/// Records `span`'s trace id in its [`TRACE_ID_FIELD`] (when it declares one and has a trace).
+pub fn record_trace_id(span: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt;
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    if span_context.is_valid() {
+        span.record(TRACE_ID_FIELD, span_context.trace_id().to_string());
+    }
 }
 
 /// A tonic client interceptor that sends the current trace context in gRPC metadata.
@@ -195,5 +212,62 @@ impl Extractor for HeaderExtractor<'_> {
     }
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keeps the `trace_id` field a span records, to check it.
+    #[derive(Default, Clone)]
+    struct Recorded(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Recorded {
+        fn on_record(
+            &self,
+            _span: &tracing::span::Id,
+            values: &tracing::span::Record<'_>,
+            _ctx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            struct Visitor<'a>(&'a std::sync::Mutex<Vec<String>>);
+            impl tracing::field::Visit for Visitor<'_> {
+                fn record_debug(
+                    &mut self,
+                    field: &tracing::field::Field,
+                    value: &dyn std::fmt::Debug,
+                ) {
+                    if field.name() == TRACE_ID_FIELD
+                        && let Ok(mut seen) = self.0.lock()
+                    {
+                        seen.push(format!("{value:?}").trim_matches('"').to_string());
+                    }
+                }
+            }
+            values.record(&mut Visitor(&self.0));
+        }
+    }
+
+    #[test]
+    fn continued_spans_carry_the_callers_trace_id_for_logs() {
+        let provider = SdkTracerProvider::builder().build();
+        let recorded = Recorded::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(recorded.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("grpc", trace_id = tracing::field::Empty);
+            let headers = HashMap::from([(
+                "traceparent".to_string(),
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string(),
+            )]);
+            parent_from_map(&span, &headers);
+        });
+        let seen = recorded
+            .0
+            .lock()
+            .map(|seen| seen.clone())
+            .unwrap_or_default();
+        assert_eq!(seen, ["4bf92f3577b34da6a3ce929d0e0e4736"]);
     }
 }

@@ -187,6 +187,7 @@ fn http_span<B>(request: &Request<B>) -> tracing::Span {
         method = %request.method(),
         path = request.uri().path(),
         request_id,
+        trace_id = tracing::field::Empty,
     );
     jamaa_telemetry::parent_from_http_headers(&span, request.headers());
     span

@@ -92,7 +92,7 @@ impl InProcessBus {
 }
 
 async fn deliver(inner: &Inner, subscription: &Subscription, limit: u32, event: &CloudEvent) {
-    let span = tracing::info_span!("handle_event", consumer = %subscription.consumer,
+    let span = tracing::info_span!("handle_event", trace_id = tracing::field::Empty, consumer = %subscription.consumer,
         event_type = %event.event_type, event_id = %event.id);
     jamaa_telemetry::parent_from_map(&span, &event.trace_headers.clone().into_iter().collect());
     super::record_lag(&subscription.consumer, event);

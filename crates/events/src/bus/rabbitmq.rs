@@ -280,7 +280,7 @@ impl RabbitMqBus {
                     .map_err(|e| e.to_string())?;
                 continue;
             };
-            let span = tracing::info_span!("handle_event", consumer = %subscription.consumer,
+            let span = tracing::info_span!("handle_event", trace_id = tracing::field::Empty, consumer = %subscription.consumer,
                 event_type = %event.event_type, event_id = %event.id, redelivered = delivery.redelivered);
             let trace: HashMap<String, String> = event.trace_headers.clone().into_iter().collect();
             jamaa_telemetry::parent_from_map(&span, &trace);

@@ -37,9 +37,10 @@ impl DemoReport {
     /// How to log in, printed at start-up.
     pub fn instructions(&self, stack: &Stack) -> String {
         format!(
-            "\nJamaa is running.\n  gRPC:    {grpc} (reflection and grpc.health.v1 on)\n  HTTP:    {http} (OpenAPI at {http}/openapi.json)\n  Demo commune {code}: log in as its administrator {email} with password {password}\n  Try:     curl -s -X POST {http}/v1/sessions -H 'content-type: application/json' -d '{{\"email\":\"{email}\",\"password\":\"<password>\"}}'\n  Service \"birth-certificate\" has id {service}\n",
+            "\nJamaa is running.\n  gRPC:    {grpc} (reflection and grpc.health.v1 on)\n  HTTP:    {http} (OpenAPI at {http}/openapi.json)\n  Metrics: http://127.0.0.1:{metrics}/metrics\n  Demo commune {code}: log in as its administrator {email} with password {password}\n  Try:     curl -s -X POST {http}/v1/sessions -H 'content-type: application/json' -d '{{\"email\":\"{email}\",\"password\":\"<password>\"}}'\n  Service \"birth-certificate\" has id {service}\n",
             grpc = stack.grpc_url(),
             http = stack.http_url(),
+            metrics = stack.metrics_port,
             code = self.commune_code,
             email = self.admin_email,
             password = self

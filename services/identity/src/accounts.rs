@@ -101,7 +101,7 @@ impl Accounts {
         }
         let password_hash = hash_password(password).await?;
         let txn = self.db.begin().await?;
-        let user_id = insert_user(
+        let inserted = insert_user(
             &txn,
             None,
             &email,
@@ -109,7 +109,13 @@ impl Accounts {
             "Platform administrator",
             Language::Ar,
         )
-        .await?;
+        .await;
+        let user_id = match inserted {
+            Ok(user_id) => user_id,
+            // Another replica starting at the same moment created it first.
+            Err(Error::EmailTaken { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        };
         grant(&txn, user_id, Role::PlatformAdmin).await?;
         txn.commit().await?;
         tracing::info!(email = %email.as_str(), "created the platform administrator");
@@ -467,6 +473,47 @@ fn unique_violation(error: sea_orm::DbErr, duplicate: Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Replicas starting together each try to create the platform administrator: one does, the
+    /// others find it done (a unique-key clash is not a start-up failure).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replicas_creating_the_platform_admin_together_all_succeed() {
+        let dir = std::env::temp_dir().join(format!("jamaa-identity-{}", Uuid::new_v4().simple()));
+        let db = jamaa_db::connect::<crate::storage::Migrator>(&jamaa_settings::DatabaseSettings {
+            url: jamaa_settings::SecretString::from(format!(
+                "sqlite://{}/identity.db",
+                dir.display()
+            )),
+            max_connections: 1,
+            migrate_on_start: true,
+        })
+        .await
+        .expect("database");
+        let keys = Arc::new(KeyRing::load_or_create(&db).await.expect("keys"));
+        let policy = TokenPolicy {
+            issuer: "test".into(),
+            audience: "test".into(),
+            access_token_ttl_seconds: 60,
+            refresh_token_ttl_seconds: 60,
+        };
+        let replica = || {
+            Accounts::new(
+                db.clone(),
+                Outbox::new("test"),
+                keys.clone(),
+                policy.clone(),
+            )
+        };
+        let (first, second) = (replica(), replica());
+        let email = || Email::parse("platform@example.ma").expect("email");
+        let password = || Password::parse("platform-password").expect("password");
+        let (a, b) = tokio::join!(
+            first.ensure_platform_admin(email(), password()),
+            second.ensure_platform_admin(email(), password())
+        );
+        assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn the_dummy_hash_is_a_real_argon2id_hash() {

@@ -6,9 +6,7 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jamaa_auth::{Claims, VerifyingKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -23,11 +21,13 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// Loads the active keys, creating the first one if there is none.
+    /// Loads the active keys, creating the first one if there is none. Replicas starting together
+    /// race to create it under one fixed kid: one wins, the others load the winner's key, so every
+    /// replica signs and verifies with the same key.
     pub async fn load_or_create(db: &DatabaseConnection) -> Result<KeyRing, Error> {
         let mut keys = active_keys(db).await?;
         if keys.is_empty() {
-            create_key(db).await?;
+            create_first_key(db).await?;
             keys = active_keys(db).await?;
         }
         let newest = keys
@@ -68,7 +68,10 @@ async fn active_keys(db: &DatabaseConnection) -> Result<Vec<signing_key::Model>,
         .await?)
 }
 
-async fn create_key(db: &DatabaseConnection) -> Result<(), Error> {
+/// The kid of the key created on the very first start.
+const FIRST_KID: &str = "initial";
+
+async fn create_first_key(db: &DatabaseConnection) -> Result<(), Error> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed)
         .map_err(|error| Error::Internal(format!("no randomness: {error}")))?;
@@ -79,17 +82,23 @@ async fn create_key(db: &DatabaseConnection) -> Result<(), Error> {
         .as_bytes()
         .to_vec();
     let public_key = key.verifying_key().to_bytes().to_vec();
-    let kid = hex_prefix(&Sha256::digest(&public_key), 16);
-    signing_key::ActiveModel {
-        kid: Set(kid.clone()),
+    let inserted = signing_key::Entity::insert(signing_key::ActiveModel {
+        kid: Set(FIRST_KID.to_string()),
         private_key: Set(private_key),
         public_key: Set(public_key),
         created_at: Set(Utc::now()),
         active: Set(true),
-    }
-    .insert(db)
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(signing_key::Column::Kid)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
     .await?;
-    tracing::info!(%kid, "created a token signing key");
+    if inserted == 1 {
+        tracing::info!(kid = FIRST_KID, "created the first token signing key");
+    }
     Ok(())
 }
 
@@ -144,5 +153,34 @@ pub fn claims(
         commune_code: subject.commune_code.map(str::to_string),
         roles: subject.roles.clone(),
         lang: subject.language.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replicas starting together on an empty database end up with ONE key, so a token signed by
+    /// one verifies at every other.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replicas_starting_together_share_the_first_key() {
+        let dir = std::env::temp_dir().join(format!("jamaa-keys-{}", Uuid::new_v4().simple()));
+        let db = jamaa_db::connect::<crate::storage::Migrator>(&jamaa_settings::DatabaseSettings {
+            url: jamaa_settings::SecretString::from(format!(
+                "sqlite://{}/identity.db",
+                dir.display()
+            )),
+            max_connections: 1,
+            migrate_on_start: true,
+        })
+        .await
+        .expect("database");
+        let (first, second) =
+            tokio::join!(KeyRing::load_or_create(&db), KeyRing::load_or_create(&db));
+        let (first, second) = (first.expect("first"), second.expect("second"));
+        assert_eq!(first.signing_kid, second.signing_kid);
+        assert_eq!(first.public_keys().len(), 1);
+        assert_eq!(second.public_keys().len(), 1);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -92,6 +92,17 @@ impl TokenVerifier {
         }
     }
 
+    /// A verifier with the identity service's keys, fetched from `settings.identity_url` (every
+    /// service but identity itself).
+    pub fn from_identity(settings: &AuthSettings) -> Self {
+        TokenVerifier::new(
+            settings,
+            KeySource::Identity {
+                url: settings.identity_url.clone(),
+            },
+        )
+    }
+
     /// Verifies `token` and returns its principal.
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;

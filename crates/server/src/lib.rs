@@ -19,7 +19,7 @@ pub mod paging;
 pub mod shed;
 pub mod status;
 
-pub use application::Application;
+pub use application::{Application, prepare_standalone};
 pub use context::{ServiceContext, StartError};
 pub use paging::PageRequest;
 

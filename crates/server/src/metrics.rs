@@ -25,6 +25,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use crate::status::code_name;
+
 /// Paths not recorded: health probes and reflection.
 const SKIPPED_PREFIXES: [&str; 2] = ["/grpc.health.v1.", "/grpc.reflection."];
 
@@ -154,30 +156,6 @@ fn grpc_code(headers: &http::HeaderMap) -> tonic::Code {
         .and_then(|value| value.parse::<i32>().ok())
         .map(tonic::Code::from)
         .unwrap_or(tonic::Code::Ok)
-}
-
-/// The canonical name of `code`, as gRPC documents it (`OK`, `UNAUTHENTICATED`, …).
-fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code;
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
 }
 
 #[cfg(test)]

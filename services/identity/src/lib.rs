@@ -114,15 +114,15 @@ pub async fn build(
     settings: Settings,
     shutdown: CancellationToken,
 ) -> Result<Application, StartError> {
-    let context = ServiceContext::connect::<storage::Migrator>(
+    let (mut server, context) = jamaa_server::prepare_standalone::<storage::Migrator>(
+        &settings.server,
         &settings.database,
         &settings.events,
         shutdown,
     )
     .await?;
-    let mut server = GrpcServer::bind(&settings.server).await?;
     let keys = mount(&mut server, &context, &settings.auth, &settings.identity).await?;
-    server.add_readiness_gate(context.bus_reachable());
+    // Identity verifies its own tokens with the keys it holds.
     let verifier = TokenVerifier::new(&settings.auth, KeySource::Static(keys));
-    Ok(Application::new(server, verifier, context.shutdown))
+    Ok(Application::standalone(server, &context, verifier))
 }

@@ -14,7 +14,7 @@ pub mod storage;
 
 use std::sync::Arc;
 
-use jamaa_auth::{KeySource, TokenVerifier};
+use jamaa_auth::TokenVerifier;
 use jamaa_events::Outbox;
 use jamaa_proto::servicerequest::v1::service_request_service_server::ServiceRequestServiceServer;
 use jamaa_server::{Application, GrpcServer, ServiceContext, StartError};
@@ -52,20 +52,17 @@ pub async fn build(
     settings: Settings,
     shutdown: CancellationToken,
 ) -> Result<Application, StartError> {
-    let context = ServiceContext::connect::<storage::Migrator>(
+    let (mut server, context) = jamaa_server::prepare_standalone::<storage::Migrator>(
+        &settings.server,
         &settings.database,
         &settings.events,
         shutdown,
     )
     .await?;
-    let mut server = GrpcServer::bind(&settings.server).await?;
     mount(&mut server, &context).await?;
-    server.add_readiness_gate(context.bus_reachable());
-    let verifier = TokenVerifier::new(
-        &settings.auth,
-        KeySource::Identity {
-            url: settings.auth.identity_url.clone(),
-        },
-    );
-    Ok(Application::new(server, verifier, context.shutdown))
+    Ok(Application::standalone(
+        server,
+        &context,
+        TokenVerifier::from_identity(&settings.auth),
+    ))
 }

@@ -4,35 +4,13 @@ use jamaa_auth::Claims;
 use jamaa_proto::identity::v1::Role;
 use jamaa_proto::notification::v1 as notification;
 use jamaa_proto::servicerequest::v1 as requests;
-use jamaa_proto::r#type::v1::{Language, LocalizedText};
+use jamaa_proto::r#type::v1::Language;
 use jamaa_tests::{Backend, TestStack, authorized, spawn_stack};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use tonic::Code;
 
 crate::on_both_backends!(tenants_and_citizens_are_isolated, isolation);
 crate::on_both_backends!(bad_tokens_are_unauthenticated, bad_tokens);
-
-async fn add_service(stack: &TestStack, admin: &str) -> String {
-    stack
-        .requests()
-        .create_service(authorized(
-            requests::CreateServiceRequest {
-                code: "waste".into(),
-                name: Some(LocalizedText {
-                    fr: "Déchets".into(),
-                    ..LocalizedText::default()
-                }),
-                description: None,
-            },
-            admin,
-        ))
-        .await
-        .expect("create service")
-        .into_inner()
-        .service
-        .expect("service")
-        .id
-}
 
 async fn submit(stack: &TestStack, citizen: &str, service_id: &str) -> requests::ServiceRequest {
     stack
@@ -59,8 +37,8 @@ async fn isolation(backend: Backend) {
     };
     let (_, admin_a) = stack.create_commune("AAA", 3).await;
     let (_, admin_b) = stack.create_commune("BBB", 3).await;
-    let service_a = add_service(&stack, &admin_a).await;
-    let service_b = add_service(&stack, &admin_b).await;
+    let service_a = stack.create_service(&admin_a, "waste").await.id;
+    let service_b = stack.create_service(&admin_b, "waste").await.id;
     let (_, amina) = stack.register_citizen("AAA", "Amina", Language::Fr).await;
     let (_, karim) = stack.register_citizen("AAA", "Karim", Language::Ar).await;
     let (_, badr) = stack.register_citizen("BBB", "Badr", Language::Ar).await;

@@ -7,9 +7,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use jamaa_events::{CloudEvent, EventBus};
 use jamaa_proto::events::v1 as events;
-use jamaa_proto::notification::v1 as notification;
 use jamaa_proto::servicerequest::v1 as requests;
-use jamaa_proto::r#type::v1::{Language, LocalizedText};
+use jamaa_proto::r#type::v1::Language;
 use jamaa_tests::{
     Backend, Options, TestStack, authorized, eventually, spawn_stack, spawn_stack_with,
 };
@@ -39,32 +38,6 @@ fn status_changed(citizen_id: &str, tracking_code: &str) -> CloudEvent {
     )
 }
 
-async fn inbox(stack: &TestStack, token: &str) -> Vec<notification::Notification> {
-    stack
-        .notifications()
-        .list_notifications(authorized(
-            notification::ListNotificationsRequest {
-                page_size: 200,
-                ..Default::default()
-            },
-            token,
-        ))
-        .await
-        .map(|response| response.into_inner().notifications)
-        .unwrap_or_default()
-}
-
-async fn wait_for_notification(stack: &TestStack, token: &str, text: &str) {
-    eventually(Duration::from_secs(30), text, || async {
-        inbox(stack, token)
-            .await
-            .iter()
-            .any(|n| n.title.contains(text) || n.body.contains(text))
-            .then_some(())
-    })
-    .await;
-}
-
 async fn publish(stack: &TestStack, events: &[CloudEvent]) {
     for result in stack.stack.bus.publisher().publish(events).await {
         result.expect("the bus accepts the event");
@@ -84,9 +57,10 @@ async fn duplicates(backend: Backend) {
     publish(&stack, &[event]).await;
     publish(&stack, &[status_changed(&amina_id, "DUP-MARKER")]).await;
     // Events to one consumer are handled in order: once the marker is in, the copies were handled.
-    wait_for_notification(&stack, &amina, "DUP-MARKER").await;
+    stack.wait_for_notification(&amina, "DUP-MARKER").await;
 
-    let copies = inbox(&stack, &amina)
+    let copies = stack
+        .inbox(&amina)
         .await
         .into_iter()
         .filter(|n| n.title.contains("DUP-2026-000001") || n.body.contains("DUP-2026-000001"))
@@ -107,7 +81,7 @@ async fn poison(backend: Backend) {
     poison.data = vec![0x0A, 0xFF, 0xFF];
     publish(&stack, &[poison.clone()]).await;
     publish(&stack, &[status_changed(&amina_id, "AFTER-POISON")]).await;
-    wait_for_notification(&stack, &amina, "AFTER-POISON").await;
+    stack.wait_for_notification(&amina, "AFTER-POISON").await;
 
     match (&stack.stack.bus, &stack.amqp_url) {
         (EventBus::InProcess(bus), _) => {
@@ -152,28 +126,6 @@ fn header(properties: &lapin::BasicProperties, key: &str) -> Option<String> {
     }
 }
 
-async fn create_service(stack: &TestStack, admin: &str) -> String {
-    stack
-        .requests()
-        .create_service(authorized(
-            requests::CreateServiceRequest {
-                code: "roads".into(),
-                name: Some(LocalizedText {
-                    fr: "Voirie".into(),
-                    ..LocalizedText::default()
-                }),
-                description: None,
-            },
-            admin,
-        ))
-        .await
-        .expect("create service")
-        .into_inner()
-        .service
-        .expect("service")
-        .id
-}
-
 /// A plain AMQP client bound to the exchange reads a CloudEvent, and the W3C trace context that
 /// the gRPC call carried travels on in the message headers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,7 +162,7 @@ async fn a_plain_amqp_client_reads_cloud_events_with_trace_context() {
         .expect("bind");
 
     let (_, admin) = stack.create_commune("AMQ", 3).await;
-    let service_id = create_service(&stack, &admin).await;
+    let service_id = stack.create_service(&admin, "roads").await.id;
     let (_, amina) = stack.register_citizen("AMQ", "Amina", Language::Fr).await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut request = authorized(
@@ -309,7 +261,7 @@ async fn a_broker_outage_delays_events_and_never_drops_them() {
         return;
     };
     let (_, admin) = stack.create_commune("OUT", 3).await;
-    let service_id = create_service(&stack, &admin).await;
+    let service_id = stack.create_service(&admin, "roads").await.id;
     let (_, amina) = stack.register_citizen("OUT", "Amina", Language::Fr).await;
     let officer = stack
         .create_staff(
@@ -320,7 +272,9 @@ async fn a_broker_outage_delays_events_and_never_drops_them() {
         .await;
     // The broker is reachable at first: the receipt of a first request arrives.
     let first = submit(&stack, &amina, &service_id).await;
-    wait_for_notification(&stack, &amina, &first.tracking_code).await;
+    stack
+        .wait_for_notification(&amina, &first.tracking_code)
+        .await;
 
     let proxy = stack.broker_proxy.as_ref().expect("proxy");
     proxy.cut();
@@ -343,7 +297,7 @@ async fn a_broker_outage_delays_events_and_never_drops_them() {
             .expect("writes succeed while the broker is away");
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let during = inbox(&stack, &amina).await;
+    let during = stack.inbox(&amina).await;
     assert!(
         !during
             .iter()
@@ -357,7 +311,7 @@ async fn a_broker_outage_delays_events_and_never_drops_them() {
         "note for Received",
         "note for InProgress",
     ] {
-        wait_for_notification(&stack, &amina, text).await;
+        stack.wait_for_notification(&amina, text).await;
     }
     stack.stop().await;
 }

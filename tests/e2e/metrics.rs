@@ -7,10 +7,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use jamaa_proto::identity::v1 as identity;
 use jamaa_proto::servicerequest::v1 as requests;
 use jamaa_proto::r#type::v1::{Language, LocalizedText};
@@ -18,28 +14,7 @@ use jamaa_tests::{Backend, authorized, eventually, spawn_stack};
 
 /// `GET url`: (status, content type, body).
 async fn get(url: &str) -> (u16, String, String) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let request = http::Request::builder()
-        .uri(url)
-        .body(Full::new(Bytes::new()))
-        .unwrap_or_else(|error| panic!("request: {error}"));
-    let response = client
-        .request(request)
-        .await
-        .unwrap_or_else(|error| panic!("GET {url}: {error}"));
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .map(|collected| collected.to_bytes())
-        .unwrap_or_default();
+    let (status, content_type, bytes) = jamaa_tests::send("GET", url, &[], String::new()).await;
     (
         status,
         content_type,

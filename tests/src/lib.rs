@@ -342,40 +342,77 @@ impl TestStack {
         body: Option<serde_json::Value>,
         headers: &[(&str, &str)],
     ) -> (u16, String, serde_json::Value) {
-        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-        let mut builder = http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.stack.http_url()))
-            .header("content-type", "application/json");
+        let mut all_headers: Vec<(&str, String)> =
+            vec![("content-type", "application/json".to_string())];
         if let Some(token) = token {
-            builder = builder.header("authorization", format!("Bearer {token}"));
+            all_headers.push(("authorization", format!("Bearer {token}")));
         }
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
+        all_headers.extend(
+            headers
+                .iter()
+                .map(|(name, value)| (*name, value.to_string())),
+        );
         let body = body.map(|json| json.to_string()).unwrap_or_default();
-        let request = builder
-            .body(Full::new(Bytes::from(body)))
-            .unwrap_or_else(|error| panic!("request: {error}"));
-        let response = client
-            .request(request)
-            .await
-            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map(|collected| collected.to_bytes())
-            .unwrap_or_default();
+        let url = format!("{}{path}", self.stack.http_url());
+        let (status, content_type, bytes) = send(method, &url, &all_headers, body).await;
         let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         (status, content_type, json)
+    }
+
+    /// A new catalogue service `code` (named `code` in French) of the admin's commune.
+    pub async fn create_service(
+        &self,
+        admin_token: &str,
+        code: &str,
+    ) -> jamaa_proto::servicerequest::v1::ServiceDefinition {
+        self.requests()
+            .create_service(authorized(
+                jamaa_proto::servicerequest::v1::CreateServiceRequest {
+                    code: code.into(),
+                    name: Some(LocalizedText {
+                        fr: code.into(),
+                        ..LocalizedText::default()
+                    }),
+                    description: None,
+                },
+                admin_token,
+            ))
+            .await
+            .unwrap_or_else(|status| panic!("create service {code}: {status:?}"))
+            .into_inner()
+            .service
+            .unwrap_or_else(|| panic!("create service {code}: no service in the answer"))
+    }
+
+    /// The caller's inbox (up to 200 notifications); empty when the call fails.
+    pub async fn inbox(&self, token: &str) -> Vec<jamaa_proto::notification::v1::Notification> {
+        self.notifications()
+            .list_notifications(authorized(
+                jamaa_proto::notification::v1::ListNotificationsRequest {
+                    page_size: 200,
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await
+            .map(|response| response.into_inner().notifications)
+            .unwrap_or_default()
+    }
+
+    /// Waits (up to 30 s) until the caller's inbox holds a notification whose title or body
+    /// contains `text`, and returns it.
+    pub async fn wait_for_notification(
+        &self,
+        token: &str,
+        text: &str,
+    ) -> jamaa_proto::notification::v1::Notification {
+        eventually(std::time::Duration::from_secs(30), text, || async {
+            self.inbox(token)
+                .await
+                .into_iter()
+                .find(|n| n.title.contains(text) || n.body.contains(text))
+        })
+        .await
     }
 
     /// Stops the stack and removes its databases, queues and files.
@@ -389,6 +426,41 @@ impl TestStack {
         }
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
+}
+
+/// An HTTP request to `url`; returns (status, content type, body).
+pub async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, String)],
+    body: String,
+) -> (u16, String, Bytes) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut builder = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, value.as_str());
+    }
+    let request = builder
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|error| panic!("request: {error}"));
+    let response = client
+        .request(request)
+        .await
+        .unwrap_or_else(|error| panic!("{method} {url}: {error}"));
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .unwrap_or_default();
+    (status, content_type, bytes)
 }
 
 /// `message` with `authorization: Bearer <token>`.

@@ -150,6 +150,21 @@ async fn serving_replicas(
         .collect()
 }
 
+/// Whether a failed call may succeed if tried again: UNAVAILABLE (no replica, a replica shutting
+/// down, overload), or a broken connection — a status that did not come from a service (no
+/// Jamaa `ErrorInfo`) with code UNKNOWN, INTERNAL or CANCELLED. A service's own INTERNAL always
+/// carries an `ErrorInfo` and is not retried.
+pub fn is_retryable(status: &tonic::Status) -> bool {
+    use tonic_types::StatusExt;
+    match status.code() {
+        tonic::Code::Unavailable => true,
+        tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Cancelled => {
+            status.get_error_details().error_info().is_none()
+        }
+        _ => false,
+    }
+}
+
 /// A [`Channel`] that answers UNAVAILABLE at once when no replica is serving, instead of waiting
 /// for one until the call's deadline.
 #[derive(Clone)]

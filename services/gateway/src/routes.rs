@@ -26,7 +26,7 @@ use jamaa_proto::notification::v1::notification_service_client::NotificationServ
 use jamaa_proto::participation::v1::participation_service_client::ParticipationServiceClient;
 use jamaa_proto::servicerequest::v1::service_request_service_client::ServiceRequestServiceClient;
 use jamaa_server::StartError;
-use jamaa_server::client::{BalancedChannel, balanced_channel};
+use jamaa_server::client::{BalancedChannel, balanced_channel, is_retryable};
 use jamaa_telemetry::TraceContextInterceptor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -539,11 +539,7 @@ where
         let request = grpc_request(message.clone(), headers, left)?;
         match call(state.clients.clone(), request).await {
             Ok(response) => return Ok(response),
-            Err(status)
-                if spec.idempotent
-                    && status.code() == tonic::Code::Unavailable
-                    && left > pause * 2 =>
-            {
+            Err(status) if spec.idempotent && is_retryable(&status) && left > pause * 2 => {
                 tracing::debug!(operation = spec.operation_id, %status, "retrying");
                 let jitter = Duration::from_millis(
                     u64::from(
@@ -827,6 +823,18 @@ mod tests {
             serde_json::from_value(Value::Object(fields)).expect("fits");
         assert_eq!(request.page_size, 5);
         assert_eq!(request.status(), RequestStatus::InProgress);
+    }
+
+    #[test]
+    fn only_transport_failures_and_unavailable_are_retried() {
+        assert!(is_retryable(&tonic::Status::unavailable("no replica")));
+        assert!(is_retryable(&tonic::Status::internal("h2 protocol error")));
+        assert!(is_retryable(&tonic::Status::unknown("connection reset")));
+        assert!(!is_retryable(&jamaa_server::status::internal(
+            "a service's own failure"
+        )));
+        assert!(!is_retryable(&tonic::Status::not_found("request")));
+        assert!(!is_retryable(&tonic::Status::invalid_argument("id")));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use jamaa_proto::identity::v1::GetCommuneRequest;
 use jamaa_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use jamaa_server::StartError;
-use jamaa_server::client::{BalancedChannel, balanced_channel};
+use jamaa_server::client::{BalancedChannel, balanced_channel, is_retryable};
 use jamaa_telemetry::TraceContextInterceptor;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
@@ -40,7 +40,8 @@ impl CommuneDirectory {
         commune_id: Uuid,
         code: &str,
     ) -> Result<SignatureThreshold, Error> {
-        // GetCommune is a read: UNAVAILABLE (a replica restarting, overload) is retried after a
+        // GetCommune is a read: a retryable failure (a replica restarting, overload, a broken
+        // connection; see `is_retryable`) is tried again after a
         // short growing pause, within the call's time budget.
         let call = async {
             let mut pause = Duration::from_millis(25);
@@ -52,7 +53,7 @@ impl CommuneDirectory {
                     })
                     .await;
                 match result {
-                    Err(status) if status.code() == Code::Unavailable => {
+                    Err(status) if is_retryable(&status) => {
                         tokio::time::sleep(pause).await;
                         pause = (pause * 2).min(Duration::from_millis(500));
                     }

@@ -13,6 +13,7 @@ mod platform;
 mod rollout;
 mod standalone;
 mod story;
+mod throttling;
 mod tracing;
 mod validation;
 

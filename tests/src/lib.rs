@@ -435,6 +435,22 @@ pub async fn send(
     headers: &[(&str, String)],
     body: String,
 ) -> (u16, String, Bytes) {
+    let (status, response_headers, bytes) = send_for_headers(method, url, headers, body).await;
+    let content_type = response_headers
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (status, content_type, bytes)
+}
+
+/// An HTTP request to `url`; returns (status, response headers, body).
+pub async fn send_for_headers(
+    method: &str,
+    url: &str,
+    headers: &[(&str, String)],
+    body: String,
+) -> (u16, http::HeaderMap, Bytes) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut builder = http::Request::builder().method(method).uri(url);
     for (name, value) in headers {
@@ -448,19 +464,14 @@ pub async fn send(
         .await
         .unwrap_or_else(|error| panic!("{method} {url}: {error}"));
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let response_headers = response.headers().clone();
     let bytes = response
         .into_body()
         .collect()
         .await
         .map(|collected| collected.to_bytes())
         .unwrap_or_default();
-    (status, content_type, bytes)
+    (status, response_headers, bytes)
 }
 
 /// `message` with `authorization: Bearer <token>`.

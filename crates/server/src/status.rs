@@ -88,6 +88,19 @@ pub fn with_reason(code: Code, reason: &str, message: impl Into<String>) -> Stat
     Status::with_error_details(code, message.into(), details)
 }
 
+/// RESOURCE_EXHAUSTED with a reason and a `RetryInfo` saying when to try again (the gateway turns
+/// it into `429` with `Retry-After`).
+pub fn resource_exhausted(
+    reason: &str,
+    message: impl Into<String>,
+    retry_after: std::time::Duration,
+) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+    details.set_retry_info(Some(retry_after));
+    Status::with_error_details(Code::ResourceExhausted, message.into(), details)
+}
+
 /// NOT_FOUND for `what` (e.g. "request 0190…"). Also used when the caller may not know it exists.
 pub fn not_found(what: impl std::fmt::Display) -> Status {
     with_reason(Code::NotFound, "NOT_FOUND", format!("{what} was not found"))

@@ -37,6 +37,10 @@ pub struct Problem {
     pub code: &'static str,
     /// Every bad field, from the status' `BadRequest` details; empty when none.
     pub errors: Vec<FieldError>,
+    /// Seconds to wait before trying again, from the status' `RetryInfo` (rounded up): sent as
+    /// `Retry-After`.
+    #[serde(skip)]
+    pub retry_after_seconds: Option<std::num::NonZeroU32>,
 }
 
 /// One bad field of a request.
@@ -57,6 +61,7 @@ impl Problem {
             detail: detail.into(),
             code: code_name(code),
             errors: Vec::new(),
+            retry_after_seconds: None,
         }
     }
 
@@ -91,8 +96,15 @@ impl Problem {
             _ => status.message().to_string(),
         };
         let reason = reason.unwrap_or_else(|| code_name(status.code()).to_string());
+        let retry_after_seconds = details
+            .retry_info()
+            .and_then(|info| info.retry_delay)
+            .map(|delay| delay.as_secs() + u64::from(delay.subsec_nanos() > 0))
+            .and_then(|seconds| u32::try_from(seconds.max(1)).ok())
+            .and_then(std::num::NonZeroU32::new);
         Problem {
             errors,
+            retry_after_seconds,
             ..Problem::new(http_status(status.code()), status.code(), &reason, detail)
         }
     }
@@ -180,7 +192,13 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status;
+        let retry_after_seconds = self.retry_after_seconds;
         let mut response = (status, Json(self)).into_response();
+        if let Some(seconds) = retry_after_seconds {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.get()));
+        }
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(PROBLEM_CONTENT_TYPE),

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::domain::{CommuneCode, DisplayName, Email, Password};
 use crate::error::Error;
 use crate::storage::{commune, refresh_token, user, user_role};
+use crate::throttle::{self, LoginThrottle};
 use crate::tokens::{self, KeyRing, TokenSubject};
 
 /// Token lifetimes and claims.
@@ -69,6 +70,7 @@ pub struct Accounts {
     outbox: Outbox,
     keys: Arc<KeyRing>,
     policy: TokenPolicy,
+    throttle: LoginThrottle,
 }
 
 impl Accounts {
@@ -79,6 +81,7 @@ impl Accounts {
         policy: TokenPolicy,
     ) -> Self {
         Accounts {
+            throttle: LoginThrottle::new(db.clone()),
             db,
             outbox,
             keys,
@@ -249,7 +252,10 @@ impl Accounts {
     }
 
     /// Checks an e-mail and password and opens a session.
+    /// Failed attempts are throttled per e-mail ([`crate::throttle`]), known or not.
     pub async fn login(&self, email: &str, password: &str) -> Result<Session, Error> {
+        let throttle_key = throttle::account_key(email);
+        self.throttle.check(&throttle_key).await?;
         let found = match Email::parse(email) {
             Ok(email) => find_user_by_email(&self.db, &email).await?,
             Err(_) => None,
@@ -261,8 +267,10 @@ impl Accounts {
             .unwrap_or_else(|| DUMMY_HASH.to_string());
         let matches = verify_password(password.to_string(), hash).await?;
         let Some(user) = found.filter(|_| matches) else {
+            self.throttle.record_failure(&throttle_key).await?;
             return Err(Error::WrongCredentials);
         };
+        self.throttle.clear(&throttle_key).await?;
         let account = self.account(user.id).await?;
         self.open_session(account).await
     }

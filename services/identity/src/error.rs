@@ -17,6 +17,8 @@ pub enum Error {
     EmailTaken { field: &'static str },
     #[error("wrong e-mail or password")]
     WrongCredentials,
+    #[error("too many failed sign-ins; try again later")]
+    TooManyAttempts { retry_after: std::time::Duration },
     #[error("the refresh token is not valid; sign in again")]
     BadRefreshToken,
     #[error("{0}")]
@@ -50,6 +52,14 @@ impl From<Error> for Status {
                 Code::Unauthenticated,
                 "WRONG_CREDENTIALS",
                 "wrong e-mail or password",
+            ),
+            Error::TooManyAttempts { retry_after } => status::resource_exhausted(
+                "TOO_MANY_ATTEMPTS",
+                format!(
+                    "too many failed sign-ins for this account; try again in {} seconds",
+                    retry_after.as_secs().max(1)
+                ),
+                retry_after,
             ),
             Error::BadRefreshToken => status::with_reason(
                 Code::Unauthenticated,

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod storage;
+pub mod throttle;
 pub mod tokens;
 
 use std::sync::Arc;

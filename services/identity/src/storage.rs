@@ -122,6 +122,27 @@ pub mod signing_key {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod login_failure {
+    use sea_orm::entity::prelude::*;
+
+    /// A failed sign-in, kept while it counts towards the throttle. `account_key` is a hash of the
+    /// e-mail that was tried, whether or not an account has it (unknown and known e-mails are
+    /// throttled alike, so the throttle tells nobody which exist).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "login_failures")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub account_key: String,
+        pub failed_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Identity's migrations, in order.
 pub struct Migrator;
 
@@ -131,6 +152,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateOutboxEvents),
             Box::new(CreateInboxEvents),
             Box::new(CreateIdentityTables),
+            Box::new(CreateLoginFailures),
         ]
     }
 }
@@ -272,6 +294,44 @@ impl MigrationTrait for CreateIdentityTables {
                             .not_null(),
                     )
                     .col(ColumnDef::new("active").boolean().not_null())
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateLoginFailures;
+
+impl MigrationName for CreateLoginFailures {
+    fn name(&self) -> &str {
+        "m0002_000001_create_login_failures"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateLoginFailures {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("login_failures")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("account_key").string_len(64).not_null())
+                    .col(
+                        ColumnDef::new("failed_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("login_failures_account_time")
+                    .table("login_failures")
+                    .col("account_key")
+                    .col("failed_at")
                     .to_owned(),
             )
             .await

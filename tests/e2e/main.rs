@@ -11,6 +11,7 @@ mod metrics;
 mod outbox;
 mod platform;
 mod rollout;
+mod sessions;
 mod standalone;
 mod story;
 mod throttling;

@@ -296,6 +296,13 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move { clients.identity.refresh_session(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Post, "/v1/sessions/logout", "Logout")
+                .summary("Ends the session a refresh token belongs to; other sessions stay open.")
+                .public()
+                .idempotent(),
+            |mut clients: Clients, request| async move { clients.identity.logout(request).await },
+        ),
+        Operation::rpc(
             RouteSpec::new(Get, "/v1/me", "GetCurrentUser").summary("Gets the authenticated caller's own account."),
             |mut clients: Clients, request| async move { clients.identity.get_current_user(request).await },
         ),

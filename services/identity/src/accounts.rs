@@ -286,7 +286,11 @@ impl Accounts {
         else {
             return Err(Error::BadRefreshToken);
         };
-        if stored.revoked || stored.used_at.is_some() {
+        if stored.revoked && stored.used_at.is_none() {
+            // Ended by logout (or revoked with every other session): refused, nothing more.
+            return Err(Error::BadRefreshToken);
+        }
+        if stored.used_at.is_some() {
             tracing::warn!(user_id = %stored.user_id, "a spent refresh token was presented; revoking the user's sessions");
             refresh_token::Entity::update_many()
                 .col_expr(refresh_token::Column::Revoked, Expr::value(true))
@@ -309,6 +313,19 @@ impl Accounts {
         }
         let account = self.account(stored.user_id).await?;
         self.open_session(account).await
+    }
+
+    /// Ends the session `token` belongs to. Unknown, spent or already revoked tokens change
+    /// nothing and answer the same (a logout tells nothing about a token).
+    pub async fn logout(&self, token: &str) -> Result<(), Error> {
+        let hash = tokens::hash_refresh_token(token);
+        refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::Revoked, Expr::value(true))
+            .filter(refresh_token::Column::TokenHash.eq(hash))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     async fn open_session(&self, account: Account) -> Result<Session, Error> {

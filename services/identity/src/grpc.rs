@@ -213,6 +213,21 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let request = request.into_inner();
+        if request.refresh_token.is_empty() {
+            return Err(jamaa_server::status::invalid_argument(
+                "refresh_token",
+                "is required",
+            ));
+        }
+        self.accounts.logout(&request.refresh_token).await?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
     async fn get_current_user(
         &self,
         request: Request<pb::GetCurrentUserRequest>,

@@ -109,3 +109,100 @@ async fn logout(backend: Backend) {
     );
     stack.stop().await;
 }
+
+crate::on_both_backends!(a_disabled_account_loses_every_session, disabled_accounts);
+
+async fn disabled_accounts(backend: Backend) {
+    let Some(stack) = spawn_stack(backend).await else {
+        return;
+    };
+    let (_, admin) = stack.create_commune("DIS", 3).await;
+    let (_, other_admin) = stack.create_commune("OTH", 3).await;
+    let (karim_id, karim_token) = stack.register_citizen("DIS", "Karim", Language::Ar).await;
+    let session = sign_in(&stack, "karim@dis.test").await;
+    let clerk = stack
+        .create_staff(&admin, "clerk@dis.test", &[identity::Role::CaseOfficer])
+        .await;
+    let disable = |token: String, user_id: String| {
+        let stack = &stack;
+        async move {
+            stack
+                .identity()
+                .disable_user(jamaa_tests::authorized(
+                    identity::DisableUserRequest { user_id },
+                    &token,
+                ))
+                .await
+        }
+    };
+
+    // Who may not: the citizen, staff without the admin role, another commune's admin (to whom
+    // the account does not exist), anyone without a token; and nobody disables themselves.
+    let denied = disable(karim_token.clone(), karim_id.clone()).await;
+    assert_eq!(denied.expect_err("citizen").code(), Code::PermissionDenied);
+    let denied = disable(clerk.clone(), karim_id.clone()).await;
+    assert_eq!(denied.expect_err("clerk").code(), Code::PermissionDenied);
+    let hidden = disable(other_admin.clone(), karim_id.clone()).await;
+    assert_eq!(hidden.expect_err("other commune").code(), Code::NotFound);
+    let anonymous = stack
+        .identity()
+        .disable_user(identity::DisableUserRequest {
+            user_id: karim_id.clone(),
+        })
+        .await;
+    assert_eq!(
+        anonymous.expect_err("anonymous").code(),
+        Code::Unauthenticated
+    );
+    let bad_id = disable(admin.clone(), "not-a-uuid".into()).await;
+    assert_eq!(bad_id.expect_err("bad id").code(), Code::InvalidArgument);
+    assert!(
+        refresh(&stack, &session.refresh_token).await.is_ok(),
+        "nothing was disabled by the refused calls"
+    );
+
+    // The commune's admin disables Karim: every session ends, sign-in is refused.
+    let session = sign_in(&stack, "karim@dis.test").await;
+    let disabled = disable(admin.clone(), karim_id.clone())
+        .await
+        .expect("the commune admin disables a citizen of the commune")
+        .into_inner()
+        .user
+        .expect("user");
+    assert!(disabled.disabled);
+    assert_eq!(
+        refresh(&stack, &session.refresh_token)
+            .await
+            .expect_err("sessions end")
+            .code(),
+        Code::Unauthenticated
+    );
+    let login = stack
+        .identity()
+        .login(identity::LoginRequest {
+            email: "karim@dis.test".into(),
+            password: "citizen-password-1".into(),
+        })
+        .await
+        .expect_err("a disabled account cannot sign in");
+    assert_eq!(login.code(), Code::Unauthenticated);
+    assert_eq!(
+        login
+            .get_error_details()
+            .error_info()
+            .map(|info| info.reason.clone()),
+        Some("ACCOUNT_DISABLED".to_string())
+    );
+    // Disabling again changes nothing; over HTTP too.
+    let (status, _, body) = stack
+        .http(
+            "POST",
+            &format!("/v1/users/{karim_id}/disable"),
+            Some(&admin),
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["disabled"], true);
+    stack.stop().await;
+}

@@ -303,6 +303,12 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move { clients.identity.logout(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Post, "/v1/users/{userId}/disable", "DisableUser")
+                .summary("Disables an account and ends all its sessions. Commune administrators (their commune) and platform administrators.")
+                .idempotent(),
+            |mut clients: Clients, request| async move { clients.identity.disable_user(request).await },
+        ),
+        Operation::rpc(
             RouteSpec::new(Get, "/v1/me", "GetCurrentUser").summary("Gets the authenticated caller's own account."),
             |mut clients: Clients, request| async move { clients.identity.get_current_user(request).await },
         ),

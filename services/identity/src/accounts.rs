@@ -271,6 +271,10 @@ impl Accounts {
             return Err(Error::WrongCredentials);
         };
         self.throttle.clear(&throttle_key).await?;
+        if user.disabled_at.is_some() {
+            // Said only to whoever knows the password: it reveals nothing to anyone else.
+            return Err(Error::AccountDisabled);
+        }
         let account = self.account(user.id).await?;
         self.open_session(account).await
     }
@@ -312,7 +316,46 @@ impl Accounts {
             return Err(Error::BadRefreshToken);
         }
         let account = self.account(stored.user_id).await?;
+        if account.user.disabled_at.is_some() {
+            return Err(Error::BadRefreshToken);
+        }
         self.open_session(account).await
+    }
+
+    /// Disables `user_id` and revokes every refresh token it holds, in one transaction. Commune
+    /// administrators (`acting_commune` is theirs) reach only their commune's accounts; an
+    /// account elsewhere is NOT_FOUND to them. Disabling twice changes nothing.
+    pub async fn disable_user(
+        &self,
+        actor: Uuid,
+        acting_commune: Option<Uuid>,
+        user_id: Uuid,
+    ) -> Result<Account, Error> {
+        let user = user::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await?
+            .filter(|user| acting_commune.is_none() || user.commune_id == acting_commune)
+            .ok_or(Error::UserNotFound)?;
+        if user.id == actor {
+            return Err(Error::CannotDisableSelf);
+        }
+        if user.disabled_at.is_none() {
+            let txn = self.db.begin().await?;
+            user::Entity::update_many()
+                .col_expr(user::Column::DisabledAt, Expr::value(Utc::now()))
+                .filter(user::Column::Id.eq(user.id))
+                .filter(user::Column::DisabledAt.is_null())
+                .exec(&txn)
+                .await?;
+            refresh_token::Entity::update_many()
+                .col_expr(refresh_token::Column::Revoked, Expr::value(true))
+                .filter(refresh_token::Column::UserId.eq(user.id))
+                .exec(&txn)
+                .await?;
+            txn.commit().await?;
+            tracing::info!(user_id = %user.id, actor = %actor, "disabled an account");
+        }
+        self.account(user.id).await
     }
 
     /// Ends the session `token` belongs to. Unknown, spent or already revoked tokens change
@@ -466,6 +509,7 @@ async fn insert_user(
         commune_id: Set(commune_id),
         email: Set(email.as_str().to_string()),
         password_hash: Set(password_hash),
+        disabled_at: Set(None),
         display_name: Set(display_name.to_string()),
         preferred_language: Set(language.code().to_string()),
         created_at: Set(Utc::now()),

@@ -17,6 +17,10 @@ pub enum Error {
     EmailTaken { field: &'static str },
     #[error("wrong e-mail or password")]
     WrongCredentials,
+    #[error("this account is disabled")]
+    AccountDisabled,
+    #[error("administrators cannot disable their own account")]
+    CannotDisableSelf,
     #[error("too many failed sign-ins; try again later")]
     TooManyAttempts { retry_after: std::time::Duration },
     #[error("the refresh token is not valid; sign in again")]
@@ -52,6 +56,15 @@ impl From<Error> for Status {
                 Code::Unauthenticated,
                 "WRONG_CREDENTIALS",
                 "wrong e-mail or password",
+            ),
+            Error::AccountDisabled => status::with_reason(
+                Code::Unauthenticated,
+                "ACCOUNT_DISABLED",
+                "this account is disabled; contact your commune",
+            ),
+            Error::CannotDisableSelf => status::failed_precondition(
+                "CANNOT_DISABLE_SELF",
+                "administrators cannot disable their own account",
             ),
             Error::TooManyAttempts { retry_after } => status::resource_exhausted(
                 "TOO_MANY_ATTEMPTS",

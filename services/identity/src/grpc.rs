@@ -228,6 +228,29 @@ impl IdentityService for IdentityGrpc {
         Ok(Response::new(pb::LogoutResponse {}))
     }
 
+    async fn disable_user(
+        &self,
+        request: Request<pb::DisableUserRequest>,
+    ) -> Result<Response<pb::DisableUserResponse>, Status> {
+        let caller = principal(&request)?;
+        let acting_commune = if caller.is_platform_admin() {
+            None
+        } else {
+            Some(caller.require_staff(&[Role::CommuneAdmin])?)
+        };
+        let actor = caller.user_id;
+        let user_id = uuid::Uuid::parse_str(&request.get_ref().user_id).map_err(|_| {
+            jamaa_server::status::invalid_argument("user_id", "must be a user id (a UUID)")
+        })?;
+        let account = self
+            .accounts
+            .disable_user(actor, acting_commune, user_id)
+            .await?;
+        Ok(Response::new(pb::DisableUserResponse {
+            user: Some(account_to_proto(&account)),
+        }))
+    }
+
     async fn get_current_user(
         &self,
         request: Request<pb::GetCurrentUserRequest>,
@@ -328,5 +351,6 @@ fn account_to_proto(account: &Account) -> pb::User {
         create_time: Some(timestamp_from_millis(
             account.user.created_at.timestamp_millis(),
         )),
+        disabled: account.user.disabled_at.is_some(),
     }
 }

@@ -46,6 +46,8 @@ pub mod user {
         pub display_name: String,
         pub preferred_language: String,
         pub created_at: DateTimeUtc,
+        /// When the account was disabled; `None` while it is active.
+        pub disabled_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -153,6 +155,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateInboxEvents),
             Box::new(CreateIdentityTables),
             Box::new(CreateLoginFailures),
+            Box::new(AddUserDisabledAt),
         ]
     }
 }
@@ -332,6 +335,32 @@ impl MigrationTrait for CreateLoginFailures {
                     .table("login_failures")
                     .col("account_key")
                     .col("failed_at")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct AddUserDisabledAt;
+
+impl MigrationName for AddUserDisabledAt {
+    fn name(&self) -> &str {
+        "m0003_000001_add_user_disabled_at"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddUserDisabledAt {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .add_column(
+                        ColumnDef::new("disabled_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await

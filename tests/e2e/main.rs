@@ -7,6 +7,7 @@
 mod authorization;
 mod events;
 mod gateway;
+mod key_rotation;
 mod metrics;
 mod outbox;
 mod platform;

@@ -15,4 +15,4 @@ mod verifier;
 pub use claims::{Claims, Role};
 pub use layer::AuthLayer;
 pub use principal::{Principal, principal};
-pub use verifier::{KeySource, TokenError, TokenVerifier, VerifyingKey};
+pub use verifier::{KeyProvider, KeySource, TokenError, TokenVerifier, VerifyingKey};

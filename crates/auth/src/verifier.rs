@@ -22,9 +22,15 @@ pub struct VerifyingKey {
 pub enum KeySource {
     /// The identity service's `ListPublicKeys`, at this URL.
     Identity { url: String },
-    /// Keys known in-process (the identity service verifying its own tokens).
+    /// Fixed keys known in-process.
     Static(Vec<VerifyingKey>),
+    /// Keys asked of an in-process owner whenever an unknown `kid` shows up or the cache is
+    /// stale (the identity service verifying its own tokens across key rotations).
+    Provider(KeyProvider),
 }
+
+/// A function returning the keys that verify tokens now.
+pub type KeyProvider = Arc<dyn Fn() -> Vec<VerifyingKey> + Send + Sync>;
 
 /// Why a token was refused. The text is safe to return to the caller.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -128,8 +134,13 @@ impl TokenVerifier {
 
     /// Fetches the keys now (a service may call this at start-up to fail fast).
     pub async fn refresh(&self) -> Result<(), TokenError> {
-        let KeySource::Identity { url } = &self.inner.source else {
-            return Ok(());
+        let url = match &self.inner.source {
+            KeySource::Identity { url } => url,
+            KeySource::Static(_) => return Ok(()),
+            KeySource::Provider(provider) => {
+                self.store_keys(&provider());
+                return Ok(());
+            }
         };
         let _guard = self.inner.refresh_lock.lock().await;
         if let Ok(cache) = self.inner.cache.read()
@@ -143,6 +154,11 @@ impl TokenVerifier {
             tracing::warn!(%error, %url, "could not fetch token verification keys");
             TokenError::KeysUnavailable
         })?;
+        self.store_keys(&keys);
+        Ok(())
+    }
+
+    fn store_keys(&self, keys: &[VerifyingKey]) {
         if let Ok(mut cache) = self.inner.cache.write() {
             cache.keys = keys
                 .iter()
@@ -150,7 +166,6 @@ impl TokenVerifier {
                 .collect();
             cache.fetched_at = Some(Instant::now());
         }
-        Ok(())
     }
 
     fn cached_key(&self, kid: &str, allow_stale: bool) -> Option<DecodingKey> {

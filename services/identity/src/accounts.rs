@@ -29,6 +29,8 @@ pub struct TokenPolicy {
     pub audience: String,
     pub access_token_ttl_seconds: i64,
     pub refresh_token_ttl_seconds: i64,
+    /// How long a new signing key is published before it signs.
+    pub signing_key_lead_seconds: i64,
 }
 
 /// A new commune with its first administrator.
@@ -91,6 +93,15 @@ impl Accounts {
 
     pub fn keys(&self) -> &KeyRing {
         &self.keys
+    }
+
+    /// Stores the next signing key: published now, signing after the configured lead. Returns
+    /// its kid and when it starts signing.
+    pub async fn rotate_signing_key(&self) -> Result<(String, chrono::DateTime<Utc>), Error> {
+        let activates_at =
+            Utc::now() + chrono::Duration::seconds(self.policy.signing_key_lead_seconds.max(0));
+        let kid = self.keys.rotate(activates_at).await?;
+        Ok((kid, activates_at))
     }
 
     /// Creates the platform administrator named in the settings, unless that e-mail exists.
@@ -558,12 +569,17 @@ mod tests {
         })
         .await
         .expect("database");
-        let keys = Arc::new(KeyRing::load_or_create(&db).await.expect("keys"));
+        let keys = Arc::new(
+            KeyRing::load_or_create(&db, chrono::Duration::seconds(120))
+                .await
+                .expect("keys"),
+        );
         let policy = TokenPolicy {
             issuer: "test".into(),
             audience: "test".into(),
             access_token_ttl_seconds: 60,
             refresh_token_ttl_seconds: 60,
+            signing_key_lead_seconds: 1,
         };
         let replica = || {
             Accounts::new(

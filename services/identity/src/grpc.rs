@@ -262,6 +262,23 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
+    async fn rotate_signing_key(
+        &self,
+        request: Request<pb::RotateSigningKeyRequest>,
+    ) -> Result<Response<pb::RotateSigningKeyResponse>, Status> {
+        if !principal(&request)?.is_platform_admin() {
+            return Err(Error::PermissionDenied(
+                "only platform administrators rotate signing keys".into(),
+            )
+            .into());
+        }
+        let (kid, activates_at) = self.accounts.rotate_signing_key().await?;
+        Ok(Response::new(pb::RotateSigningKeyResponse {
+            kid,
+            activate_time: Some(timestamp_from_millis(activates_at.timestamp_millis())),
+        }))
+    }
+
     async fn list_public_keys(
         &self,
         _request: Request<pb::ListPublicKeysRequest>,

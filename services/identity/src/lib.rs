@@ -14,7 +14,7 @@ pub mod tokens;
 
 use std::sync::Arc;
 
-use jamaa_auth::{KeySource, TokenVerifier, VerifyingKey};
+use jamaa_auth::{KeySource, TokenVerifier};
 use jamaa_events::Outbox;
 use jamaa_proto::identity::v1::identity_service_server::IdentityServiceServer;
 use jamaa_server::{Application, GrpcServer, ServiceContext, StartError};
@@ -40,6 +40,9 @@ pub struct IdentityConfig {
     /// Created at start-up when both are set and the e-mail is unknown.
     pub platform_admin_email: Option<String>,
     pub platform_admin_password: Option<SecretString>,
+    /// How long a rotated-in key is published before it starts signing: at least the verifiers'
+    /// `auth.key_refresh_seconds`, so each has fetched it before a token carries its `kid`.
+    pub signing_key_lead_seconds: i64,
 }
 
 /// Settings of the standalone identity process.
@@ -58,6 +61,7 @@ pub const IDENTITY_DEFAULTS: &str = r#"
 [identity]
 access_token_ttl_seconds = 900
 refresh_token_ttl_seconds = 2592000
+signing_key_lead_seconds = 300
 "#;
 
 /// The built-in defaults of the standalone process.
@@ -65,28 +69,36 @@ pub fn default_settings() -> String {
     jamaa_settings::common_defaults("identity") + IDENTITY_DEFAULTS
 }
 
-/// Adds identity to `server`: its gRPC service and its outbox relay. Returns the keys that verify
-/// the tokens it signs, for the host's [`TokenVerifier`].
+/// Adds identity to `server`: its gRPC service, its outbox relay and the task that reloads the
+/// signing keys. Returns where the host's [`TokenVerifier`] gets the keys that verify the tokens
+/// it signs (they change with rotations).
 pub async fn mount(
     server: &mut GrpcServer,
     context: &ServiceContext,
     auth: &AuthSettings,
     config: &IdentityConfig,
-) -> Result<Vec<VerifyingKey>, StartError> {
-    let keys = KeyRing::load_or_create(&context.db)
-        .await
-        .map_err(|error| StartError::Other(format!("signing keys: {error}")))?;
-    let verifying_keys = keys.public_keys().to_vec();
+) -> Result<KeySource, StartError> {
+    // A replaced key stays published until the last token it signed has expired (plus leeway).
+    let retention = chrono::Duration::seconds(config.access_token_ttl_seconds + 60);
+    let keys = Arc::new(
+        KeyRing::load_or_create(&context.db, retention)
+            .await
+            .map_err(|error| StartError::Other(format!("signing keys: {error}")))?,
+    );
+    tokens::reload_keys_periodically(keys.clone(), context.shutdown.clone());
+    let provider_keys = keys.clone();
+    let key_source = KeySource::Provider(Arc::new(move || provider_keys.public_keys()));
     let outbox = Outbox::new(EVENT_SOURCE);
     let accounts = Arc::new(Accounts::new(
         context.db.clone(),
         outbox.clone(),
-        Arc::new(keys),
+        keys,
         TokenPolicy {
             issuer: auth.issuer.clone(),
             audience: auth.audience.clone(),
             access_token_ttl_seconds: config.access_token_ttl_seconds,
             refresh_token_ttl_seconds: config.refresh_token_ttl_seconds,
+            signing_key_lead_seconds: config.signing_key_lead_seconds,
         },
     ));
     if let (Some(email), Some(password)) = (
@@ -107,7 +119,7 @@ pub async fn mount(
     server.add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(
         accounts,
     )));
-    Ok(verifying_keys)
+    Ok(key_source)
 }
 
 /// Builds the standalone identity process.
@@ -124,6 +136,6 @@ pub async fn build(
     .await?;
     let keys = mount(&mut server, &context, &settings.auth, &settings.identity).await?;
     // Identity verifies its own tokens with the keys it holds.
-    let verifier = TokenVerifier::new(&settings.auth, KeySource::Static(keys));
+    let verifier = TokenVerifier::new(&settings.auth, keys);
     Ok(Application::standalone(server, &context, verifier))
 }

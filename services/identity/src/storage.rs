@@ -116,6 +116,9 @@ pub mod signing_key {
         pub public_key: Vec<u8>,
         pub created_at: DateTimeUtc,
         pub active: bool,
+        /// When the key starts signing (published from `created_at`); `None` for keys stored
+        /// before rotation existed: they signed from `created_at`.
+        pub activates_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -156,6 +159,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateIdentityTables),
             Box::new(CreateLoginFailures),
             Box::new(AddUserDisabledAt),
+            Box::new(AddSigningKeyActivatesAt),
         ]
     }
 }
@@ -358,6 +362,32 @@ impl MigrationTrait for AddUserDisabledAt {
                     .table("users")
                     .add_column(
                         ColumnDef::new("disabled_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct AddSigningKeyActivatesAt;
+
+impl MigrationName for AddSigningKeyActivatesAt {
+    fn name(&self) -> &str {
+        "m0004_000001_add_signing_key_activates_at"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddSigningKeyActivatesAt {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("signing_keys")
+                    .add_column(
+                        ColumnDef::new("activates_at")
                             .timestamp_with_time_zone()
                             .null(),
                     )

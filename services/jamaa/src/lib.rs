@@ -5,7 +5,7 @@
 
 pub mod demo;
 
-use jamaa_auth::{KeySource, TokenVerifier};
+use jamaa_auth::TokenVerifier;
 use jamaa_events::EventBus;
 use jamaa_gateway::{Gateway, GatewayConfig};
 use jamaa_server::{GrpcServer, ServiceContext, StartError};
@@ -98,6 +98,7 @@ log_filter = "info"
 [identity]
 access_token_ttl_seconds = 900
 refresh_token_ttl_seconds = 2592000
+signing_key_lead_seconds = 300
 platform_admin_email = "platform@jamaa.local"
 platform_admin_password = "platform-admin-change-me"
 
@@ -172,7 +173,7 @@ impl Stack {
         let (gate_bus, gate_shutdown) = (bus.clone(), shutdown.clone());
         server
             .add_readiness_gate(async move { gate_bus.wait_until_reachable(gate_shutdown).await });
-        let verifier = TokenVerifier::new(&settings.auth, KeySource::Static(keys));
+        let verifier = TokenVerifier::new(&settings.auth, keys);
         let grpc = tokio::spawn(server.serve(verifier, shutdown.clone()));
 
         let gateway_settings = jamaa_gateway::Settings {

@@ -5,7 +5,6 @@ use jamaa_proto::identity::v1 as identity;
 use jamaa_proto::r#type::v1::Language;
 use jamaa_tests::{Backend, spawn_stack};
 use tonic::Code;
-use tonic_types::StatusExt;
 
 crate::on_both_backends!(logout_ends_one_session, logout);
 
@@ -58,13 +57,7 @@ async fn logout(backend: Backend) {
         .await
         .expect_err("a logged-out session cannot be refreshed");
     assert_eq!(refused.code(), Code::Unauthenticated);
-    assert_eq!(
-        refused
-            .get_error_details()
-            .error_info()
-            .map(|info| info.reason.clone()),
-        Some("BAD_REFRESH_TOKEN".to_string())
-    );
+    assert_eq!(jamaa_tests::error_reason(&refused), "BAD_REFRESH_TOKEN");
 
     // The laptop's session is untouched: logging out one device is not reuse of a token.
     let laptop_next = refresh(&stack, &laptop.refresh_token)
@@ -186,13 +179,7 @@ async fn disabled_accounts(backend: Backend) {
         .await
         .expect_err("a disabled account cannot sign in");
     assert_eq!(login.code(), Code::Unauthenticated);
-    assert_eq!(
-        login
-            .get_error_details()
-            .error_info()
-            .map(|info| info.reason.clone()),
-        Some("ACCOUNT_DISABLED".to_string())
-    );
+    assert_eq!(jamaa_tests::error_reason(&login), "ACCOUNT_DISABLED");
     // Disabling again changes nothing; over HTTP too.
     let (status, _, body) = stack
         .http(

@@ -31,10 +31,7 @@ async fn attempt(stack: &jamaa_tests::TestStack, email: &str, password: &str) ->
         },
         Err(status) => {
             let details = status.get_error_details();
-            let reason = details
-                .error_info()
-                .map(|info| info.reason.clone())
-                .unwrap_or_default();
+            let reason = jamaa_tests::error_reason(&status);
             // The seconds to wait differ by a second or so between two e-mails; compare the rest.
             let message = status
                 .message()

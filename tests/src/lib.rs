@@ -474,6 +474,16 @@ pub async fn send_for_headers(
     (status, response_headers, bytes)
 }
 
+/// The `ErrorInfo` reason of `status` (e.g. `BAD_REFRESH_TOKEN`); empty when it has none.
+pub fn error_reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
 /// `message` with `authorization: Bearer <token>`.
 pub fn authorized<T>(message: T, token: &str) -> Request<T> {
     let mut request = Request::new(message);

@@ -23,6 +23,67 @@ pub struct Claims {
     pub roles: Vec<String>,
     /// Preferred language: `ar`, `fr`, `en` or `tzm`.
     pub lang: String,
+    /// How well the person's identity is established, as in [`AssuranceLevel::as_str`]; absent
+    /// in tokens from before assurance levels existed (read as `registered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assurance: Option<String>,
+}
+
+/// How well a person's identity is established, weakest first (mirrors
+/// `jamaa.identity.v1.AssuranceLevel`). Services gate actions by it, e.g. signing a petition
+/// needs [`AssuranceLevel::VerifiedInPerson`] by default.
+///
+/// Extension point: a national e-ID provider over OpenID Connect would add a level above
+/// `VerifiedInPerson` (README, "Assurance levels").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AssuranceLevel {
+    /// Signed up; nothing checked.
+    Registered,
+    /// Proved they receive messages at their e-mail address (a one-time code).
+    ContactVerified,
+    /// A reception agent checked their national identity card at the desk.
+    VerifiedInPerson,
+}
+
+impl AssuranceLevel {
+    pub const ALL: [AssuranceLevel; 3] = [
+        AssuranceLevel::Registered,
+        AssuranceLevel::ContactVerified,
+        AssuranceLevel::VerifiedInPerson,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssuranceLevel::Registered => "registered",
+            AssuranceLevel::ContactVerified => "contact_verified",
+            AssuranceLevel::VerifiedInPerson => "verified_in_person",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<AssuranceLevel> {
+        AssuranceLevel::ALL
+            .into_iter()
+            .find(|level| level.as_str() == value)
+    }
+
+    pub fn to_proto(self) -> jamaa_proto::identity::v1::AssuranceLevel {
+        use jamaa_proto::identity::v1::AssuranceLevel as P;
+        match self {
+            AssuranceLevel::Registered => P::Registered,
+            AssuranceLevel::ContactVerified => P::ContactVerified,
+            AssuranceLevel::VerifiedInPerson => P::VerifiedInPerson,
+        }
+    }
+
+    pub fn from_proto(level: jamaa_proto::identity::v1::AssuranceLevel) -> Option<AssuranceLevel> {
+        use jamaa_proto::identity::v1::AssuranceLevel as P;
+        Some(match level {
+            P::Unspecified => return None,
+            P::Registered => AssuranceLevel::Registered,
+            P::ContactVerified => AssuranceLevel::ContactVerified,
+            P::VerifiedInPerson => AssuranceLevel::VerifiedInPerson,
+        })
+    }
 }
 
 /// What a person may do in a commune (mirrors `jamaa.identity.v1.Role`).

@@ -12,7 +12,7 @@ mod layer;
 mod principal;
 mod verifier;
 
-pub use claims::{Claims, Role};
+pub use claims::{AssuranceLevel, Claims, Role};
 pub use layer::AuthLayer;
 pub use principal::{Principal, principal};
 pub use verifier::{KeyProvider, KeySource, TokenError, TokenVerifier, VerifyingKey};

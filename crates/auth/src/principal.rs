@@ -1,7 +1,8 @@
 use tonic::{Request, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 use uuid::Uuid;
 
-use crate::claims::{Claims, Role};
+use crate::claims::{AssuranceLevel, Claims, Role};
 
 /// The verified caller of an RPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +14,8 @@ pub struct Principal {
     pub roles: Vec<Role>,
     /// Preferred language code.
     pub language: String,
+    /// How well the caller's identity is established.
+    pub assurance: AssuranceLevel,
 }
 
 impl Principal {
@@ -30,6 +33,10 @@ impl Principal {
                 .filter_map(|role| Role::parse(role))
                 .collect(),
             language: claims.lang.clone(),
+            assurance: match &claims.assurance {
+                Some(level) => AssuranceLevel::parse(level)?,
+                None => AssuranceLevel::Registered,
+            },
         })
     }
 
@@ -65,6 +72,35 @@ impl Principal {
             )));
         }
         self.commune()
+    }
+
+    /// Requires the caller's identity to be established at `level` at least: PERMISSION_DENIED
+    /// with reason `ASSURANCE_TOO_LOW` otherwise, saying what to do.
+    pub fn require_assurance(&self, level: AssuranceLevel) -> Result<(), Status> {
+        if self.assurance >= level {
+            return Ok(());
+        }
+        let how = match level {
+            AssuranceLevel::Registered => "sign up",
+            AssuranceLevel::ContactVerified => "verify your e-mail address with the code we sent",
+            AssuranceLevel::VerifiedInPerson => {
+                "have your national identity card checked at your commune's desk"
+            }
+        };
+        let mut details = ErrorDetails::new();
+        details.set_error_info(
+            "ASSURANCE_TOO_LOW",
+            "jamaa.ma",
+            std::collections::HashMap::from([("required".to_string(), level.as_str().to_string())]),
+        );
+        Err(Status::with_error_details(
+            tonic::Code::PermissionDenied,
+            format!(
+                "this action needs an identity verified at level {}: {how}, then sign in again",
+                level.as_str()
+            ),
+            details,
+        ))
     }
 
     /// Whether the caller is staff (any staff role) of `commune_id`.

@@ -82,6 +82,9 @@ pub fn init_for_tests() {
     init_for_tests_with(SdkTracerProvider::builder().build());
 }
 
+/// The environment variable naming a file that test runs append every log line to (JSON).
+pub const TEST_LOG_FILE_ENV: &str = "JAMAA_TEST_LOG_FILE";
+
 /// Like [`init_for_tests`], with the tracer provider given (e.g. one with an in-memory exporter,
 /// so a test can read the spans).
 pub fn init_for_tests_with(provider: SdkTracerProvider) {
@@ -98,9 +101,33 @@ pub fn init_for_tests_with(provider: SdkTracerProvider) {
                     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
                 )
         });
+        // With JAMAA_TEST_LOG_FILE, every log line (ours and the ORM's SQL at debug) also goes to
+        // that file as JSON, for checks over a whole run (e.g. that no national ID number was
+        // ever logged).
+        let file_layer = std::env::var(TEST_LOG_FILE_ENV)
+            .ok()
+            .and_then(|path| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .ok()
+            })
+            .map(|file| {
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_filter(EnvFilter::new(
+                        "info,jamaa=debug,jamaa_identity=debug,jamaa_service_request=debug,\
+                         jamaa_participation=debug,jamaa_notification=debug,jamaa_gateway=debug,\
+                         jamaa_events=debug,jamaa_server=debug,jamaa_auth=debug,sea_orm=debug,sqlx=debug,\
+                         tower_http=debug",
+                    ))
+            });
         let _ = tracing_subscriber::registry()
             .with(otel_layer.with_filter(EnvFilter::new("info")))
             .with(fmt_layer)
+            .with(file_layer)
             .try_init();
     });
 }

@@ -312,6 +312,22 @@ pub fn operations() -> Vec<Operation> {
             RouteSpec::new(Get, "/v1/me", "GetCurrentUser").summary("Gets the authenticated caller's own account."),
             |mut clients: Clients, request| async move { clients.identity.get_current_user(request).await },
         ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/me/verification-code", "SendVerificationCode")
+                .summary("Sends the caller a new one-time code proving their e-mail address (10 minutes, 5 tries; at most one a minute)."),
+            |mut clients: Clients, request| async move { clients.identity.send_verification_code(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/me/verify-contact", "VerifyContact")
+                .summary("Checks the one-time code: the caller's assurance level becomes at least contact-verified."),
+            |mut clients: Clients, request| async move { clients.identity.verify_contact(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/users/{userId}/verify-in-person", "VerifyInPerson")
+                .summary("Records that a reception agent checked a citizen's national ID card: the level becomes verified-in-person. Reception agents and commune administrators.")
+                .idempotent(),
+            |mut clients: Clients, request| async move { clients.identity.verify_in_person(request).await },
+        ),
         Operation::rpc_rendered(
             RouteSpec::new(Get, "/.well-known/jwks.json", "ListPublicKeys")
                 .summary("The public keys that verify access tokens, as a JSON Web Key Set.")

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use chrono::Utc;
-use jamaa_auth::Role;
+use jamaa_auth::{AssuranceLevel, Role};
 use jamaa_events::Outbox;
 use jamaa_proto::events::v1 as events;
 use jamaa_proto::r#type::v1::{Language, LocalizedText};
@@ -18,9 +18,11 @@ use uuid::Uuid;
 
 use crate::domain::{CommuneCode, DisplayName, Email, Password};
 use crate::error::Error;
-use crate::storage::{commune, refresh_token, user, user_role};
+use crate::personal_data::{NationalId, PersonalDataKeys};
+use crate::storage::{commune, national_id, refresh_token, user, user_role};
 use crate::throttle::{self, LoginThrottle};
 use crate::tokens::{self, KeyRing, TokenSubject};
+use crate::verification::{self, Purpose};
 
 /// Token lifetimes and claims.
 #[derive(Debug, Clone)]
@@ -57,6 +59,14 @@ pub struct Account {
     pub user: user::Model,
     pub commune_code: Option<String>,
     pub roles: Vec<Role>,
+    /// The national ID checked at the desk, masked; `None` when none was.
+    pub national_id_masked: Option<String>,
+}
+
+impl Account {
+    pub fn assurance(&self) -> AssuranceLevel {
+        AssuranceLevel::parse(&self.user.assurance_level).unwrap_or(AssuranceLevel::Registered)
+    }
 }
 
 /// A signed-in session.
@@ -73,6 +83,7 @@ pub struct Accounts {
     keys: Arc<KeyRing>,
     policy: TokenPolicy,
     throttle: LoginThrottle,
+    personal: Arc<PersonalDataKeys>,
 }
 
 impl Accounts {
@@ -81,6 +92,7 @@ impl Accounts {
         outbox: Outbox,
         keys: Arc<KeyRing>,
         policy: TokenPolicy,
+        personal: Arc<PersonalDataKeys>,
     ) -> Self {
         Accounts {
             throttle: LoginThrottle::new(db.clone()),
@@ -88,6 +100,7 @@ impl Accounts {
             outbox,
             keys,
             policy,
+            personal,
         }
     }
 
@@ -257,9 +270,191 @@ impl Accounts {
                     },
                 )
                 .await?;
+            // Sign-up sends the first code that proves the e-mail address.
+            self.send_code(
+                &txn,
+                user_id,
+                Some(commune_id),
+                new.language,
+                Purpose::Contact,
+            )
+            .await?;
         }
         self.outbox.commit(txn).await?;
         self.account(user_id).await
+    }
+
+    /// Issues a one-time code for `purpose` and the event that delivers it, in `txn`.
+    async fn send_code(
+        &self,
+        txn: &DatabaseTransaction,
+        user_id: Uuid,
+        commune_id: Option<Uuid>,
+        language: Language,
+        purpose: Purpose,
+    ) -> Result<chrono::DateTime<Utc>, Error> {
+        let issued = verification::issue(
+            txn,
+            &self.personal,
+            user_id,
+            purpose,
+            chrono::Duration::minutes(verification::CODE_TTL_MINUTES),
+        )
+        .await?;
+        self.outbox
+            .add(
+                txn,
+                format!("users/{user_id}"),
+                &events::VerificationCodeIssued {
+                    user_id: user_id.to_string(),
+                    commune_id: commune_id.map(|id| id.to_string()).unwrap_or_default(),
+                    purpose: purpose.to_event() as i32,
+                    code: issued.code,
+                    expire_time: Some(jamaa_proto::timestamp_from_millis(
+                        issued.expires_at.timestamp_millis(),
+                    )),
+                    preferred_language: language as i32,
+                },
+            )
+            .await?;
+        Ok(issued.expires_at)
+    }
+
+    /// Sends `user_id` a new contact-verification code; returns when it expires. At most one
+    /// code a minute.
+    pub async fn send_verification_code(
+        &self,
+        user_id: Uuid,
+    ) -> Result<chrono::DateTime<Utc>, Error> {
+        let account = self.account(user_id).await?;
+        if account.user.contact_verified_at.is_some() {
+            return Err(Error::AlreadyVerified);
+        }
+        let wait = verification::wait_before_next(&self.db, user_id, Purpose::Contact).await?;
+        if !wait.is_zero() {
+            return Err(Error::CodeSentRecently { retry_after: wait });
+        }
+        let language =
+            Language::from_code(&account.user.preferred_language).unwrap_or(Language::Ar);
+        let txn = self.db.begin().await?;
+        let expires_at = self
+            .send_code(
+                &txn,
+                user_id,
+                account.user.commune_id,
+                language,
+                Purpose::Contact,
+            )
+            .await?;
+        self.outbox.commit(txn).await?;
+        Ok(expires_at)
+    }
+
+    /// Checks a contact-verification code of `user_id`; on success the account is
+    /// contact-verified (its level at least [`AssuranceLevel::ContactVerified`]).
+    pub async fn verify_contact(&self, user_id: Uuid, code: &str) -> Result<Account, Error> {
+        let account = self.account(user_id).await?;
+        if account.user.contact_verified_at.is_some() {
+            return Err(Error::AlreadyVerified);
+        }
+        // The try is counted even when what follows fails: it is its own transaction.
+        verification::check(&self.db, &self.personal, user_id, Purpose::Contact, code).await?;
+        let txn = self.db.begin().await?;
+        user::Entity::update_many()
+            .col_expr(user::Column::ContactVerifiedAt, Expr::value(Utc::now()))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
+        self.raise_assurance(&txn, &account, AssuranceLevel::ContactVerified)
+            .await?;
+        self.outbox.commit(txn).await?;
+        self.account(user_id).await
+    }
+
+    /// Records that `agent` of `commune_id` checked the national ID card of citizen `user_id`:
+    /// the CIN is stored encrypted with its blind index, the level becomes
+    /// [`AssuranceLevel::VerifiedInPerson`]. A CIN already linked to another account is refused;
+    /// checking the same citizen again (a renewed card) replaces the number.
+    pub async fn verify_in_person(
+        &self,
+        agent: Uuid,
+        commune_id: Uuid,
+        user_id: Uuid,
+        national_id: &NationalId,
+    ) -> Result<Account, Error> {
+        let account = self.account(user_id).await?;
+        if account.user.commune_id != Some(commune_id) {
+            return Err(Error::UserNotFound);
+        }
+        if !account.roles.contains(&Role::Citizen) {
+            return Err(Error::NotACitizen);
+        }
+        let blind_index = self.personal.blind_index(national_id);
+        let holder = national_id::Entity::find()
+            .filter(national_id::Column::BlindIndex.eq(blind_index.clone()))
+            .one(&self.db)
+            .await?;
+        if holder.as_ref().is_some_and(|row| row.user_id != user_id) {
+            return Err(Error::NationalIdTaken);
+        }
+        let (key_id, ciphertext) = self.personal.encrypt(user_id, national_id)?;
+        let txn = self.db.begin().await?;
+        national_id::Entity::delete_by_id(user_id)
+            .exec(&txn)
+            .await?;
+        national_id::ActiveModel {
+            user_id: Set(user_id),
+            key_id: Set(key_id),
+            ciphertext: Set(ciphertext),
+            blind_index: Set(blind_index),
+            masked: Set(national_id.masked()),
+            verified_by: Set(agent),
+            verified_at: Set(Utc::now()),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|error| unique_violation(error, Error::NationalIdTaken))?;
+        self.raise_assurance(&txn, &account, AssuranceLevel::VerifiedInPerson)
+            .await?;
+        self.outbox.commit(txn).await?;
+        tracing::info!(%user_id, %agent, "a citizen's identity was verified at the desk");
+        self.account(user_id).await
+    }
+
+    /// Sets the account's level to `level` when that is higher, with the event saying so.
+    async fn raise_assurance(
+        &self,
+        txn: &DatabaseTransaction,
+        account: &Account,
+        level: AssuranceLevel,
+    ) -> Result<(), Error> {
+        if account.assurance() >= level {
+            return Ok(());
+        }
+        user::Entity::update_many()
+            .col_expr(user::Column::AssuranceLevel, Expr::value(level.as_str()))
+            .filter(user::Column::Id.eq(account.user.id))
+            .exec(txn)
+            .await?;
+        self.outbox
+            .add(
+                txn,
+                format!("users/{}", account.user.id),
+                &events::AssuranceLevelRaised {
+                    user_id: account.user.id.to_string(),
+                    commune_id: account
+                        .user
+                        .commune_id
+                        .map(|id| id.to_string())
+                        .unwrap_or_default(),
+                    assurance_level: level.as_str().to_string(),
+                    raise_time: Some(jamaa_proto::timestamp_from_millis(
+                        Utc::now().timestamp_millis(),
+                    )),
+                },
+            )
+            .await?;
+        Ok(())
     }
 
     /// Checks an e-mail and password and opens a session.
@@ -394,6 +589,7 @@ impl Accounts {
                 .map(|role| role.as_str().to_string())
                 .collect(),
             language: &account.user.preferred_language,
+            assurance: account.assurance(),
         };
         let claims = tokens::claims(
             &subject,
@@ -443,10 +639,15 @@ impl Accounts {
                 .map(|c| c.code),
             None => None,
         };
+        let national_id_masked = national_id::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await?
+            .map(|row| row.masked);
         Ok(Account {
             user,
             commune_code,
             roles,
+            national_id_masked,
         })
     }
 }
@@ -521,6 +722,8 @@ async fn insert_user(
         email: Set(email.as_str().to_string()),
         password_hash: Set(password_hash),
         disabled_at: Set(None),
+        assurance_level: Set(AssuranceLevel::Registered.as_str().to_string()),
+        contact_verified_at: Set(None),
         display_name: Set(display_name.to_string()),
         preferred_language: Set(language.code().to_string()),
         created_at: Set(Utc::now()),
@@ -587,6 +790,7 @@ mod tests {
                 Outbox::new("test"),
                 keys.clone(),
                 policy.clone(),
+                Arc::new(crate::personal_data::test_keys()),
             )
         };
         let (first, second) = (replica(), replica());

@@ -25,6 +25,20 @@ pub enum Error {
     TooManyAttempts { retry_after: std::time::Duration },
     #[error("the refresh token is not valid; sign in again")]
     BadRefreshToken,
+    #[error("the code has expired or was used; ask for a new one")]
+    CodeExpired,
+    #[error("the code was tried too many times; ask for a new one")]
+    CodeExhausted,
+    #[error("wrong code")]
+    WrongCode { tries_left: i32 },
+    #[error("a code was sent moments ago")]
+    CodeSentRecently { retry_after: std::time::Duration },
+    #[error("the e-mail address is verified already")]
+    AlreadyVerified,
+    #[error("this national ID belongs to another account")]
+    NationalIdTaken,
+    #[error("only citizens are verified at the desk")]
+    NotACitizen,
     #[error("{0}")]
     PermissionDenied(String),
     #[error("database: {0}")]
@@ -78,6 +92,40 @@ impl From<Error> for Status {
                 Code::Unauthenticated,
                 "BAD_REFRESH_TOKEN",
                 "the refresh token is not valid; sign in again",
+            ),
+            Error::CodeExpired => status::failed_precondition(
+                "CODE_EXPIRED",
+                "the code has expired or was used already; ask for a new one",
+            ),
+            Error::CodeExhausted => status::failed_precondition(
+                "CODE_EXHAUSTED",
+                "the code was tried too many times; ask for a new one",
+            ),
+            Error::WrongCode { tries_left } => status::invalid_argument(
+                "code",
+                format!("is not the code we sent ({tries_left} tries left)"),
+            ),
+            Error::CodeSentRecently { retry_after } => status::resource_exhausted(
+                "CODE_SENT_RECENTLY",
+                format!(
+                    "a code was sent moments ago; you can ask for another in {} seconds",
+                    retry_after.as_secs().max(1)
+                ),
+                retry_after,
+            ),
+            Error::AlreadyVerified => status::failed_precondition(
+                "ALREADY_VERIFIED",
+                "this e-mail address is verified already",
+            ),
+            Error::NationalIdTaken => status::with_reason(
+                Code::AlreadyExists,
+                "NATIONAL_ID_TAKEN",
+                "this national ID number is already linked to another account; the citizen should \
+                 use that account, or the commune should look into it",
+            ),
+            Error::NotACitizen => status::failed_precondition(
+                "NOT_A_CITIZEN",
+                "only citizens' accounts are verified at the desk",
             ),
             Error::PermissionDenied(message) => status::permission_denied(message),
             Error::Database(error) => status::from_db(error),

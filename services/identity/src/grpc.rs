@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 use crate::accounts::{Account, Accounts, NewAccount, NewCommune, Session};
 use crate::domain::{self, CommuneCode, DisplayName, Email, Password};
 use crate::error::Error;
+use crate::personal_data::NationalId;
 use crate::storage::commune;
 
 pub struct IdentityGrpc {
@@ -297,6 +298,68 @@ impl IdentityService for IdentityGrpc {
             .collect();
         Ok(Response::new(pb::ListPublicKeysResponse { keys }))
     }
+
+    async fn send_verification_code(
+        &self,
+        request: Request<pb::SendVerificationCodeRequest>,
+    ) -> Result<Response<pb::SendVerificationCodeResponse>, Status> {
+        let user_id = principal(&request)?.user_id;
+        let expires_at = self.accounts.send_verification_code(user_id).await?;
+        Ok(Response::new(pb::SendVerificationCodeResponse {
+            expire_time: Some(timestamp_from_millis(expires_at.timestamp_millis())),
+        }))
+    }
+
+    async fn verify_contact(
+        &self,
+        request: Request<pb::VerifyContactRequest>,
+    ) -> Result<Response<pb::VerifyContactResponse>, Status> {
+        let user_id = principal(&request)?.user_id;
+        let code = request.get_ref().code.trim();
+        if code.is_empty() {
+            return Err(jamaa_server::status::invalid_argument(
+                "code",
+                "is required",
+            ));
+        }
+        if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
+            return Err(jamaa_server::status::invalid_argument(
+                "code",
+                "must be the six digits we sent",
+            ));
+        }
+        let account = self.accounts.verify_contact(user_id, code).await?;
+        Ok(Response::new(pb::VerifyContactResponse {
+            user: Some(account_to_proto(&account)),
+        }))
+    }
+
+    async fn verify_in_person(
+        &self,
+        request: Request<pb::VerifyInPersonRequest>,
+    ) -> Result<Response<pb::VerifyInPersonResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_staff(&[Role::ReceptionAgent, Role::CommuneAdmin])?;
+        let agent = caller.user_id;
+        let request = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let user_id = violations.check(
+            "user_id",
+            uuid::Uuid::parse_str(&request.user_id)
+                .map_err(|_| "must be a user id (a UUID)".to_string()),
+        );
+        let national_id = violations.check("national_id", NationalId::parse(&request.national_id));
+        let (Some(user_id), Some(national_id)) = (user_id, national_id) else {
+            return Err(violations.into_status());
+        };
+        let account = self
+            .accounts
+            .verify_in_person(agent, commune_id, user_id, &national_id)
+            .await?;
+        Ok(Response::new(pb::VerifyInPersonResponse {
+            user: Some(account_to_proto(&account)),
+        }))
+    }
 }
 
 /// Parses an account's fields, recording violations under the given field names.
@@ -369,5 +432,8 @@ fn account_to_proto(account: &Account) -> pb::User {
             account.user.created_at.timestamp_millis(),
         )),
         disabled: account.user.disabled_at.is_some(),
+        assurance_level: account.assurance().to_proto() as i32,
+        contact_verified: account.user.contact_verified_at.is_some(),
+        national_id_masked: account.national_id_masked.clone().unwrap_or_default(),
     }
 }

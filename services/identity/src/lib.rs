@@ -8,9 +8,11 @@ pub mod accounts;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod personal_data;
 pub mod storage;
 pub mod throttle;
 pub mod tokens;
+pub mod verification;
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accounts::{Accounts, TokenPolicy};
 use crate::domain::{Email, Password};
+use crate::personal_data::{PersonalDataConfig, PersonalDataKeys};
 use crate::tokens::KeyRing;
 
 /// The CloudEvents source of identity's events.
@@ -43,6 +46,8 @@ pub struct IdentityConfig {
     /// How long a rotated-in key is published before it starts signing: at least the verifiers'
     /// `auth.key_refresh_seconds`, so each has fetched it before a token carries its `kid`.
     pub signing_key_lead_seconds: i64,
+    /// Keys that protect the national ID number and one-time codes.
+    pub personal_data: PersonalDataConfig,
 }
 
 /// Settings of the standalone identity process.
@@ -62,6 +67,17 @@ pub const IDENTITY_DEFAULTS: &str = r#"
 access_token_ttl_seconds = 900
 refresh_token_ttl_seconds = 2592000
 signing_key_lead_seconds = 300
+
+# Keys that protect personal data (the national ID number): base64 of 32 random bytes each.
+# These are DEVELOPMENT keys, public in the source: production sets its own (README,
+# "Personal data"), e.g. JAMAA__IDENTITY__PERSONAL_DATA__ENCRYPTION_KEYS__PROD1 and
+# JAMAA__IDENTITY__PERSONAL_DATA__KEY_ID=prod1.
+[identity.personal_data]
+key_id = "dev1"
+index_key = "PEEOGVtb7A2OnOBy8tCIPLTIYkjthGxxKi9LJbfrE3Y="
+
+[identity.personal_data.encryption_keys]
+dev1 = "npp8F50Qlg2eTO7cMxaV6YBdx++brx9uaM3+hX4M1q4="
 "#;
 
 /// The built-in defaults of the standalone process.
@@ -88,6 +104,13 @@ pub async fn mount(
     tokens::reload_keys_periodically(keys.clone(), context.shutdown.clone());
     let provider_keys = keys.clone();
     let key_source = KeySource::Provider(Arc::new(move || provider_keys.public_keys()));
+    let personal =
+        Arc::new(PersonalDataKeys::from_config(&config.personal_data).map_err(StartError::Other)?);
+    if config.personal_data.key_id.starts_with("dev") {
+        tracing::warn!(
+            "personal data is protected with the public development keys; set identity.personal_data for production"
+        );
+    }
     let outbox = Outbox::new(EVENT_SOURCE);
     let accounts = Arc::new(Accounts::new(
         context.db.clone(),
@@ -100,6 +123,7 @@ pub async fn mount(
             refresh_token_ttl_seconds: config.refresh_token_ttl_seconds,
             signing_key_lead_seconds: config.signing_key_lead_seconds,
         },
+        personal,
     ));
     if let (Some(email), Some(password)) = (
         &config.platform_admin_email,

@@ -48,6 +48,10 @@ pub mod user {
         pub created_at: DateTimeUtc,
         /// When the account was disabled; `None` while it is active.
         pub disabled_at: Option<DateTimeUtc>,
+        /// [`jamaa_auth::AssuranceLevel::as_str`] of the account's level.
+        pub assurance_level: String,
+        /// When the e-mail address was proved with a one-time code.
+        pub contact_verified_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -148,6 +152,61 @@ pub mod login_failure {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod national_id {
+    use sea_orm::entity::prelude::*;
+
+    /// A national ID number (CIN) checked at the desk, one per account. Personal data under law
+    /// 09-08: the number is kept only encrypted (XChaCha20-Poly1305 under the key `key_id`; the
+    /// nonce leads `ciphertext`), with a keyed hash (`blind_index`, HMAC-SHA-256) that makes it
+    /// unique and findable without decrypting, and a masked form for display.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "national_ids")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        pub key_id: String,
+        pub ciphertext: Vec<u8>,
+        #[sea_orm(unique)]
+        pub blind_index: String,
+        pub masked: String,
+        /// The reception agent who checked the card.
+        pub verified_by: Uuid,
+        pub verified_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod verification_code {
+    use sea_orm::entity::prelude::*;
+
+    /// A one-time code sent to a person (contact verification, password reset), stored as a keyed
+    /// hash. Only the newest code of a purpose counts; it dies when used, expired or tried
+    /// [`crate::verification::MAX_TRIES`] times.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "verification_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub user_id: Uuid,
+        /// `contact` or `password_reset`.
+        pub purpose: String,
+        pub code_hash: String,
+        pub expires_at: DateTimeUtc,
+        pub tries: i32,
+        pub used_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Identity's migrations, in order.
 pub struct Migrator;
 
@@ -160,6 +219,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateLoginFailures),
             Box::new(AddUserDisabledAt),
             Box::new(AddSigningKeyActivatesAt),
+            Box::new(CreateAssuranceTables),
         ]
     }
 }
@@ -391,6 +451,113 @@ impl MigrationTrait for AddSigningKeyActivatesAt {
                             .timestamp_with_time_zone()
                             .null(),
                     )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateAssuranceTables;
+
+impl MigrationName for CreateAssuranceTables {
+    fn name(&self) -> &str {
+        "m0005_000001_create_assurance_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAssuranceTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite adds one column per ALTER TABLE.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .add_column(
+                        ColumnDef::new("assurance_level")
+                            .string_len(32)
+                            .not_null()
+                            .default("registered"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .add_column(
+                        ColumnDef::new("contact_verified_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("national_ids")
+                    .col(ColumnDef::new("user_id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("key_id").string_len(64).not_null())
+                    .col(ColumnDef::new("ciphertext").binary().not_null())
+                    .col(
+                        ColumnDef::new("blind_index")
+                            .string_len(64)
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(ColumnDef::new("masked").string_len(16).not_null())
+                    .col(ColumnDef::new("verified_by").uuid().not_null())
+                    .col(
+                        ColumnDef::new("verified_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("national_ids", "user_id")
+                            .to("users", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("verification_codes")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("user_id").uuid().not_null())
+                    .col(ColumnDef::new("purpose").string_len(32).not_null())
+                    .col(ColumnDef::new("code_hash").string_len(64).not_null())
+                    .col(
+                        ColumnDef::new("expires_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new("tries").integer().not_null())
+                    .col(ColumnDef::new("used_at").timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("verification_codes", "user_id")
+                            .to("users", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("verification_codes_user_purpose")
+                    .table("verification_codes")
+                    .col("user_id")
+                    .col("purpose")
+                    .col("created_at")
                     .to_owned(),
             )
             .await

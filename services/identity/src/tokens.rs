@@ -263,6 +263,7 @@ pub struct TokenSubject<'a> {
     pub commune_code: Option<&'a str>,
     pub roles: Vec<String>,
     pub language: &'a str,
+    pub assurance: jamaa_auth::AssuranceLevel,
 }
 
 pub fn claims(
@@ -283,6 +284,7 @@ pub fn claims(
         commune_code: subject.commune_code.map(str::to_string),
         roles: subject.roles.clone(),
         lang: subject.language.to_string(),
+        assurance: Some(subject.assurance.as_str().to_string()),
     }
 }
 

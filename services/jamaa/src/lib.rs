@@ -102,6 +102,17 @@ signing_key_lead_seconds = 300
 platform_admin_email = "platform@jamaa.local"
 platform_admin_password = "platform-admin-change-me"
 
+# Keys that protect personal data (the national ID number): base64 of 32 random bytes each.
+# These are DEVELOPMENT keys, public in the source: production sets its own (README,
+# "Personal data"), e.g. JAMAA__IDENTITY__PERSONAL_DATA__ENCRYPTION_KEYS__PROD1 and
+# JAMAA__IDENTITY__PERSONAL_DATA__KEY_ID=prod1.
+[identity.personal_data]
+key_id = "dev1"
+index_key = "PEEOGVtb7A2OnOBy8tCIPLTIYkjthGxxKi9LJbfrE3Y="
+
+[identity.personal_data.encryption_keys]
+dev1 = "npp8F50Qlg2eTO7cMxaV6YBdx++brx9uaM3+hX4M1q4="
+
 [gateway]
 identity_url = "set by the all-in-one"
 service_request_url = "set by the all-in-one"

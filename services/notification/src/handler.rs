@@ -25,6 +25,7 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::RequestSubmitted>(),
         CloudEvent::type_of::<events::RequestStatusChanged>(),
         CloudEvent::type_of::<events::PetitionThresholdReached>(),
+        CloudEvent::type_of::<events::VerificationCodeIssued>(),
     ]
 }
 
@@ -48,6 +49,8 @@ enum Effect {
         recipient_id: Uuid,
         commune_id: Option<Uuid>,
         notice: Notice,
+        /// The language the event names; else the recipient's known one.
+        language: Option<Language>,
     },
 }
 
@@ -69,8 +72,12 @@ impl EventHandler for NotificationHandler {
                 recipient_id,
                 commune_id,
                 notice,
+                language,
             } => {
-                let language = recipient_language(&txn, recipient_id).await?;
+                let language = match language {
+                    Some(language) => language,
+                    None => recipient_language(&txn, recipient_id).await?,
+                };
                 let rendered = templates::render(&notice, language).map_err(|error| {
                     HandlerError(format!("cannot render a notification: {error}"))
                 })?;
@@ -118,6 +125,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
             notice: Notice::RequestSubmitted {
                 tracking_code: payload.tracking_code,
             },
+            language: None,
         }
     } else if event.is::<events::RequestStatusChanged>() {
         let payload = event.decode::<events::RequestStatusChanged>()?;
@@ -130,6 +138,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                     .unwrap_or(RequestStatus::Unspecified),
                 public_note: payload.public_note,
             },
+            language: None,
         }
     } else if event.is::<events::PetitionThresholdReached>() {
         let payload = event.decode::<events::PetitionThresholdReached>()?;
@@ -141,6 +150,33 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 signature_count: payload.signature_count,
                 signature_threshold: payload.signature_threshold,
             },
+            language: None,
+        }
+    } else if event.is::<events::VerificationCodeIssued>() {
+        use events::verification_code_issued::Purpose;
+        let payload = event.decode::<events::VerificationCodeIssued>()?;
+        let minutes = payload
+            .expire_time
+            .map(|expiry| ((expiry.seconds - event.time.timestamp()) as f64 / 60.0).round() as i64)
+            .filter(|minutes| *minutes > 0)
+            .unwrap_or(10);
+        let notice = match Purpose::try_from(payload.purpose) {
+            Ok(Purpose::PasswordReset) => Notice::PasswordResetCode {
+                code: payload.code,
+                minutes,
+            },
+            _ => Notice::ContactVerificationCode {
+                code: payload.code,
+                minutes,
+            },
+        };
+        Effect::Notify {
+            recipient_id: parse_id(event, "user_id", &payload.user_id)?,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice,
+            language: Language::try_from(payload.preferred_language)
+                .ok()
+                .filter(|language| *language != Language::Unspecified),
         }
     } else {
         return Ok(None);

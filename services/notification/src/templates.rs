@@ -34,6 +34,10 @@ pub enum Notice {
         signature_count: i64,
         signature_threshold: i32,
     },
+    /// A one-time code that proves the recipient's e-mail address.
+    ContactVerificationCode { code: String, minutes: i64 },
+    /// A one-time code that resets the recipient's password.
+    PasswordResetCode { code: String, minutes: i64 },
 }
 
 /// The kind of a [`Notice`]: which pair of templates it uses.
@@ -42,14 +46,18 @@ pub enum Kind {
     RequestSubmitted,
     RequestStatusChanged,
     PetitionThresholdReached,
+    ContactVerificationCode,
+    PasswordResetCode,
 }
 
 impl Kind {
     /// Every kind (for tests and checks).
-    pub const ALL: [Kind; 3] = [
+    pub const ALL: [Kind; 5] = [
         Kind::RequestSubmitted,
         Kind::RequestStatusChanged,
         Kind::PetitionThresholdReached,
+        Kind::ContactVerificationCode,
+        Kind::PasswordResetCode,
     ];
 
     /// The templates' name (shown in template errors).
@@ -58,6 +66,8 @@ impl Kind {
             Kind::RequestSubmitted => "request_submitted",
             Kind::RequestStatusChanged => "request_status_changed",
             Kind::PetitionThresholdReached => "petition_threshold_reached",
+            Kind::ContactVerificationCode => "contact_verification_code",
+            Kind::PasswordResetCode => "password_reset_code",
         }
     }
 }
@@ -68,6 +78,8 @@ impl Notice {
             Notice::RequestSubmitted { .. } => Kind::RequestSubmitted,
             Notice::RequestStatusChanged { .. } => Kind::RequestStatusChanged,
             Notice::PetitionThresholdReached { .. } => Kind::PetitionThresholdReached,
+            Notice::ContactVerificationCode { .. } => Kind::ContactVerificationCode,
+            Notice::PasswordResetCode { .. } => Kind::PasswordResetCode,
         }
     }
 }
@@ -126,6 +138,11 @@ pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja
             count => *signature_count,
             threshold => *signature_threshold,
         },
+        Notice::ContactVerificationCode { code, minutes }
+        | Notice::PasswordResetCode { code, minutes } => context! {
+            code => code,
+            minutes => *minutes,
+        },
     };
     Ok(Rendered {
         title: render_one(kind, source.title, &context)?,
@@ -182,6 +199,16 @@ fn arabic(kind: Kind) -> Source {
             title: "بلغت عريضتكم عتبة التوقيعات",
             body: "بلغت عريضتكم «{{ title }}» {{ count }} توقيعا (العتبة: {{ threshold }}).",
         },
+        Kind::ContactVerificationCode => Source {
+            title: "رمز التحقق: {{ code }}",
+            body: "رمز التحقق من عنوانكم الإلكتروني هو {{ code }}. صالح لمدة {{ minutes }} دقائق. \
+                   لا تشاركوه مع أي أحد، فالجماعة لن تطلبه منكم أبدا.",
+        },
+        Kind::PasswordResetCode => Source {
+            title: "رمز إعادة تعيين كلمة المرور: {{ code }}",
+            body: "رمز إعادة تعيين كلمة المرور هو {{ code }}. صالح لمدة {{ minutes }} دقيقة. \
+                   إن لم تطلبوه، تجاهلوا هذه الرسالة: كلمة مروركم لم تتغير.",
+        },
     }
 }
 
@@ -201,6 +228,28 @@ fn translation(kind: Kind, language: Language) -> Option<Source> {
         (Language::Fr, Kind::PetitionThresholdReached) => Source {
             title: "Votre pétition a atteint le seuil",
             body: "Votre pétition « {{ title }} » a atteint {{ count }} signatures (seuil : {{ threshold }}).",
+        },
+        (Language::Fr, Kind::ContactVerificationCode) => Source {
+            title: "Code de vérification : {{ code }}",
+            body: "Votre code de vérification d'adresse e-mail est {{ code }}. Il est valable \
+                   {{ minutes }} minutes. Ne le communiquez à personne : la commune ne vous le \
+                   demandera jamais.",
+        },
+        (Language::Fr, Kind::PasswordResetCode) => Source {
+            title: "Code de réinitialisation : {{ code }}",
+            body: "Votre code de réinitialisation du mot de passe est {{ code }}. Il est valable \
+                   {{ minutes }} minutes. Si vous ne l'avez pas demandé, ignorez ce message : \
+                   votre mot de passe n'a pas changé.",
+        },
+        (Language::En, Kind::ContactVerificationCode) => Source {
+            title: "Verification code: {{ code }}",
+            body: "Your e-mail verification code is {{ code }}. It is valid for {{ minutes }} \
+                   minutes. Do not share it: the commune will never ask you for it.",
+        },
+        (Language::En, Kind::PasswordResetCode) => Source {
+            title: "Password reset code: {{ code }}",
+            body: "Your password reset code is {{ code }}. It is valid for {{ minutes }} minutes. \
+                   If you did not ask for it, ignore this message: your password has not changed.",
         },
         (Language::En, Kind::RequestSubmitted) => Source {
             title: "Request received",
@@ -300,6 +349,14 @@ mod tests {
             Kind::RequestSubmitted => submitted(),
             Kind::RequestStatusChanged => changed("a note"),
             Kind::PetitionThresholdReached => petition(),
+            Kind::ContactVerificationCode => Notice::ContactVerificationCode {
+                code: "042917".into(),
+                minutes: 10,
+            },
+            Kind::PasswordResetCode => Notice::PasswordResetCode {
+                code: "042917".into(),
+                minutes: 30,
+            },
         }
     }
 

@@ -5,6 +5,7 @@
 //! real run fails when PostgreSQL or RabbitMQ do not answer (see jamaa-testkit for the opt-out).
 
 mod assurance;
+mod audit;
 mod authorization;
 mod events;
 mod gateway;

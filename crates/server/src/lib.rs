@@ -36,6 +36,27 @@ use tonic_health::ServingStatus;
 
 pub use tokio_util::sync::CancellationToken as Shutdown;
 
+/// The metadata key under which the gateway passes its HTTP client's IP address (it replaces any
+/// value the client sent). The gRPC ports are internal (only the gateway is exposed), so the
+/// services take it as given.
+pub const CLIENT_ADDRESS_HEADER: &str = "x-client-address";
+
+/// The IP address of the client behind `request`: the gateway's [`CLIENT_ADDRESS_HEADER`] when
+/// present, else the connection's peer.
+pub fn client_address<T>(request: &tonic::Request<T>) -> Option<String> {
+    request
+        .metadata()
+        .get(CLIENT_ADDRESS_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.trim().to_string())
+        .filter(|value| !value.is_empty() && value.len() <= 64)
+        .or_else(|| {
+            request
+                .remote_addr()
+                .map(|address| address.ip().to_string())
+        })
+}
+
 /// A gRPC server being assembled: bound, not yet serving.
 pub struct GrpcServer {
     listener: TcpListener,

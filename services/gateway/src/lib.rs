@@ -60,6 +60,11 @@ pub struct GatewayConfig {
     /// `JAMAA__GATEWAY__CORS_ALLOWED_ORIGINS=https://jamaa.ma,https://admin.jamaa.ma`.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub cors_allowed_origins: Vec<String>,
+    /// Whether the client's address is the first `X-Forwarded-For` entry: set it only behind a
+    /// proxy (an ingress) that sets that header itself. Otherwise the connection's peer is the
+    /// client.
+    #[serde(default)]
+    pub trust_forwarded_for: bool,
 }
 
 impl GatewayConfig {
@@ -111,6 +116,7 @@ pub fn router(config: &GatewayConfig, shutdown: CancellationToken) -> Result<Rou
         clients: Clients::connect(config, shutdown)?,
         call_timeout: config.request_timeout(),
         openapi: Arc::new(openapi::document(&operations)),
+        trust_forwarded_for: config.trust_forwarded_for,
     };
     let mut router = Router::new();
     for operation in operations {
@@ -280,9 +286,13 @@ impl Gateway {
     /// up after `server.drain_timeout_seconds`.
     pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
         let address = self.listener.local_addr().ok();
-        let serve = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
-            .into_future();
+        let serve = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
+        .into_future();
         tracing::info!(?address, "serving HTTP");
         tokio::pin!(serve);
         tokio::select! {
@@ -352,6 +362,7 @@ mod tests {
             notification_url: url,
             request_timeout_seconds: 5,
             cors_allowed_origins: vec!["https://jamaa.ma".to_string()],
+            trust_forwarded_for: false,
         }
     }
 

@@ -10,13 +10,15 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::handler::Handler;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -96,6 +98,8 @@ pub struct AppState {
     pub call_timeout: Duration,
     /// The OpenAPI document, built once from the table.
     pub openapi: Arc<Value>,
+    /// Whether the first `X-Forwarded-For` address is the client's (behind a trusted proxy).
+    pub trust_forwarded_for: bool,
 }
 
 /// The HTTP methods the gateway uses.
@@ -259,6 +263,12 @@ pub fn operations() -> Vec<Operation> {
             description: "Only unread notifications.",
         },
     ];
+    const AUDIT_CHAIN: QueryParam = QueryParam {
+        name: "communeId",
+        kind: ParamKind::String,
+        description: "Platform administrators: the commune's id, or \"platform\" for the platform's chain.",
+    };
+    let list_audit_entries = &[AUDIT_CHAIN, PAGE_SIZE, PAGE_TOKEN];
     vec![
         // identity
         Operation::rpc(
@@ -327,6 +337,18 @@ pub fn operations() -> Vec<Operation> {
                 .summary("Records that a reception agent checked a citizen's national ID card: the level becomes verified-in-person. Reception agents and commune administrators.")
                 .idempotent(),
             |mut clients: Clients, request| async move { clients.identity.verify_in_person(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/audit-entries", "ListAuditEntries")
+                .summary("Lists audit entries, newest first. Commune staff: their commune's; platform administrators: any chain (commune_id, or \"platform\").")
+                .query(list_audit_entries),
+            |mut clients: Clients, request| async move { clients.identity.list_audit_entries(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/audit-chain/check", "CheckAuditChain")
+                .summary("Recomputes an audit chain's hashes and says whether any entry was changed, removed or reordered. Commune administrators (their commune) and platform administrators.")
+                .query(&[AUDIT_CHAIN]),
+            |mut clients: Clients, request| async move { clients.identity.check_audit_chain(request).await },
         ),
         Operation::rpc_rendered(
             RouteSpec::new(Get, "/.well-known/jwks.json", "ListPublicKeys")
@@ -470,16 +492,23 @@ impl Operation {
         let handler = move |State(state): State<AppState>,
                             path: Result<Path<HashMap<String, String>>, PathRejection>,
                             query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+                            peer: Option<Extension<ConnectInfo<SocketAddr>>>,
                             headers: HeaderMap,
                             body: Result<Bytes, BytesRejection>| {
             let call = call.clone();
             let render = render.clone();
             async move {
+                let client_address = client_address(
+                    &headers,
+                    peer.map(|Extension(ConnectInfo(address))| address),
+                    state.trust_forwarded_for,
+                );
                 let input = RequestInput {
                     path,
                     query,
                     headers,
                     body,
+                    client_address,
                 };
                 match call_rpc(spec, state, input, call, render).await {
                     Ok(json) => Json(json).into_response(),
@@ -516,6 +545,26 @@ struct RequestInput {
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    /// The client's address, passed to the services (throttling, audit).
+    client_address: Option<String>,
+}
+
+/// The client's IP address: the first `X-Forwarded-For` entry when the gateway sits behind a
+/// trusted proxy, else the connection's peer.
+fn client_address(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    trust_forwarded_for: bool,
+) -> Option<String> {
+    let forwarded = trust_forwarded_for
+        .then(|| headers.get("x-forwarded-for"))
+        .flatten()
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .map(str::trim)
+        .filter(|value| value.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_string);
+    forwarded.or_else(|| peer.map(|address| address.ip().to_string()))
 }
 
 /// Reads the request message, makes the call, renders the response.
@@ -539,7 +588,15 @@ where
             Req::full_name()
         ))
     })?;
-    let response = call_with_retries(&spec, &state, &input.headers, message, &call).await?;
+    let response = call_with_retries(
+        &spec,
+        &state,
+        &input.headers,
+        input.client_address.as_deref(),
+        message,
+        &call,
+    )
+    .await?;
     render(response.into_inner()).map_err(|error| {
         tracing::error!(%error, "could not render a response as JSON");
         Problem::from_status(&tonic::Status::internal("rendering"))
@@ -553,6 +610,7 @@ async fn call_with_retries<Req, Resp, F, Fut>(
     spec: &RouteSpec,
     state: &AppState,
     headers: &HeaderMap,
+    client_address: Option<&str>,
     message: Req,
     call: &F,
 ) -> Result<tonic::Response<Resp>, Problem>
@@ -565,7 +623,7 @@ where
     let mut pause = Duration::from_millis(25);
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let request = grpc_request(message.clone(), headers, left)?;
+        let request = grpc_request(message.clone(), headers, client_address, left)?;
         match call(state.clients.clone(), request).await {
             Ok(response) => return Ok(response),
             Err(status) if spec.idempotent && is_retryable(&status) && left > pause * 2 => {
@@ -691,15 +749,23 @@ fn query_fields(
     }
 }
 
-/// The gRPC request: the message, the caller's `authorization` unchanged, the request id, and
-/// the deadline.
+/// The gRPC request: the message, the caller's `authorization` unchanged, the request id, the
+/// client's address (whatever the client sent under that name is replaced), and the deadline.
 fn grpc_request<Req>(
     message: Req,
     headers: &HeaderMap,
+    client_address: Option<&str>,
     timeout: Duration,
 ) -> Result<tonic::Request<Req>, Problem> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(timeout);
+    if let Some(value) =
+        client_address.and_then(|address| AsciiMetadataValue::try_from(address).ok())
+    {
+        request
+            .metadata_mut()
+            .insert(jamaa_server::CLIENT_ADDRESS_HEADER, value);
+    }
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = AsciiMetadataValue::try_from(value.as_bytes()).map_err(|_| {
             Problem::new(
@@ -758,6 +824,30 @@ async fn readiness(State(state): State<AppState>) -> (StatusCode, &'static str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_address_is_the_peer_unless_a_trusted_proxy_forwards_it() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "198.51.100.4, 10.0.0.1".parse().expect("value"),
+        );
+        let peer = Some(SocketAddr::from(([10, 0, 0, 9], 41000)));
+        assert_eq!(
+            client_address(&headers, peer, false).as_deref(),
+            Some("10.0.0.9")
+        );
+        assert_eq!(
+            client_address(&headers, peer, true).as_deref(),
+            Some("198.51.100.4")
+        );
+        headers.insert("x-forwarded-for", "not-an-address".parse().expect("value"));
+        assert_eq!(
+            client_address(&headers, peer, true).as_deref(),
+            Some("10.0.0.9")
+        );
+        assert_eq!(client_address(&HeaderMap::new(), None, true), None);
+    }
 
     #[test]
     fn query_parameters_are_typed() {
@@ -874,7 +964,15 @@ mod tests {
             "Bearer abc.def.ghi".parse().expect("header value"),
         );
         headers.insert(REQUEST_ID_HEADER, "req-1".parse().expect("header value"));
-        let request = grpc_request((), &headers, Duration::from_secs(5)).expect("request");
+        let request = grpc_request((), &headers, Some("203.0.113.7"), Duration::from_secs(5))
+            .expect("request");
+        assert_eq!(
+            request
+                .metadata()
+                .get(jamaa_server::CLIENT_ADDRESS_HEADER)
+                .and_then(|v| v.to_str().ok()),
+            Some("203.0.113.7")
+        );
         let metadata = request.metadata();
         assert_eq!(
             metadata.get("authorization").and_then(|v| v.to_str().ok()),

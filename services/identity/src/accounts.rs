@@ -16,6 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::audit::{self, Actor, Entry, Outcome};
 use crate::domain::{CommuneCode, DisplayName, Email, Password};
 use crate::error::Error;
 use crate::personal_data::{NationalId, PersonalDataKeys};
@@ -110,10 +111,25 @@ impl Accounts {
 
     /// Stores the next signing key: published now, signing after the configured lead. Returns
     /// its kid and when it starts signing.
-    pub async fn rotate_signing_key(&self) -> Result<(String, chrono::DateTime<Utc>), Error> {
+    pub async fn rotate_signing_key(
+        &self,
+        actor: &Actor,
+    ) -> Result<(String, chrono::DateTime<Utc>), Error> {
         let activates_at =
             Utc::now() + chrono::Duration::seconds(self.policy.signing_key_lead_seconds.max(0));
         let kid = self.keys.rotate(activates_at).await?;
+        audit::record(
+            &self.db,
+            Entry {
+                commune_id: None,
+                actor: actor.clone(),
+                action: "signing_key.rotate",
+                target: format!("signing_keys/{kid}"),
+                outcome: Outcome::Success,
+                detail: serde_json::json!({ "activate_time": activates_at.to_rfc3339() }),
+            },
+        )
+        .await?;
         Ok((kid, activates_at))
     }
 
@@ -152,6 +168,7 @@ impl Accounts {
     pub async fn create_commune(
         &self,
         new: NewCommune,
+        actor: &Actor,
     ) -> Result<(commune::Model, Account), Error> {
         if find_commune(&self.db, new.code.as_str()).await?.is_some() {
             return Err(Error::CommuneExists(new.code.as_str().to_string()));
@@ -193,6 +210,31 @@ impl Accounts {
         )
         .await?;
         grant(&txn, admin_id, Role::CommuneAdmin).await?;
+        for (action, target, detail) in [
+            (
+                "commune.create",
+                format!("communes/{}", commune.id),
+                serde_json::json!({ "code": commune.code }),
+            ),
+            (
+                "role.grant",
+                format!("users/{admin_id}"),
+                serde_json::json!({ "role": Role::CommuneAdmin.as_str() }),
+            ),
+        ] {
+            audit::record(
+                &txn,
+                Entry {
+                    commune_id: Some(commune.id),
+                    actor: actor.clone(),
+                    action,
+                    target,
+                    outcome: Outcome::Success,
+                    detail,
+                },
+            )
+            .await?;
+        }
         self.outbox
             .add(
                 &txn,
@@ -220,9 +262,11 @@ impl Accounts {
         &self,
         commune: &CommuneCode,
         new: NewAccount,
+        actor: &Actor,
     ) -> Result<Account, Error> {
         let commune = self.commune_by_code(commune).await?;
-        self.create_account(commune.id, new, &[Role::Citizen]).await
+        self.create_account(commune.id, new, &[Role::Citizen], actor)
+            .await
     }
 
     /// Adds staff with `roles` (staff roles only) to `commune_id`.
@@ -231,8 +275,9 @@ impl Accounts {
         commune_id: Uuid,
         new: NewAccount,
         roles: &[Role],
+        actor: &Actor,
     ) -> Result<Account, Error> {
-        self.create_account(commune_id, new, roles).await
+        self.create_account(commune_id, new, roles, actor).await
     }
 
     async fn create_account(
@@ -240,6 +285,7 @@ impl Accounts {
         commune_id: Uuid,
         new: NewAccount,
         roles: &[Role],
+        actor: &Actor,
     ) -> Result<Account, Error> {
         if find_user_by_email(&self.db, &new.email).await?.is_some() {
             return Err(Error::EmailTaken { field: "email" });
@@ -255,8 +301,37 @@ impl Accounts {
             new.language,
         )
         .await?;
+        // A citizen signing up acts for themself.
+        let actor = Actor {
+            user_id: actor.user_id.or(Some(user_id)),
+            client_address: actor.client_address.clone(),
+        };
+        audit::record(
+            &txn,
+            Entry {
+                commune_id: Some(commune_id),
+                actor: actor.clone(),
+                action: "user.create",
+                target: format!("users/{user_id}"),
+                outcome: Outcome::Success,
+                detail: serde_json::json!({}),
+            },
+        )
+        .await?;
         for role in roles {
             grant(&txn, user_id, *role).await?;
+            audit::record(
+                &txn,
+                Entry {
+                    commune_id: Some(commune_id),
+                    actor: actor.clone(),
+                    action: "role.grant",
+                    target: format!("users/{user_id}"),
+                    outcome: Outcome::Success,
+                    detail: serde_json::json!({ "role": role.as_str() }),
+                },
+            )
+            .await?;
         }
         if roles.contains(&Role::Citizen) {
             self.outbox
@@ -352,14 +427,40 @@ impl Accounts {
 
     /// Checks a contact-verification code of `user_id`; on success the account is
     /// contact-verified (its level at least [`AssuranceLevel::ContactVerified`]).
-    pub async fn verify_contact(&self, user_id: Uuid, code: &str) -> Result<Account, Error> {
+    pub async fn verify_contact(
+        &self,
+        user_id: Uuid,
+        code: &str,
+        actor: &Actor,
+    ) -> Result<Account, Error> {
         let account = self.account(user_id).await?;
         if account.user.contact_verified_at.is_some() {
             return Err(Error::AlreadyVerified);
         }
+        let entry = |outcome, detail| Entry {
+            commune_id: account.user.commune_id,
+            actor: actor.clone(),
+            action: "contact.verify",
+            target: format!("users/{user_id}"),
+            outcome,
+            detail,
+        };
         // The try is counted even when what follows fails: it is its own transaction.
-        verification::check(&self.db, &self.personal, user_id, Purpose::Contact, code).await?;
+        if let Err(error) =
+            verification::check(&self.db, &self.personal, user_id, Purpose::Contact, code).await
+        {
+            audit::record(
+                &self.db,
+                entry(
+                    Outcome::Failure,
+                    serde_json::json!({ "reason": error.to_string() }),
+                ),
+            )
+            .await?;
+            return Err(error);
+        }
         let txn = self.db.begin().await?;
+        audit::record(&txn, entry(Outcome::Success, serde_json::json!({}))).await?;
         user::Entity::update_many()
             .col_expr(user::Column::ContactVerifiedAt, Expr::value(Utc::now()))
             .filter(user::Column::Id.eq(user_id))
@@ -381,6 +482,7 @@ impl Accounts {
         commune_id: Uuid,
         user_id: Uuid,
         national_id: &NationalId,
+        actor: &Actor,
     ) -> Result<Account, Error> {
         let account = self.account(user_id).await?;
         if account.user.commune_id != Some(commune_id) {
@@ -414,6 +516,18 @@ impl Accounts {
         .insert(&txn)
         .await
         .map_err(|error| unique_violation(error, Error::NationalIdTaken))?;
+        audit::record(
+            &txn,
+            Entry {
+                commune_id: Some(commune_id),
+                actor: actor.clone(),
+                action: "identity.verify_in_person",
+                target: format!("users/{user_id}"),
+                outcome: Outcome::Success,
+                detail: serde_json::json!({}),
+            },
+        )
+        .await?;
         self.raise_assurance(&txn, &account, AssuranceLevel::VerifiedInPerson)
             .await?;
         self.outbox.commit(txn).await?;
@@ -459,35 +573,75 @@ impl Accounts {
 
     /// Checks an e-mail and password and opens a session.
     /// Failed attempts are throttled per e-mail ([`crate::throttle`]), known or not.
-    pub async fn login(&self, email: &str, password: &str) -> Result<Session, Error> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        actor: &Actor,
+    ) -> Result<Session, Error> {
         let throttle_key = throttle::account_key(email);
-        self.throttle.check(&throttle_key).await?;
         let found = match Email::parse(email) {
             Ok(email) => find_user_by_email(&self.db, &email).await?,
             Err(_) => None,
         };
+        // Who the attempt was for: the account when the e-mail is known (its commune's chain),
+        // else the e-mail's hash (the platform's chain). Never the password.
+        let attempt = |outcome: Outcome, reason: &str| Entry {
+            commune_id: found.as_ref().and_then(|user| user.commune_id),
+            actor: actor.clone(),
+            action: "login",
+            target: found
+                .as_ref()
+                .map(|user| format!("users/{}", user.id))
+                .unwrap_or_default(),
+            outcome,
+            detail: serde_json::json!({ "reason": reason, "email_hash": throttle_key }),
+        };
+        if let Err(error) = self.throttle.check(&throttle_key).await {
+            audit::record(
+                &self.db,
+                attempt(Outcome::Denied, "too many failed attempts"),
+            )
+            .await?;
+            return Err(error);
+        }
         // Verify against a dummy hash when the user is unknown, so timing does not tell.
         let hash = found
             .as_ref()
             .map(|user| user.password_hash.clone())
             .unwrap_or_else(|| DUMMY_HASH.to_string());
         let matches = verify_password(password.to_string(), hash).await?;
-        let Some(user) = found.filter(|_| matches) else {
+        let Some(user) = found.clone().filter(|_| matches) else {
             self.throttle.record_failure(&throttle_key).await?;
+            audit::record(
+                &self.db,
+                attempt(Outcome::Failure, "wrong e-mail or password"),
+            )
+            .await?;
             return Err(Error::WrongCredentials);
         };
         self.throttle.clear(&throttle_key).await?;
         if user.disabled_at.is_some() {
+            audit::record(&self.db, attempt(Outcome::Denied, "account disabled")).await?;
             // Said only to whoever knows the password: it reveals nothing to anyone else.
             return Err(Error::AccountDisabled);
         }
         let account = self.account(user.id).await?;
-        self.open_session(account).await
+        let session = self.open_session(account).await?;
+        audit::record(
+            &self.db,
+            Entry {
+                actor: Actor::user(user.id, actor.client_address.clone()),
+                ..attempt(Outcome::Success, "")
+            },
+        )
+        .await?;
+        Ok(session)
     }
 
     /// Spends a refresh token for a new session. A token presented twice revokes every session
     /// of its user.
-    pub async fn refresh(&self, token: &str) -> Result<Session, Error> {
+    pub async fn refresh(&self, token: &str, actor: &Actor) -> Result<Session, Error> {
         let hash = tokens::hash_refresh_token(token);
         let Some(stored) = refresh_token::Entity::find()
             .filter(refresh_token::Column::TokenHash.eq(hash))
@@ -502,11 +656,29 @@ impl Accounts {
         }
         if stored.used_at.is_some() {
             tracing::warn!(user_id = %stored.user_id, "a spent refresh token was presented; revoking the user's sessions");
+            let txn = self.db.begin().await?;
             refresh_token::Entity::update_many()
                 .col_expr(refresh_token::Column::Revoked, Expr::value(true))
                 .filter(refresh_token::Column::UserId.eq(stored.user_id))
-                .exec(&self.db)
+                .exec(&txn)
                 .await?;
+            let commune_id = user::Entity::find_by_id(stored.user_id)
+                .one(&txn)
+                .await?
+                .and_then(|user| user.commune_id);
+            audit::record(
+                &txn,
+                Entry {
+                    commune_id,
+                    actor: actor.clone(),
+                    action: "session.reuse_detected",
+                    target: format!("users/{}", stored.user_id),
+                    outcome: Outcome::Denied,
+                    detail: serde_json::json!({ "revoked": "every session of the account" }),
+                },
+            )
+            .await?;
+            txn.commit().await?;
             return Err(Error::BadRefreshToken);
         }
         if stored.expires_at < Utc::now() {
@@ -525,7 +697,21 @@ impl Accounts {
         if account.user.disabled_at.is_some() {
             return Err(Error::BadRefreshToken);
         }
-        self.open_session(account).await
+        let commune_id = account.user.commune_id;
+        let session = self.open_session(account).await?;
+        audit::record(
+            &self.db,
+            Entry {
+                commune_id,
+                actor: Actor::user(stored.user_id, actor.client_address.clone()),
+                action: "session.refresh",
+                target: format!("users/{}", stored.user_id),
+                outcome: Outcome::Success,
+                detail: serde_json::json!({}),
+            },
+        )
+        .await?;
+        Ok(session)
     }
 
     /// Disables `user_id` and revokes every refresh token it holds, in one transaction. Commune
@@ -533,7 +719,7 @@ impl Accounts {
     /// account elsewhere is NOT_FOUND to them. Disabling twice changes nothing.
     pub async fn disable_user(
         &self,
-        actor: Uuid,
+        actor: &Actor,
         acting_commune: Option<Uuid>,
         user_id: Uuid,
     ) -> Result<Account, Error> {
@@ -542,7 +728,7 @@ impl Accounts {
             .await?
             .filter(|user| acting_commune.is_none() || user.commune_id == acting_commune)
             .ok_or(Error::UserNotFound)?;
-        if user.id == actor {
+        if Some(user.id) == actor.user_id {
             return Err(Error::CannotDisableSelf);
         }
         if user.disabled_at.is_none() {
@@ -558,22 +744,60 @@ impl Accounts {
                 .filter(refresh_token::Column::UserId.eq(user.id))
                 .exec(&txn)
                 .await?;
+            audit::record(
+                &txn,
+                Entry {
+                    commune_id: user.commune_id,
+                    actor: actor.clone(),
+                    action: "user.disable",
+                    target: format!("users/{}", user.id),
+                    outcome: Outcome::Success,
+                    detail: serde_json::json!({ "sessions": "all revoked" }),
+                },
+            )
+            .await?;
             txn.commit().await?;
-            tracing::info!(user_id = %user.id, actor = %actor, "disabled an account");
+            tracing::info!(user_id = %user.id, actor = ?actor.user_id, "disabled an account");
         }
         self.account(user.id).await
     }
 
     /// Ends the session `token` belongs to. Unknown, spent or already revoked tokens change
     /// nothing and answer the same (a logout tells nothing about a token).
-    pub async fn logout(&self, token: &str) -> Result<(), Error> {
+    pub async fn logout(&self, token: &str, actor: &Actor) -> Result<(), Error> {
         let hash = tokens::hash_refresh_token(token);
-        refresh_token::Entity::update_many()
+        let txn = self.db.begin().await?;
+        let ended = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::Revoked, Expr::value(true))
-            .filter(refresh_token::Column::TokenHash.eq(hash))
+            .filter(refresh_token::Column::TokenHash.eq(hash.clone()))
             .filter(refresh_token::Column::UsedAt.is_null())
-            .exec(&self.db)
+            .filter(refresh_token::Column::Revoked.eq(false))
+            .exec(&txn)
             .await?;
+        if ended.rows_affected == 1
+            && let Some(stored) = refresh_token::Entity::find()
+                .filter(refresh_token::Column::TokenHash.eq(hash))
+                .one(&txn)
+                .await?
+        {
+            let commune_id = user::Entity::find_by_id(stored.user_id)
+                .one(&txn)
+                .await?
+                .and_then(|user| user.commune_id);
+            audit::record(
+                &txn,
+                Entry {
+                    commune_id,
+                    actor: Actor::user(stored.user_id, actor.client_address.clone()),
+                    action: "logout",
+                    target: format!("users/{}", stored.user_id),
+                    outcome: Outcome::Success,
+                    detail: serde_json::json!({}),
+                },
+            )
+            .await?;
+        }
+        txn.commit().await?;
         Ok(())
     }
 
@@ -617,6 +841,21 @@ impl Accounts {
             refresh_token,
             account,
         })
+    }
+
+    /// A page of audit entries (see [`audit::list`]).
+    pub async fn audit_entries(
+        &self,
+        chain: Option<Uuid>,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<crate::storage::audit_entry::Model>, Error> {
+        audit::list(&self.db, chain, before, limit).await
+    }
+
+    /// Recomputes an audit chain (see [`audit::check`]).
+    pub async fn check_audit_chain(&self, chain: Uuid) -> Result<audit::ChainReport, Error> {
+        audit::check(&self.db, chain).await
     }
 
     /// A user's account with roles and commune code.

@@ -11,10 +11,11 @@ use jamaa_server::status::FieldViolations;
 use tonic::{Request, Response, Status};
 
 use crate::accounts::{Account, Accounts, NewAccount, NewCommune, Session};
+use crate::audit::{self, Actor};
 use crate::domain::{self, CommuneCode, DisplayName, Email, Password};
 use crate::error::Error;
 use crate::personal_data::NationalId;
-use crate::storage::commune;
+use crate::storage::{audit_entry, commune};
 
 pub struct IdentityGrpc {
     accounts: Arc<Accounts>,
@@ -38,6 +39,7 @@ impl IdentityService for IdentityGrpc {
             )
             .into());
         }
+        let actor = actor_of(&request);
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
         let code = violations.check("code", CommuneCode::parse(&request.code));
@@ -76,14 +78,17 @@ impl IdentityService for IdentityGrpc {
         );
         let (commune, admin) = self
             .accounts
-            .create_commune(NewCommune {
-                code,
-                name,
-                population: request.population,
-                has_arrondissements: request.has_arrondissements,
-                petition_signature_threshold: threshold,
-                admin,
-            })
+            .create_commune(
+                NewCommune {
+                    code,
+                    name,
+                    population: request.population,
+                    has_arrondissements: request.has_arrondissements,
+                    petition_signature_threshold: threshold,
+                    admin,
+                },
+                &actor,
+            )
             .await?;
         Ok(Response::new(pb::CreateCommuneResponse {
             commune: Some(commune_to_proto(&commune)),
@@ -108,6 +113,7 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::RegisterCitizenRequest>,
     ) -> Result<Response<pb::RegisterCitizenResponse>, Status> {
+        let actor = actor_of(&request);
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
         let commune = violations.check("commune_code", CommuneCode::parse(&request.commune_code));
@@ -123,7 +129,10 @@ impl IdentityService for IdentityGrpc {
             return Err(violations.into_status());
         };
         violations.into_result()?;
-        let account = self.accounts.register_citizen(&commune, account).await?;
+        let account = self
+            .accounts
+            .register_citizen(&commune, account, &actor)
+            .await?;
         Ok(Response::new(pb::RegisterCitizenResponse {
             user: Some(account_to_proto(&account)),
         }))
@@ -134,6 +143,7 @@ impl IdentityService for IdentityGrpc {
         request: Request<pb::CreateStaffMemberRequest>,
     ) -> Result<Response<pb::CreateStaffMemberResponse>, Status> {
         let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let actor = actor_of(&request);
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
         let account = parse_account(
@@ -164,7 +174,7 @@ impl IdentityService for IdentityGrpc {
         roles.dedup();
         let account = self
             .accounts
-            .create_staff(commune_id, account, &roles)
+            .create_staff(commune_id, account, &roles, &actor)
             .await?;
         Ok(Response::new(pb::CreateStaffMemberResponse {
             user: Some(account_to_proto(&account)),
@@ -175,6 +185,7 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
+        let actor = actor_of(&request);
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
         if request.email.trim().is_empty() {
@@ -186,7 +197,7 @@ impl IdentityService for IdentityGrpc {
         violations.into_result()?;
         let session = self
             .accounts
-            .login(&request.email, &request.password)
+            .login(&request.email, &request.password, &actor)
             .await?;
         Ok(Response::new(pb::LoginResponse {
             user: Some(account_to_proto(&session.account)),
@@ -198,6 +209,7 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::RefreshSessionRequest>,
     ) -> Result<Response<pb::RefreshSessionResponse>, Status> {
+        let actor = actor_of(&request);
         let request = request.into_inner();
         if request.refresh_token.is_empty() {
             return Err(jamaa_server::status::invalid_argument(
@@ -205,7 +217,11 @@ impl IdentityService for IdentityGrpc {
                 "is required",
             ));
         }
-        let session = session_to_proto(self.accounts.refresh(&request.refresh_token).await?);
+        let session = session_to_proto(
+            self.accounts
+                .refresh(&request.refresh_token, &actor)
+                .await?,
+        );
         Ok(Response::new(pb::RefreshSessionResponse {
             access_token: session.access_token,
             token_type: session.token_type,
@@ -218,6 +234,7 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let actor = actor_of(&request);
         let request = request.into_inner();
         if request.refresh_token.is_empty() {
             return Err(jamaa_server::status::invalid_argument(
@@ -225,7 +242,7 @@ impl IdentityService for IdentityGrpc {
                 "is required",
             ));
         }
-        self.accounts.logout(&request.refresh_token).await?;
+        self.accounts.logout(&request.refresh_token, &actor).await?;
         Ok(Response::new(pb::LogoutResponse {}))
     }
 
@@ -239,13 +256,13 @@ impl IdentityService for IdentityGrpc {
         } else {
             Some(caller.require_staff(&[Role::CommuneAdmin])?)
         };
-        let actor = caller.user_id;
+        let actor = actor_of(&request);
         let user_id = uuid::Uuid::parse_str(&request.get_ref().user_id).map_err(|_| {
             jamaa_server::status::invalid_argument("user_id", "must be a user id (a UUID)")
         })?;
         let account = self
             .accounts
-            .disable_user(actor, acting_commune, user_id)
+            .disable_user(&actor, acting_commune, user_id)
             .await?;
         Ok(Response::new(pb::DisableUserResponse {
             user: Some(account_to_proto(&account)),
@@ -273,7 +290,10 @@ impl IdentityService for IdentityGrpc {
             )
             .into());
         }
-        let (kid, activates_at) = self.accounts.rotate_signing_key().await?;
+        let (kid, activates_at) = self
+            .accounts
+            .rotate_signing_key(&actor_of(&request))
+            .await?;
         Ok(Response::new(pb::RotateSigningKeyResponse {
             kid,
             activate_time: Some(timestamp_from_millis(activates_at.timestamp_millis())),
@@ -328,9 +348,83 @@ impl IdentityService for IdentityGrpc {
                 "must be the six digits we sent",
             ));
         }
-        let account = self.accounts.verify_contact(user_id, code).await?;
+        let account = self
+            .accounts
+            .verify_contact(user_id, code, &actor_of(&request))
+            .await?;
         Ok(Response::new(pb::VerifyContactResponse {
             user: Some(account_to_proto(&account)),
+        }))
+    }
+
+    async fn list_audit_entries(
+        &self,
+        request: Request<pb::ListAuditEntriesRequest>,
+    ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
+        let caller = principal(&request)?;
+        let request = request.get_ref();
+        let requested = parse_chain(&request.commune_id)?;
+        let chain = if caller.is_platform_admin() {
+            requested
+        } else {
+            let own = caller.commune()?;
+            if !caller.is_staff_of(own) {
+                return Err(Error::PermissionDenied(
+                    "only the commune's staff read its audit log".into(),
+                )
+                .into());
+            }
+            if requested.is_some_and(|chain| chain != own) {
+                return Err(Error::PermissionDenied(
+                    "staff read only their own commune's audit log".into(),
+                )
+                .into());
+            }
+            Some(own)
+        };
+        let page = jamaa_server::PageRequest::parse(request.page_size, &request.page_token)?;
+        let mut entries = self
+            .accounts
+            .audit_entries(chain, page.before, page.fetch_limit())
+            .await?;
+        let next_page_token = page.finish(&mut entries, |entry| entry.id);
+        Ok(Response::new(pb::ListAuditEntriesResponse {
+            entries: entries.iter().map(audit_entry_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn check_audit_chain(
+        &self,
+        request: Request<pb::CheckAuditChainRequest>,
+    ) -> Result<Response<pb::CheckAuditChainResponse>, Status> {
+        let caller = principal(&request)?;
+        let requested = parse_chain(&request.get_ref().commune_id)?;
+        let chain = if caller.is_platform_admin() {
+            requested.ok_or_else(|| {
+                jamaa_server::status::invalid_argument(
+                    "commune_id",
+                    "name the chain to check: a commune id or \"platform\"",
+                )
+            })?
+        } else {
+            let own = caller.require_staff(&[Role::CommuneAdmin])?;
+            if requested.is_some_and(|chain| chain != own) {
+                return Err(Error::PermissionDenied(
+                    "commune administrators check only their own commune's chain".into(),
+                )
+                .into());
+            }
+            own
+        };
+        let report = self.accounts.check_audit_chain(chain).await?;
+        Ok(Response::new(pb::CheckAuditChainResponse {
+            intact: report.first_broken_seq.is_none(),
+            checked_entries: report.checked,
+            first_broken_sequence: report.first_broken_seq.unwrap_or_default(),
+            problem: report.problem,
+            unsealed_entries: report.unsealed,
+            head_hash: report.head_hash,
         }))
     }
 
@@ -341,6 +435,7 @@ impl IdentityService for IdentityGrpc {
         let caller = principal(&request)?;
         let commune_id = caller.require_staff(&[Role::ReceptionAgent, Role::CommuneAdmin])?;
         let agent = caller.user_id;
+        let actor = actor_of(&request);
         let request = request.get_ref();
         let mut violations = FieldViolations::new();
         let user_id = violations.check(
@@ -354,11 +449,54 @@ impl IdentityService for IdentityGrpc {
         };
         let account = self
             .accounts
-            .verify_in_person(agent, commune_id, user_id, &national_id)
+            .verify_in_person(agent, commune_id, user_id, &national_id, &actor)
             .await?;
         Ok(Response::new(pb::VerifyInPersonResponse {
             user: Some(account_to_proto(&account)),
         }))
+    }
+}
+
+/// Who calls: the verified account, if any, and the client's address.
+fn actor_of<T>(request: &Request<T>) -> Actor {
+    Actor {
+        user_id: principal(request).ok().map(|caller| caller.user_id),
+        client_address: jamaa_server::client_address(request),
+    }
+}
+
+/// The audit chain named by `commune_id` in a request: empty (none given), `platform`, or a
+/// commune's id.
+fn parse_chain(commune_id: &str) -> Result<Option<uuid::Uuid>, Status> {
+    match commune_id.trim() {
+        "" => Ok(None),
+        "platform" => Ok(Some(audit::PLATFORM_CHAIN)),
+        id => uuid::Uuid::parse_str(id).map(Some).map_err(|_| {
+            jamaa_server::status::invalid_argument(
+                "commune_id",
+                "must be a commune id (a UUID) or \"platform\"",
+            )
+        }),
+    }
+}
+
+fn audit_entry_to_proto(entry: &audit_entry::Model) -> pb::AuditEntry {
+    pb::AuditEntry {
+        id: entry.id.to_string(),
+        commune_id: if entry.chain_id == audit::PLATFORM_CHAIN {
+            String::new()
+        } else {
+            entry.chain_id.to_string()
+        },
+        sequence: entry.chain_seq.unwrap_or_default(),
+        actor_id: entry.actor_id.map(|id| id.to_string()).unwrap_or_default(),
+        action: entry.action.clone(),
+        target: entry.target.clone(),
+        outcome: entry.outcome.clone(),
+        client_address: entry.client_address.clone(),
+        detail_json: entry.detail.clone(),
+        create_time: Some(timestamp_from_millis(entry.created_at.timestamp_millis())),
+        hash: entry.hash.clone().unwrap_or_default(),
     }
 }
 

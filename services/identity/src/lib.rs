@@ -5,6 +5,7 @@
 //! [`storage`] (tables, migrations). [`domain`] holds the parsed value types.
 
 pub mod accounts;
+pub mod audit;
 pub mod domain;
 pub mod error;
 pub mod grpc;
@@ -139,6 +140,7 @@ pub async fn mount(
             .await
             .map_err(|error| StartError::Other(format!("platform administrator: {error}")))?;
     }
+    audit::seal_periodically(context.db.clone(), context.shutdown.clone());
     context.start_outbox_relay(&outbox);
     server.add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(
         accounts,

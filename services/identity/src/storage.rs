@@ -207,6 +207,56 @@ pub mod verification_code {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod audit_entry {
+    use sea_orm::entity::prelude::*;
+
+    /// One audited event; see [`crate::audit`]. `chain_seq`, `prev_hash` and `hash` are set
+    /// when the sealer chains it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_entries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The commune's id, or the nil UUID for the platform's chain.
+        pub chain_id: Uuid,
+        pub chain_seq: Option<i64>,
+        pub actor_id: Option<Uuid>,
+        pub action: String,
+        pub target: String,
+        pub outcome: String,
+        pub client_address: String,
+        /// JSON text.
+        pub detail: String,
+        pub created_at: DateTimeUtc,
+        pub prev_hash: Option<String>,
+        pub hash: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod audit_chain_head {
+    use sea_orm::entity::prelude::*;
+
+    /// The last sealed entry of one audit chain.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_chain_heads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub chain_id: Uuid,
+        pub last_seq: i64,
+        pub last_hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Identity's migrations, in order.
 pub struct Migrator;
 
@@ -220,6 +270,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddUserDisabledAt),
             Box::new(AddSigningKeyActivatesAt),
             Box::new(CreateAssuranceTables),
+            Box::new(CreateAuditTables),
         ]
     }
 }
@@ -558,6 +609,75 @@ impl MigrationTrait for CreateAssuranceTables {
                     .col("user_id")
                     .col("purpose")
                     .col("created_at")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateAuditTables;
+
+impl MigrationName for CreateAuditTables {
+    fn name(&self) -> &str {
+        "m0006_000001_create_audit_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAuditTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("audit_entries")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("chain_id").uuid().not_null())
+                    .col(ColumnDef::new("chain_seq").big_integer().null())
+                    .col(ColumnDef::new("actor_id").uuid().null())
+                    .col(ColumnDef::new("action").string_len(64).not_null())
+                    .col(ColumnDef::new("target").string().not_null())
+                    .col(ColumnDef::new("outcome").string_len(16).not_null())
+                    .col(ColumnDef::new("client_address").string().not_null())
+                    .col(ColumnDef::new("detail").text().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new("prev_hash").string_len(64).null())
+                    .col(ColumnDef::new("hash").string_len(64).null())
+                    .to_owned(),
+            )
+            .await?;
+        // One entry per place in a chain; NULLs (unsealed) are distinct.
+        manager
+            .create_index(
+                Index::create()
+                    .name("audit_entries_chain_seq")
+                    .table("audit_entries")
+                    .col("chain_id")
+                    .col("chain_seq")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("audit_entries_chain_id")
+                    .table("audit_entries")
+                    .col("chain_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("audit_chain_heads")
+                    .col(ColumnDef::new("chain_id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("last_seq").big_integer().not_null())
+                    .col(ColumnDef::new("last_hash").string_len(64).not_null())
                     .to_owned(),
             )
             .await

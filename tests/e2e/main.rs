@@ -12,6 +12,7 @@ mod gateway;
 mod key_rotation;
 mod metrics;
 mod outbox;
+mod passwords;
 mod platform;
 mod rollout;
 mod sessions;

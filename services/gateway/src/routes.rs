@@ -313,6 +313,23 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move { clients.identity.logout(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Post, "/v1/me/password", "ChangePassword")
+                .summary("Changes the caller's password ({currentPassword, newPassword}); every session ends and a new one is answered."),
+            |mut clients: Clients, request| async move { clients.identity.change_password(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/password-resets", "RequestPasswordReset")
+                .summary("Sends a password-reset code to the account with this e-mail, if any; the same answer either way.")
+                .public(),
+            |mut clients: Clients, request| async move { clients.identity.request_password_reset(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/password-resets/confirm", "ResetPassword")
+                .summary("Sets a new password with the reset code ({email, code, newPassword}); every session ends.")
+                .public(),
+            |mut clients: Clients, request| async move { clients.identity.reset_password(request).await },
+        ),
+        Operation::rpc(
             RouteSpec::new(Post, "/v1/users/{userId}/disable", "DisableUser")
                 .summary("Disables an account and ends all its sessions. Commune administrators (their commune) and platform administrators.")
                 .idempotent(),

@@ -368,14 +368,19 @@ impl Accounts {
         language: Language,
         purpose: Purpose,
     ) -> Result<chrono::DateTime<Utc>, Error> {
-        let issued = verification::issue(
-            txn,
-            &self.personal,
-            user_id,
-            purpose,
-            chrono::Duration::minutes(verification::CODE_TTL_MINUTES),
-        )
-        .await?;
+        // Holding the account's row: two requests at once cannot both pass the
+        // one-code-a-minute check below.
+        user::Entity::update_many()
+            .col_expr(user::Column::Id, Expr::col(user::Column::Id))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(txn)
+            .await?;
+        let wait = verification::wait_before_next(txn, user_id, purpose).await?;
+        if !wait.is_zero() {
+            return Err(Error::CodeSentRecently { retry_after: wait });
+        }
+        let issued =
+            verification::issue(txn, &self.personal, user_id, purpose, purpose.ttl()).await?;
         self.outbox
             .add(
                 txn,
@@ -843,6 +848,154 @@ impl Accounts {
         })
     }
 
+    /// Changes `user_id`'s password after checking the current one (failures count towards the
+    /// sign-in throttle). Every session ends; returns a new one.
+    pub async fn change_password(
+        &self,
+        user_id: Uuid,
+        current: &str,
+        new: Password,
+        actor: &Actor,
+    ) -> Result<Session, Error> {
+        let account = self.account(user_id).await?;
+        let throttle_key = throttle::account_key(&account.user.email);
+        self.throttle.check(&throttle_key).await?;
+        let entry = |outcome, reason: &str| Entry {
+            commune_id: account.user.commune_id,
+            actor: actor.clone(),
+            action: "password.change",
+            target: format!("users/{user_id}"),
+            outcome,
+            detail: serde_json::json!({ "reason": reason }),
+        };
+        if !verify_password(current.to_string(), account.user.password_hash.clone()).await? {
+            self.throttle.record_failure(&throttle_key).await?;
+            audit::record(&self.db, entry(Outcome::Failure, "wrong current password")).await?;
+            return Err(Error::WrongPassword);
+        }
+        if new.expose() == current {
+            return Err(Error::SamePassword);
+        }
+        let password_hash = hash_password(new).await?;
+        let txn = self.db.begin().await?;
+        set_password_and_end_sessions(&txn, user_id, password_hash).await?;
+        audit::record(&txn, entry(Outcome::Success, "")).await?;
+        txn.commit().await?;
+        self.open_session(account).await
+    }
+
+    /// Sends a password-reset code to the account with `email`, if there is one that is not
+    /// disabled and none was sent in the last minute; otherwise does nothing (the caller answers
+    /// the same either way).
+    pub async fn issue_password_reset(&self, email: &str, actor: &Actor) -> Result<(), Error> {
+        let found = match Email::parse(email) {
+            Ok(email) => find_user_by_email(&self.db, &email).await?,
+            Err(_) => None,
+        };
+        let Some(user) = found.filter(|user| user.disabled_at.is_none()) else {
+            audit::record(
+                &self.db,
+                Entry {
+                    commune_id: None,
+                    actor: actor.clone(),
+                    action: "password.reset_request",
+                    target: String::new(),
+                    outcome: Outcome::Failure,
+                    detail: serde_json::json!({
+                        "reason": "no active account has this e-mail",
+                        "email_hash": throttle::account_key(email),
+                    }),
+                },
+            )
+            .await?;
+            return Ok(());
+        };
+        let wait =
+            verification::wait_before_next(&self.db, user.id, Purpose::PasswordReset).await?;
+        if !wait.is_zero() {
+            return Ok(());
+        }
+        let language = Language::from_code(&user.preferred_language).unwrap_or(Language::Ar);
+        let txn = self.db.begin().await?;
+        match self
+            .send_code(
+                &txn,
+                user.id,
+                user.commune_id,
+                language,
+                Purpose::PasswordReset,
+            )
+            .await
+        {
+            Ok(_) => {}
+            // Another request sent one moments ago: nothing to do (the transaction rolls back).
+            Err(Error::CodeSentRecently { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        }
+        audit::record(
+            &txn,
+            Entry {
+                commune_id: user.commune_id,
+                actor: actor.clone(),
+                action: "password.reset_request",
+                target: format!("users/{}", user.id),
+                outcome: Outcome::Success,
+                detail: serde_json::json!({}),
+            },
+        )
+        .await?;
+        self.outbox.commit(txn).await?;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset code; every session of the account ends. An unknown
+    /// e-mail fails exactly like a missing code.
+    pub async fn reset_password(
+        &self,
+        email: &str,
+        code: &str,
+        new: Password,
+        actor: &Actor,
+    ) -> Result<(), Error> {
+        let found = match Email::parse(email) {
+            Ok(email) => find_user_by_email(&self.db, &email).await?,
+            Err(_) => None,
+        };
+        let Some(user) = found.filter(|user| user.disabled_at.is_none()) else {
+            return Err(Error::CodeExpired);
+        };
+        let entry = |outcome, reason: String| Entry {
+            commune_id: user.commune_id,
+            actor: actor.clone(),
+            action: "password.reset",
+            target: format!("users/{}", user.id),
+            outcome,
+            detail: serde_json::json!({ "reason": reason }),
+        };
+        if let Err(error) = verification::check(
+            &self.db,
+            &self.personal,
+            user.id,
+            Purpose::PasswordReset,
+            code,
+        )
+        .await
+        {
+            audit::record(&self.db, entry(Outcome::Failure, error.to_string())).await?;
+            return Err(error);
+        }
+        let password_hash = hash_password(new).await?;
+        let txn = self.db.begin().await?;
+        set_password_and_end_sessions(&txn, user.id, password_hash).await?;
+        audit::record(&txn, entry(Outcome::Success, String::new())).await?;
+        txn.commit().await?;
+        // The owner proved themself: earlier failed sign-ins no longer hold them back.
+        self.throttle
+            .clear(&throttle::account_key(&user.email))
+            .await?;
+        Ok(())
+    }
+
     /// A page of audit entries (see [`audit::list`]).
     pub async fn audit_entries(
         &self,
@@ -971,6 +1124,25 @@ async fn insert_user(
     .await
     .map_err(|error| unique_violation(error, Error::EmailTaken { field: "email" }))?;
     Ok(user.id)
+}
+
+/// Stores a new password hash and revokes every refresh token of the account.
+async fn set_password_and_end_sessions(
+    txn: &DatabaseTransaction,
+    user_id: Uuid,
+    password_hash: String,
+) -> Result<(), Error> {
+    user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(txn)
+        .await?;
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::Revoked, Expr::value(true))
+        .filter(refresh_token::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 async fn grant(txn: &DatabaseTransaction, user_id: Uuid, role: Role) -> Result<(), Error> {

@@ -33,19 +33,28 @@ impl Email {
     }
 }
 
-/// A password good enough to hash: 10 to 128 characters.
+/// A password good enough to hash (OWASP ASVS 2.1): 8 to 128 characters, any characters, no
+/// composition rules, and not one of the common passwords shipped in
+/// `data/common-passwords.txt` (compared lower-cased).
 pub struct Password(String);
 
 impl Password {
-    pub const MIN_CHARS: usize = 10;
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_CHARS: usize = 128;
 
     pub fn parse(raw: &str) -> Result<Password, String> {
         let chars = raw.chars().count();
         if chars < Self::MIN_CHARS {
             return Err(format!("must have at least {} characters", Self::MIN_CHARS));
         }
-        if chars > 128 {
-            return Err("must have at most 128 characters".into());
+        if chars > Self::MAX_CHARS {
+            return Err(format!("must have at most {} characters", Self::MAX_CHARS));
+        }
+        if is_common_password(raw) {
+            return Err(
+                "is one of the most common passwords, which attackers try first; choose another"
+                    .into(),
+            );
         }
         Ok(Password(raw.to_string()))
     }
@@ -53,6 +62,20 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// The common passwords, lower-cased.
+static COMMON_PASSWORDS: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        include_str!("../data/common-passwords.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .collect()
+    });
+
+fn is_common_password(password: &str) -> bool {
+    COMMON_PASSWORDS.contains(password.to_lowercase().as_str())
 }
 
 impl std::fmt::Debug for Password {
@@ -182,9 +205,32 @@ mod tests {
 
     #[test]
     fn passwords_have_a_minimum_length_and_do_not_print() {
-        assert!(Password::parse("short").is_err());
+        assert!(Password::parse("short77").is_err());
+        assert!(Password::parse("eight ch").is_ok(), "8 characters suffice");
+        assert!(Password::parse(&"x".repeat(129)).is_err());
+        assert!(
+            Password::parse(&"é".repeat(128)).is_ok(),
+            "characters, not bytes"
+        );
         let password = Password::parse("long enough password").expect("valid");
         assert!(!format!("{password:?}").contains("long"));
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        assert!(COMMON_PASSWORDS.len() >= 10_000);
+        for common in [
+            "password",
+            "12345678",
+            "Password1",
+            "QWERTYUIOP",
+            "iloveyou",
+            "azerty123",
+        ] {
+            let refused = Password::parse(common).err().unwrap_or_default();
+            assert!(refused.contains("common"), "{common}: {refused}");
+        }
+        assert!(Password::parse("correct horse battery staple").is_ok());
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub enum Error {
     NationalIdTaken,
     #[error("only citizens are verified at the desk")]
     NotACitizen,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("the new password is the current one")]
+    SamePassword,
     #[error("{0}")]
     PermissionDenied(String),
     #[error("database: {0}")]
@@ -127,6 +131,12 @@ impl From<Error> for Status {
                 "NOT_A_CITIZEN",
                 "only citizens' accounts are verified at the desk",
             ),
+            Error::WrongPassword => {
+                status::invalid_argument("current_password", "is not your current password")
+            }
+            Error::SamePassword => {
+                status::invalid_argument("new_password", "must differ from the current password")
+            }
             Error::PermissionDenied(message) => status::permission_denied(message),
             Error::Database(error) => status::from_db(error),
             Error::Internal(message) => status::internal(message),

@@ -428,6 +428,83 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        let user_id = principal(&request)?.user_id;
+        let actor = actor_of(&request);
+        let request = request.get_ref();
+        let mut violations = FieldViolations::new();
+        if request.current_password.is_empty() {
+            violations.add("current_password", "is required");
+        }
+        let new = violations.check("new_password", Password::parse(&request.new_password));
+        let Some(new) = new else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let session = session_to_proto(
+            self.accounts
+                .change_password(user_id, &request.current_password, new, &actor)
+                .await?,
+        );
+        Ok(Response::new(pb::ChangePasswordResponse {
+            access_token: session.access_token,
+            token_type: session.token_type,
+            expires_in_seconds: session.expires_in_seconds,
+            refresh_token: session.refresh_token,
+        }))
+    }
+
+    async fn request_password_reset(
+        &self,
+        request: Request<pb::RequestPasswordResetRequest>,
+    ) -> Result<Response<pb::RequestPasswordResetResponse>, Status> {
+        let actor = actor_of(&request);
+        let email = request.into_inner().email;
+        if email.trim().is_empty() {
+            return Err(jamaa_server::status::invalid_argument(
+                "email",
+                "is required",
+            ));
+        }
+        // Answered at once, the same for every e-mail: the work happens after the answer, so
+        // neither the answer nor its timing tells whether an account exists.
+        let accounts = self.accounts.clone();
+        tokio::spawn(async move {
+            if let Err(error) = accounts.issue_password_reset(&email, &actor).await {
+                tracing::warn!(%error, "could not send a password-reset code");
+            }
+        });
+        Ok(Response::new(pb::RequestPasswordResetResponse {}))
+    }
+
+    async fn reset_password(
+        &self,
+        request: Request<pb::ResetPasswordRequest>,
+    ) -> Result<Response<pb::ResetPasswordResponse>, Status> {
+        let actor = actor_of(&request);
+        let request = request.get_ref();
+        let mut violations = FieldViolations::new();
+        if request.email.trim().is_empty() {
+            violations.add("email", "is required");
+        }
+        let code = request.code.trim();
+        if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
+            violations.add("code", "must be the six digits we sent");
+        }
+        let new = violations.check("new_password", Password::parse(&request.new_password));
+        let Some(new) = new else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        self.accounts
+            .reset_password(&request.email, code, new, &actor)
+            .await?;
+        Ok(Response::new(pb::ResetPasswordResponse {}))
+    }
+
     async fn verify_in_person(
         &self,
         request: Request<pb::VerifyInPersonRequest>,

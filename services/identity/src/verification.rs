@@ -16,6 +16,8 @@ use crate::storage::verification_code;
 
 /// How long a contact-verification code works.
 pub const CODE_TTL_MINUTES: i64 = 10;
+/// How long a password-reset code works.
+pub const RESET_CODE_TTL_MINUTES: i64 = 30;
 /// How many times a code may be tried, the right try included.
 pub const MAX_TRIES: i32 = 5;
 /// How long a person waits between two codes of one purpose.
@@ -34,6 +36,14 @@ impl Purpose {
             Purpose::Contact => "contact",
             Purpose::PasswordReset => "password_reset",
         }
+    }
+
+    /// How long a code of this purpose works.
+    pub fn ttl(self) -> chrono::Duration {
+        chrono::Duration::minutes(match self {
+            Purpose::Contact => CODE_TTL_MINUTES,
+            Purpose::PasswordReset => RESET_CODE_TTL_MINUTES,
+        })
     }
 
     pub fn to_event(self) -> jamaa_proto::events::v1::verification_code_issued::Purpose {

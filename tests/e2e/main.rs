@@ -16,6 +16,7 @@ mod passwords;
 mod platform;
 mod rollout;
 mod sessions;
+mod staff;
 mod standalone;
 mod story;
 mod throttling;

@@ -27,6 +27,10 @@ pub struct Claims {
     /// in tokens from before assurance levels existed (read as `registered`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assurance: Option<String>,
+    /// The department each department-scoped role is limited to: role name → department id.
+    /// Roles absent here cover the whole commune.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub departments: std::collections::BTreeMap<String, String>,
 }
 
 /// How well a person's identity is established, weakest first (mirrors

@@ -16,6 +16,8 @@ pub struct Principal {
     pub language: String,
     /// How well the caller's identity is established.
     pub assurance: AssuranceLevel,
+    /// The department each department-scoped role of the caller is limited to.
+    pub departments: std::collections::HashMap<Role, Uuid>,
 }
 
 impl Principal {
@@ -37,11 +39,22 @@ impl Principal {
                 Some(level) => AssuranceLevel::parse(level)?,
                 None => AssuranceLevel::Registered,
             },
+            departments: claims
+                .departments
+                .iter()
+                .map(|(role, id)| Some((Role::parse(role)?, Uuid::parse_str(id).ok()?)))
+                .collect::<Option<_>>()?,
         })
     }
 
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// The department `role` is limited to for the caller; `None`: the whole commune (or the
+    /// caller lacks the role).
+    pub fn department_for(&self, role: Role) -> Option<Uuid> {
+        self.departments.get(&role).copied()
     }
 
     pub fn is_platform_admin(&self) -> bool {

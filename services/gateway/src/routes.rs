@@ -330,6 +330,40 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move { clients.identity.reset_password(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Post, "/v1/departments", "CreateDepartment")
+                .summary("Creates a department of the caller's commune ({code, name}). Commune administrators."),
+            |mut clients: Clients, request| async move { clients.identity.create_department(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/communes/{communeCode}/departments", "ListDepartments")
+                .summary("Lists a commune's departments.")
+                .public(),
+            |mut clients: Clients, request| async move { clients.identity.list_departments(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/invitations", "InviteStaffMember")
+                .summary("Invites a person to the caller's commune's staff with roles ({email, displayName, roles: [{role, departmentId}]}). Commune administrators."),
+            |mut clients: Clients, request| async move { clients.identity.invite_staff_member(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/invitations/accept", "AcceptInvitation")
+                .summary("Accepts a staff invitation ({token, password}): creates the account and signs it in.")
+                .public(),
+            |mut clients: Clients, request| async move { clients.identity.accept_invitation(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/users/{userId}/roles", "GrantRole")
+                .summary("Grants a staff role, optionally limited to a department ({grant: {role, departmentId}}). Commune administrators.")
+                .idempotent(),
+            |mut clients: Clients, request| async move { clients.identity.grant_role(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/users/{userId}/roles/revoke", "RevokeRole")
+                .summary("Revokes a staff role ({role}). Commune administrators.")
+                .idempotent(),
+            |mut clients: Clients, request| async move { clients.identity.revoke_role(request).await },
+        ),
+        Operation::rpc(
             RouteSpec::new(Post, "/v1/users/{userId}/disable", "DisableUser")
                 .summary("Disables an account and ends all its sessions. Commune administrators (their commune) and platform administrators.")
                 .idempotent(),

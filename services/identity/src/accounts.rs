@@ -60,6 +60,8 @@ pub struct Account {
     pub user: user::Model,
     pub commune_code: Option<String>,
     pub roles: Vec<Role>,
+    /// The department each department-scoped role is limited to.
+    pub departments: std::collections::HashMap<Role, Uuid>,
     /// The national ID checked at the desk, masked; `None` when none was.
     pub national_id_masked: Option<String>,
 }
@@ -79,11 +81,11 @@ pub struct Session {
 }
 
 pub struct Accounts {
-    db: DatabaseConnection,
-    outbox: Outbox,
+    pub(crate) db: DatabaseConnection,
+    pub(crate) outbox: Outbox,
     keys: Arc<KeyRing>,
     policy: TokenPolicy,
-    throttle: LoginThrottle,
+    pub(crate) throttle: LoginThrottle,
     personal: Arc<PersonalDataKeys>,
 }
 
@@ -806,7 +808,7 @@ impl Accounts {
         Ok(())
     }
 
-    async fn open_session(&self, account: Account) -> Result<Session, Error> {
+    pub(crate) async fn open_session(&self, account: Account) -> Result<Session, Error> {
         let now = Utc::now();
         let subject = TokenSubject {
             user_id: account.user.id,
@@ -819,6 +821,11 @@ impl Accounts {
                 .collect(),
             language: &account.user.preferred_language,
             assurance: account.assurance(),
+            departments: account
+                .departments
+                .iter()
+                .map(|(role, id)| (role.as_str().to_string(), id.to_string()))
+                .collect(),
         };
         let claims = tokens::claims(
             &subject,
@@ -1017,12 +1024,17 @@ impl Accounts {
             .one(&self.db)
             .await?
             .ok_or(Error::UserNotFound)?;
-        let roles = user_role::Entity::find()
+        let rows = user_role::Entity::find()
             .filter(user_role::Column::UserId.eq(user_id))
             .all(&self.db)
-            .await?
-            .into_iter()
+            .await?;
+        let roles = rows
+            .iter()
             .filter_map(|row| Role::parse(&row.role))
+            .collect();
+        let departments = rows
+            .iter()
+            .filter_map(|row| Some((Role::parse(&row.role)?, row.department_id?)))
             .collect();
         let commune_code = match user.commune_id {
             Some(id) => commune::Entity::find_by_id(id)
@@ -1039,6 +1051,7 @@ impl Accounts {
             user,
             commune_code,
             roles,
+            departments,
             national_id_masked,
         })
     }
@@ -1051,7 +1064,7 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 /// once, the rest wait their turn (a burst of logins cannot exhaust memory).
 static PASSWORD_HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
-async fn hash_password(password: Password) -> Result<String, Error> {
+pub(crate) async fn hash_password(password: Password) -> Result<String, Error> {
     let _turn = PASSWORD_HASHING
         .acquire()
         .await
@@ -1090,7 +1103,7 @@ async fn find_commune(
         .await?)
 }
 
-async fn find_user_by_email(
+pub(crate) async fn find_user_by_email(
     db: &DatabaseConnection,
     email: &Email,
 ) -> Result<Option<user::Model>, Error> {
@@ -1100,7 +1113,7 @@ async fn find_user_by_email(
         .await?)
 }
 
-async fn insert_user(
+pub(crate) async fn insert_user(
     txn: &DatabaseTransaction,
     commune_id: Option<Uuid>,
     email: &Email,
@@ -1146,18 +1159,41 @@ async fn set_password_and_end_sessions(
 }
 
 async fn grant(txn: &DatabaseTransaction, user_id: Uuid, role: Role) -> Result<(), Error> {
-    user_role::ActiveModel {
+    grant_in_department(txn, user_id, role, None).await
+}
+
+/// Gives `user_id` the role `role`, limited to `department_id` when given; a held role gets the
+/// new department.
+pub(crate) async fn grant_in_department(
+    txn: &DatabaseTransaction,
+    user_id: Uuid,
+    role: Role,
+    department_id: Option<Uuid>,
+) -> Result<(), Error> {
+    user_role::Entity::insert(user_role::ActiveModel {
         user_id: Set(user_id),
         role: Set(role.as_str().to_string()),
         granted_at: Set(Utc::now()),
-    }
-    .insert(txn)
+        department_id: Set(department_id),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::columns([
+            user_role::Column::UserId,
+            user_role::Column::Role,
+        ])
+        .update_columns([
+            user_role::Column::DepartmentId,
+            user_role::Column::GrantedAt,
+        ])
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
     .await?;
     Ok(())
 }
 
 /// Maps a unique-constraint violation (a concurrent duplicate) to `duplicate`.
-fn unique_violation(error: sea_orm::DbErr, duplicate: Error) -> Error {
+pub(crate) fn unique_violation(error: sea_orm::DbErr, duplicate: Error) -> Error {
     match error.sql_err() {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => duplicate,
         _ => Error::Database(error),

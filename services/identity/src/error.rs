@@ -39,6 +39,14 @@ pub enum Error {
     NationalIdTaken,
     #[error("only citizens are verified at the desk")]
     NotACitizen,
+    #[error("a department with code {0} exists already")]
+    DepartmentExists(String),
+    #[error("the invitation is not valid")]
+    BadInvitation,
+    #[error("administrators cannot revoke their own administrator role")]
+    CannotRevokeOwnAdmin,
+    #[error("roles are granted to staff accounts only")]
+    NotStaff,
     #[error("the current password is wrong")]
     WrongPassword,
     #[error("the new password is the current one")]
@@ -130,6 +138,23 @@ impl From<Error> for Status {
             Error::NotACitizen => status::failed_precondition(
                 "NOT_A_CITIZEN",
                 "only citizens' accounts are verified at the desk",
+            ),
+            Error::DepartmentExists(code) => status::already_exists(format!(
+                "a department with code {code} exists already in this commune"
+            )),
+            Error::BadInvitation => status::failed_precondition(
+                "BAD_INVITATION",
+                "this invitation is not valid: it was used, has expired, or never existed; ask \
+                 your commune's administrator for a new one",
+            ),
+            Error::CannotRevokeOwnAdmin => status::failed_precondition(
+                "CANNOT_REVOKE_OWN_ADMIN",
+                "administrators cannot revoke their own administrator role; another \
+                 administrator can",
+            ),
+            Error::NotStaff => status::failed_precondition(
+                "NOT_STAFF",
+                "roles are granted to staff accounts only, not to citizens' accounts",
             ),
             Error::WrongPassword => {
                 status::invalid_argument("current_password", "is not your current password")

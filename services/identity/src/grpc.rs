@@ -15,7 +15,8 @@ use crate::audit::{self, Actor};
 use crate::domain::{self, CommuneCode, DisplayName, Email, Password};
 use crate::error::Error;
 use crate::personal_data::NationalId;
-use crate::storage::{audit_entry, commune};
+use crate::staff::{DepartmentCode, NewInvitation, RoleGrant};
+use crate::storage::{audit_entry, commune, department};
 
 pub struct IdentityGrpc {
     accounts: Arc<Accounts>,
@@ -505,6 +506,211 @@ impl IdentityService for IdentityGrpc {
         Ok(Response::new(pb::ResetPasswordResponse {}))
     }
 
+    async fn create_department(
+        &self,
+        request: Request<pb::CreateDepartmentRequest>,
+    ) -> Result<Response<pb::CreateDepartmentResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let actor = actor_of(&request);
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let code = violations.check("code", DepartmentCode::parse(&request.code));
+        let name = violations.check("name", domain::parse_commune_name(request.name.as_ref()));
+        let (Some(code), Some(name)) = (code, name) else {
+            return Err(violations.into_status());
+        };
+        let department = self
+            .accounts
+            .create_department(commune_id, code, name, &actor)
+            .await?;
+        Ok(Response::new(pb::CreateDepartmentResponse {
+            department: Some(department_to_proto(&department)),
+        }))
+    }
+
+    async fn list_departments(
+        &self,
+        request: Request<pb::ListDepartmentsRequest>,
+    ) -> Result<Response<pb::ListDepartmentsResponse>, Status> {
+        let code = CommuneCode::parse(&request.get_ref().commune_code).map_err(|description| {
+            jamaa_server::status::invalid_argument("commune_code", description)
+        })?;
+        let commune = self.accounts.commune_by_code(&code).await?;
+        let departments = self.accounts.departments(commune.id).await?;
+        Ok(Response::new(pb::ListDepartmentsResponse {
+            departments: departments.iter().map(department_to_proto).collect(),
+        }))
+    }
+
+    async fn invite_staff_member(
+        &self,
+        request: Request<pb::InviteStaffMemberRequest>,
+    ) -> Result<Response<pb::InviteStaffMemberResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let actor = actor_of(&request);
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let email = violations.check("email", Email::parse(&request.email));
+        let display_name =
+            violations.check("display_name", DisplayName::parse(&request.display_name));
+        let language = violations.check(
+            "preferred_language",
+            domain::parse_language(request.preferred_language),
+        );
+        if request.roles.is_empty() {
+            violations.add("roles", "at least one staff role is required");
+        }
+        let mut roles: Vec<RoleGrant> = Vec::new();
+        for (index, grant) in request.roles.iter().enumerate() {
+            if let Some(grant) =
+                parse_role_grant(&mut violations, &format!("roles[{index}]"), grant)
+            {
+                if roles.iter().any(|held| held.role == grant.role) {
+                    violations.add(format!("roles[{index}].role"), "is named twice");
+                }
+                roles.push(grant);
+            }
+        }
+        if let Err(index) = self.accounts.check_departments(commune_id, &roles).await {
+            violations.add(
+                format!("roles[{index}].department_id"),
+                "is not a department of your commune",
+            );
+        }
+        let (Some(email), Some(display_name), Some(language)) = (email, display_name, language)
+        else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let (invitation_id, expires_at) = self
+            .accounts
+            .invite_staff(
+                commune_id,
+                NewInvitation {
+                    email,
+                    display_name,
+                    language,
+                    roles,
+                },
+                &actor,
+            )
+            .await?;
+        Ok(Response::new(pb::InviteStaffMemberResponse {
+            invitation_id: invitation_id.to_string(),
+            expire_time: Some(timestamp_from_millis(expires_at.timestamp_millis())),
+        }))
+    }
+
+    async fn accept_invitation(
+        &self,
+        request: Request<pb::AcceptInvitationRequest>,
+    ) -> Result<Response<pb::AcceptInvitationResponse>, Status> {
+        let actor = actor_of(&request);
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        if request.token.trim().is_empty() {
+            violations.add("token", "is required");
+        }
+        let password = violations.check("password", Password::parse(&request.password));
+        let Some(password) = password else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let session = self
+            .accounts
+            .accept_invitation(request.token.trim(), password, &actor)
+            .await?;
+        let user = account_to_proto(&session.account);
+        let session = session_to_proto(session);
+        Ok(Response::new(pb::AcceptInvitationResponse {
+            access_token: session.access_token,
+            token_type: session.token_type,
+            expires_in_seconds: session.expires_in_seconds,
+            refresh_token: session.refresh_token,
+            user: Some(user),
+        }))
+    }
+
+    async fn grant_role(
+        &self,
+        request: Request<pb::GrantRoleRequest>,
+    ) -> Result<Response<pb::GrantRoleResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let actor = actor_of(&request);
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let user_id = violations.check(
+            "user_id",
+            uuid::Uuid::parse_str(&request.user_id)
+                .map_err(|_| "must be a user id (a UUID)".to_string()),
+        );
+        let grant = match &request.grant {
+            Some(grant) => parse_role_grant(&mut violations, "grant", grant),
+            None => {
+                violations.add("grant", "is required");
+                None
+            }
+        };
+        if let Some(grant) = grant
+            && self
+                .accounts
+                .check_departments(commune_id, &[grant])
+                .await
+                .is_err()
+        {
+            violations.add("grant.department_id", "is not a department of your commune");
+        }
+        let (Some(user_id), Some(grant)) = (user_id, grant) else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let account = self
+            .accounts
+            .grant_role(commune_id, user_id, grant, &actor)
+            .await?;
+        Ok(Response::new(pb::GrantRoleResponse {
+            user: Some(account_to_proto(&account)),
+        }))
+    }
+
+    async fn revoke_role(
+        &self,
+        request: Request<pb::RevokeRoleRequest>,
+    ) -> Result<Response<pb::RevokeRoleResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let actor = actor_of(&request);
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let user_id = violations.check(
+            "user_id",
+            uuid::Uuid::parse_str(&request.user_id)
+                .map_err(|_| "must be a user id (a UUID)".to_string()),
+        );
+        let role = match pb::Role::try_from(request.role)
+            .ok()
+            .and_then(Role::from_proto)
+        {
+            Some(role) if role.is_staff() => Some(role),
+            _ => {
+                violations.add(
+                    "role",
+                    "must be a staff role (not citizen or platform admin)",
+                );
+                None
+            }
+        };
+        let (Some(user_id), Some(role)) = (user_id, role) else {
+            return Err(violations.into_status());
+        };
+        let account = self
+            .accounts
+            .revoke_role(commune_id, user_id, role, &actor)
+            .await?;
+        Ok(Response::new(pb::RevokeRoleResponse {
+            user: Some(account_to_proto(&account)),
+        }))
+    }
+
     async fn verify_in_person(
         &self,
         request: Request<pb::VerifyInPersonRequest>,
@@ -650,5 +856,73 @@ fn account_to_proto(account: &Account) -> pb::User {
         assurance_level: account.assurance().to_proto() as i32,
         contact_verified: account.user.contact_verified_at.is_some(),
         national_id_masked: account.national_id_masked.clone().unwrap_or_default(),
+        role_grants: account
+            .roles
+            .iter()
+            .map(|role| pb::RoleGrant {
+                role: role.to_proto() as i32,
+                department_id: account
+                    .departments
+                    .get(role)
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+            })
+            .collect(),
     }
+}
+
+fn department_to_proto(department: &department::Model) -> pb::Department {
+    pb::Department {
+        id: department.id.to_string(),
+        commune_id: department.commune_id.to_string(),
+        code: department.code.clone(),
+        name: Some(LocalizedText {
+            ar: department.name_ar.clone(),
+            fr: department.name_fr.clone(),
+            en: department.name_en.clone(),
+            tzm: department.name_tzm.clone(),
+        }),
+        create_time: Some(timestamp_from_millis(
+            department.created_at.timestamp_millis(),
+        )),
+    }
+}
+
+/// Parses a role grant named `field`: a staff role and an optional department id (whether the
+/// department is the commune's is checked later).
+fn parse_role_grant(
+    violations: &mut FieldViolations,
+    field: &str,
+    grant: &pb::RoleGrant,
+) -> Option<RoleGrant> {
+    let role = match pb::Role::try_from(grant.role)
+        .ok()
+        .and_then(Role::from_proto)
+    {
+        Some(role) if role.is_staff() => Some(role),
+        _ => {
+            violations.add(
+                format!("{field}.role"),
+                "must be a staff role (not citizen or platform admin)",
+            );
+            None
+        }
+    };
+    let department_id = match grant.department_id.trim() {
+        "" => Some(None),
+        id => match uuid::Uuid::parse_str(id) {
+            Ok(id) => Some(Some(id)),
+            Err(_) => {
+                violations.add(
+                    format!("{field}.department_id"),
+                    "must be a department id (a UUID) or empty",
+                );
+                None
+            }
+        },
+    };
+    Some(RoleGrant {
+        role: role?,
+        department_id: department_id?,
+    })
 }

@@ -72,6 +72,8 @@ pub mod user_role {
         #[sea_orm(primary_key, auto_increment = false)]
         pub role: String,
         pub granted_at: DateTimeUtc,
+        /// The department the role is limited to; `None`: the whole commune.
+        pub department_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -257,6 +259,61 @@ pub mod audit_chain_head {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod department {
+    use sea_orm::entity::prelude::*;
+
+    /// A department of a commune (civil status office, urbanism…): routes work, scopes roles.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "departments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        /// Unique in the commune, e.g. `URBANISM`.
+        pub code: String,
+        pub name_ar: String,
+        pub name_fr: String,
+        pub name_en: String,
+        pub name_tzm: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod invitation {
+    use sea_orm::entity::prelude::*;
+
+    /// An invitation to join a commune's staff. The token is sent by event and stored only as
+    /// its SHA-256; it works once, until `expires_at`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "invitations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        pub email: String,
+        pub display_name: String,
+        pub preferred_language: String,
+        /// JSON: `[{"role": "case_officer", "department_id": "…" | null}, …]`.
+        pub roles: String,
+        #[sea_orm(unique)]
+        pub token_hash: String,
+        pub invited_by: Uuid,
+        pub expires_at: DateTimeUtc,
+        pub accepted_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Identity's migrations, in order.
 pub struct Migrator;
 
@@ -271,6 +328,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddSigningKeyActivatesAt),
             Box::new(CreateAssuranceTables),
             Box::new(CreateAuditTables),
+            Box::new(CreateStaffTables),
         ]
     }
 }
@@ -678,6 +736,107 @@ impl MigrationTrait for CreateAuditTables {
                     .col(ColumnDef::new("chain_id").uuid().not_null().primary_key())
                     .col(ColumnDef::new("last_seq").big_integer().not_null())
                     .col(ColumnDef::new("last_hash").string_len(64).not_null())
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateStaffTables;
+
+impl MigrationName for CreateStaffTables {
+    fn name(&self) -> &str {
+        "m0007_000001_create_staff_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateStaffTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("departments")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("code").string_len(32).not_null())
+                    .col(ColumnDef::new("name_ar").string().not_null())
+                    .col(ColumnDef::new("name_fr").string().not_null())
+                    .col(ColumnDef::new("name_en").string().not_null())
+                    .col(ColumnDef::new("name_tzm").string().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("departments", "commune_id")
+                            .to("communes", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("departments_commune_code")
+                    .table("departments")
+                    .col("commune_id")
+                    .col("code")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("user_roles")
+                    .add_column(ColumnDef::new("department_id").uuid().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("invitations")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("email").string().not_null())
+                    .col(ColumnDef::new("display_name").string().not_null())
+                    .col(
+                        ColumnDef::new("preferred_language")
+                            .string_len(3)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new("roles").text().not_null())
+                    .col(
+                        ColumnDef::new("token_hash")
+                            .string_len(64)
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(ColumnDef::new("invited_by").uuid().not_null())
+                    .col(
+                        ColumnDef::new("expires_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("accepted_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("invitations", "commune_id")
+                            .to("communes", "id"),
+                    )
                     .to_owned(),
             )
             .await

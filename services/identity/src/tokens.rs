@@ -264,6 +264,8 @@ pub struct TokenSubject<'a> {
     pub roles: Vec<String>,
     pub language: &'a str,
     pub assurance: jamaa_auth::AssuranceLevel,
+    /// Role name → the department it is limited to.
+    pub departments: std::collections::BTreeMap<String, String>,
 }
 
 pub fn claims(
@@ -285,6 +287,7 @@ pub fn claims(
         roles: subject.roles.clone(),
         lang: subject.language.to_string(),
         assurance: Some(subject.assurance.as_str().to_string()),
+        departments: subject.departments.clone(),
     }
 }
 

@@ -15,6 +15,7 @@ mod outbox;
 mod passwords;
 mod platform;
 mod rollout;
+mod service_accounts;
 mod sessions;
 mod staff;
 mod standalone;

@@ -16,3 +16,19 @@ pub use claims::{AssuranceLevel, Claims, Role};
 pub use layer::AuthLayer;
 pub use principal::{Principal, principal};
 pub use verifier::{KeyProvider, KeySource, TokenError, TokenVerifier, VerifyingKey};
+
+/// The services a service token may be for.
+pub const SERVICES: [&str; 4] = [
+    "identity",
+    "service-request",
+    "participation",
+    "notification",
+];
+
+/// The `aud` of a service token for `service`: `{platform audience}:{service}`.
+pub fn service_audience(platform_audience: &str, service: &str) -> String {
+    format!("{platform_audience}:{service}")
+}
+
+/// The `sub` prefix of service tokens: `service:{client_id}`.
+pub const SERVICE_SUBJECT_PREFIX: &str = "service:";

@@ -18,11 +18,31 @@ pub struct Principal {
     pub assurance: AssuranceLevel,
     /// The department each department-scoped role of the caller is limited to.
     pub departments: std::collections::HashMap<Role, Uuid>,
+    /// For a service calling with its own credentials: its client id (`user_id` is then nil and
+    /// it holds no role).
+    pub service: Option<String>,
+    /// The token's audience.
+    pub audience: String,
 }
 
 impl Principal {
     pub(crate) fn from_claims(claims: &Claims) -> Option<Principal> {
+        if let Some(client) = claims.sub.strip_prefix(crate::SERVICE_SUBJECT_PREFIX) {
+            return Some(Principal {
+                user_id: Uuid::nil(),
+                commune_id: None,
+                commune_code: None,
+                roles: Vec::new(),
+                language: String::new(),
+                assurance: AssuranceLevel::Registered,
+                departments: std::collections::HashMap::new(),
+                service: Some(client.to_string()),
+                audience: claims.aud.clone(),
+            });
+        }
         Some(Principal {
+            service: None,
+            audience: claims.aud.clone(),
             user_id: Uuid::parse_str(&claims.sub).ok()?,
             commune_id: match &claims.commune_id {
                 Some(id) => Some(Uuid::parse_str(id).ok()?),
@@ -85,6 +105,27 @@ impl Principal {
             )));
         }
         self.commune()
+    }
+
+    /// Requires the caller to be one of the services `clients`, with a token for `service` (this
+    /// one): people's tokens and tokens meant for another service are refused. Returns the
+    /// client id.
+    pub fn require_service(&self, service: &str, clients: &[&str]) -> Result<&str, Status> {
+        let Some(client) = self.service.as_deref() else {
+            return Err(Status::permission_denied(
+                "this is an internal call: only services, with their own credentials, make it",
+            ));
+        };
+        let for_this_service = self
+            .audience
+            .rsplit_once(':')
+            .is_some_and(|(_, target)| target == service);
+        if !for_this_service || !clients.contains(&client) {
+            return Err(Status::permission_denied(format!(
+                "service {client} may not make this call to {service}"
+            )));
+        }
+        Ok(client)
     }
 
     /// Requires the caller's identity to be established at `level` at least: PERMISSION_DENIED

@@ -75,7 +75,16 @@ impl TokenVerifier {
     pub fn new(settings: &AuthSettings, source: KeySource) -> Self {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[settings.issuer.as_str()]);
-        validation.set_audience(&[settings.audience.as_str()]);
+        // People's tokens name the platform; service tokens name the platform and the one
+        // service they are for (see [`crate::service_audience`]); handlers of internal RPCs check
+        // that it is theirs.
+        let mut audiences = vec![settings.audience.clone()];
+        audiences.extend(
+            crate::SERVICES
+                .iter()
+                .map(|service| crate::service_audience(&settings.audience, service)),
+        );
+        validation.set_audience(&audiences);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 30;
         let mut keys = HashMap::new();

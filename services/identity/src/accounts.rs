@@ -1003,6 +1003,61 @@ impl Accounts {
         Ok(())
     }
 
+    /// Checks a service's credentials and signs it a token for `audience` (a target service);
+    /// failures are throttled per client and audited.
+    pub async fn issue_service_token(
+        &self,
+        clients: &crate::service_clients::ServiceClients,
+        client_id: &str,
+        secret: &str,
+        target: &str,
+        actor: &Actor,
+    ) -> Result<(String, i64), Error> {
+        let throttle_key = throttle::account_key(&format!("service:{client_id}"));
+        self.throttle.check(&throttle_key).await?;
+        let audience = clients.audience_for(target).ok_or(Error::UnknownAudience)?;
+        let entry = |outcome| Entry {
+            commune_id: None,
+            actor: actor.clone(),
+            action: "service.token",
+            target: format!("services/{client_id}"),
+            outcome,
+            detail: serde_json::json!({ "audience": audience }),
+        };
+        if !clients.authenticate(client_id, secret) {
+            self.throttle.record_failure(&throttle_key).await?;
+            audit::record(&self.db, entry(Outcome::Failure)).await?;
+            return Err(Error::WrongClientCredentials);
+        }
+        let now = Utc::now();
+        let ttl = self.policy.access_token_ttl_seconds;
+        let claims = jamaa_auth::Claims {
+            sub: format!("{}{client_id}", jamaa_auth::SERVICE_SUBJECT_PREFIX),
+            iss: self.policy.issuer.clone(),
+            aud: audience.clone(),
+            exp: now.timestamp() + ttl,
+            iat: now.timestamp(),
+            jti: Uuid::now_v7().to_string(),
+            commune_id: None,
+            commune_code: None,
+            roles: Vec::new(),
+            lang: String::new(),
+            assurance: None,
+            departments: Default::default(),
+        };
+        let token = self.keys.sign(&claims)?;
+        audit::record(&self.db, entry(Outcome::Success)).await?;
+        Ok((token, ttl))
+    }
+
+    /// The contact details of `user_ids` (unknown ids left out).
+    pub async fn contact_details(&self, user_ids: &[Uuid]) -> Result<Vec<user::Model>, Error> {
+        Ok(user::Entity::find()
+            .filter(user::Column::Id.is_in(user_ids.iter().copied()))
+            .all(&self.db)
+            .await?)
+    }
+
     /// A page of audit entries (see [`audit::list`]).
     pub async fn audit_entries(
         &self,

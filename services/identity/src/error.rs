@@ -47,6 +47,10 @@ pub enum Error {
     CannotRevokeOwnAdmin,
     #[error("roles are granted to staff accounts only")]
     NotStaff,
+    #[error("no such service")]
+    UnknownAudience,
+    #[error("wrong client credentials")]
+    WrongClientCredentials,
     #[error("the current password is wrong")]
     WrongPassword,
     #[error("the new password is the current one")]
@@ -155,6 +159,15 @@ impl From<Error> for Status {
             Error::NotStaff => status::failed_precondition(
                 "NOT_STAFF",
                 "roles are granted to staff accounts only, not to citizens' accounts",
+            ),
+            Error::UnknownAudience => status::invalid_argument(
+                "audience",
+                "must be identity, service-request, participation or notification",
+            ),
+            Error::WrongClientCredentials => status::with_reason(
+                Code::Unauthenticated,
+                "WRONG_CLIENT_CREDENTIALS",
+                "wrong client id or secret",
             ),
             Error::WrongPassword => {
                 status::invalid_argument("current_password", "is not your current password")

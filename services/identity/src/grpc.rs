@@ -15,18 +15,26 @@ use crate::audit::{self, Actor};
 use crate::domain::{self, CommuneCode, DisplayName, Email, Password};
 use crate::error::Error;
 use crate::personal_data::NationalId;
+use crate::service_clients::ServiceClients;
 use crate::staff::{DepartmentCode, NewInvitation, RoleGrant};
 use crate::storage::{audit_entry, commune, department};
 
 pub struct IdentityGrpc {
     accounts: Arc<Accounts>,
+    service_clients: Arc<ServiceClients>,
 }
 
 impl IdentityGrpc {
-    pub fn new(accounts: Arc<Accounts>) -> Self {
-        IdentityGrpc { accounts }
+    pub fn new(accounts: Arc<Accounts>, service_clients: Arc<ServiceClients>) -> Self {
+        IdentityGrpc {
+            accounts,
+            service_clients,
+        }
     }
 }
+
+/// The services that may read people's contact details.
+const CONTACT_DETAILS_CLIENTS: &[&str] = &["notification"];
 
 #[tonic::async_trait]
 impl IdentityService for IdentityGrpc {
@@ -709,6 +717,80 @@ impl IdentityService for IdentityGrpc {
         Ok(Response::new(pb::RevokeRoleResponse {
             user: Some(account_to_proto(&account)),
         }))
+    }
+
+    async fn issue_service_token(
+        &self,
+        request: Request<pb::IssueServiceTokenRequest>,
+    ) -> Result<Response<pb::IssueServiceTokenResponse>, Status> {
+        let actor = actor_of(&request);
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        for (field, value) in [
+            ("client_id", &request.client_id),
+            ("client_secret", &request.client_secret),
+            ("audience", &request.audience),
+        ] {
+            if value.trim().is_empty() {
+                violations.add(field, "is required");
+            }
+        }
+        violations.into_result()?;
+        let (access_token, expires_in_seconds) = self
+            .accounts
+            .issue_service_token(
+                &self.service_clients,
+                request.client_id.trim(),
+                &request.client_secret,
+                request.audience.trim(),
+                &actor,
+            )
+            .await?;
+        Ok(Response::new(pb::IssueServiceTokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in_seconds,
+        }))
+    }
+
+    async fn get_contact_details(
+        &self,
+        request: Request<pb::GetContactDetailsRequest>,
+    ) -> Result<Response<pb::GetContactDetailsResponse>, Status> {
+        principal(&request)?.require_service("identity", CONTACT_DETAILS_CLIENTS)?;
+        let request = request.into_inner();
+        if request.user_ids.len() > 500 {
+            return Err(jamaa_server::status::invalid_argument(
+                "user_ids",
+                "at most 500 at a time",
+            ));
+        }
+        let mut ids = Vec::with_capacity(request.user_ids.len());
+        for (index, id) in request.user_ids.iter().enumerate() {
+            ids.push(uuid::Uuid::parse_str(id).map_err(|_| {
+                jamaa_server::status::invalid_argument(
+                    &format!("user_ids[{index}]"),
+                    "must be a user id (a UUID)",
+                )
+            })?);
+        }
+        let contacts = self
+            .accounts
+            .contact_details(&ids)
+            .await?
+            .iter()
+            .map(|user| pb::ContactDetails {
+                user_id: user.id.to_string(),
+                commune_id: user.commune_id.map(|id| id.to_string()).unwrap_or_default(),
+                email: user.email.clone(),
+                email_verified: user.contact_verified_at.is_some(),
+                display_name: user.display_name.clone(),
+                preferred_language: Language::from_code(&user.preferred_language)
+                    .unwrap_or(Language::Ar) as i32,
+                disabled: user.disabled_at.is_some(),
+            })
+            .collect();
+        Ok(Response::new(pb::GetContactDetailsResponse { contacts }))
     }
 
     async fn verify_in_person(

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod personal_data;
+pub mod service_clients;
 pub mod staff;
 pub mod storage;
 pub mod throttle;
@@ -50,6 +51,9 @@ pub struct IdentityConfig {
     pub signing_key_lead_seconds: i64,
     /// Keys that protect the national ID number and one-time codes.
     pub personal_data: PersonalDataConfig,
+    /// The services' own credentials: client id → secret (client-credentials tokens).
+    #[serde(default)]
+    pub service_clients: std::collections::HashMap<String, SecretString>,
 }
 
 /// Settings of the standalone identity process.
@@ -80,6 +84,11 @@ index_key = "PEEOGVtb7A2OnOBy8tCIPLTIYkjthGxxKi9LJbfrE3Y="
 
 [identity.personal_data.encryption_keys]
 dev1 = "npp8F50Qlg2eTO7cMxaV6YBdx++brx9uaM3+hX4M1q4="
+
+# The services' own credentials (IssueServiceToken): client id = secret. DEVELOPMENT secrets;
+# production sets its own, e.g. JAMAA__IDENTITY__SERVICE_CLIENTS__NOTIFICATION.
+[identity.service_clients]
+notification = "dev-notification-secret-change-me"
 "#;
 
 /// The built-in defaults of the standalone process.
@@ -127,6 +136,10 @@ pub async fn mount(
         },
         personal,
     ));
+    let service_clients = Arc::new(service_clients::ServiceClients::new(
+        &config.service_clients,
+        auth.audience.clone(),
+    ));
     if let (Some(email), Some(password)) = (
         &config.platform_admin_email,
         &config.platform_admin_password,
@@ -145,6 +158,7 @@ pub async fn mount(
     context.start_outbox_relay(&outbox);
     server.add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(
         accounts,
+        service_clients,
     )));
     Ok(key_source)
 }

@@ -113,6 +113,11 @@ index_key = "PEEOGVtb7A2OnOBy8tCIPLTIYkjthGxxKi9LJbfrE3Y="
 [identity.personal_data.encryption_keys]
 dev1 = "npp8F50Qlg2eTO7cMxaV6YBdx++brx9uaM3+hX4M1q4="
 
+# The services' own credentials (IssueServiceToken): client id = secret. DEVELOPMENT secrets;
+# production sets its own, e.g. JAMAA__IDENTITY__SERVICE_CLIENTS__NOTIFICATION.
+[identity.service_clients]
+notification = "dev-notification-secret-change-me"
+
 [gateway]
 identity_url = "set by the all-in-one"
 service_request_url = "set by the all-in-one"

@@ -123,6 +123,7 @@ async fn audit(backend: Backend) {
         .login(identity::LoginRequest {
             email: "nobody@aud.test".into(),
             password: "whatever-password".into(),
+            ..Default::default()
         })
         .await
         .expect_err("unknown");

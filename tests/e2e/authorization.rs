@@ -362,6 +362,7 @@ async fn refresh_tokens_rotate_and_reuse_is_detected() {
         .login(identity::LoginRequest {
             email: "amina@rft.test".into(),
             password: "citizen-password-1".into(),
+            ..Default::default()
         })
         .await
         .expect("login")
@@ -422,6 +423,7 @@ async fn refresh_tokens_rotate_and_reuse_is_detected() {
             .login(identity::LoginRequest {
                 email: email.into(),
                 password: password.into(),
+                ..Default::default()
             })
             .await
             .expect_err("bad credentials");

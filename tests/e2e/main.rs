@@ -15,6 +15,7 @@ mod outbox;
 mod passwords;
 mod platform;
 mod rollout;
+mod second_factor;
 mod service_accounts;
 mod sessions;
 mod staff;

@@ -75,6 +75,7 @@ async fn metrics_show_calls_outbox_and_consumers() {
         .login(identity::LoginRequest {
             email: "meryem@mtr.test".into(),
             password: "not-the-password".into(),
+            ..Default::default()
         })
         .await
         .expect_err("a wrong password is refused");

@@ -21,6 +21,7 @@ async fn sign_in(
         .login(identity::LoginRequest {
             email: email.into(),
             password: password.into(),
+            ..Default::default()
         })
         .await
         .map(tonic::Response::into_inner)

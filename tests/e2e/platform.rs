@@ -123,6 +123,7 @@ async fn calls_over_the_limit_are_shed() {
                 .login(jamaa_proto::identity::v1::LoginRequest {
                     email: "amina@shd.test".into(),
                     password: "citizen-password-1".into(),
+                    ..Default::default()
                 })
                 .await
         }

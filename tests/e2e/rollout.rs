@@ -130,6 +130,7 @@ async fn a_rolling_restart_under_load_fails_no_request() {
         .login(identity::LoginRequest {
             email: PLATFORM_ADMIN_EMAIL.into(),
             password: PLATFORM_ADMIN_PASSWORD.into(),
+            ..Default::default()
         })
         .await
         .expect("login")
@@ -167,7 +168,11 @@ async fn a_rolling_restart_under_load_fails_no_request() {
         let (email, password) = (email.to_string(), password.to_string());
         async move {
             client
-                .login(identity::LoginRequest { email, password })
+                .login(identity::LoginRequest {
+                    email,
+                    password,
+                    ..Default::default()
+                })
                 .await
                 .expect("login")
                 .into_inner()

@@ -14,6 +14,7 @@ async fn sign_in(stack: &jamaa_tests::TestStack, email: &str) -> identity::Login
         .login(identity::LoginRequest {
             email: email.into(),
             password: "citizen-password-1".into(),
+            ..Default::default()
         })
         .await
         .expect("login")
@@ -175,6 +176,7 @@ async fn disabled_accounts(backend: Backend) {
         .login(identity::LoginRequest {
             email: "karim@dis.test".into(),
             password: "citizen-password-1".into(),
+            ..Default::default()
         })
         .await
         .expect_err("a disabled account cannot sign in");

@@ -163,6 +163,7 @@ async fn services_as_separate_applications_over_rabbitmq() {
                 .login(identity::LoginRequest {
                     email: email.into(),
                     password: password.into(),
+                    ..Default::default()
                 })
                 .await
                 .unwrap_or_else(|error| panic!("login {email}: {error:?}"))

@@ -21,6 +21,7 @@ async fn attempt(stack: &jamaa_tests::TestStack, email: &str, password: &str) ->
         .login(identity::LoginRequest {
             email: email.into(),
             password: password.into(),
+            ..Default::default()
         })
         .await
     {

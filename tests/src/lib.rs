@@ -226,6 +226,7 @@ impl TestStack {
             .login(identity::LoginRequest {
                 email: email.into(),
                 password: password.into(),
+                ..Default::default()
             })
             .await
             .unwrap_or_else(|status| panic!("login {email}: {status:?}"))

@@ -31,6 +31,13 @@ pub struct Claims {
     /// Roles absent here cover the whole commune.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub departments: std::collections::BTreeMap<String, String>,
+    /// How the person signed in (RFC 8176): `pwd`, and `otp` with a second factor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// The person's commune requires staff to use a second factor and they have none yet: staff
+    /// calls are refused until they enrol.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mfa_enrolment_required: bool,
 }
 
 /// How well a person's identity is established, weakest first (mirrors

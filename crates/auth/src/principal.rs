@@ -23,6 +23,10 @@ pub struct Principal {
     pub service: Option<String>,
     /// The token's audience.
     pub audience: String,
+    /// Whether the caller signed in with a second factor.
+    pub second_factor: bool,
+    /// Whether the caller must enrol a second factor before acting as staff.
+    pub mfa_enrolment_required: bool,
 }
 
 impl Principal {
@@ -38,11 +42,15 @@ impl Principal {
                 departments: std::collections::HashMap::new(),
                 service: Some(client.to_string()),
                 audience: claims.aud.clone(),
+                second_factor: false,
+                mfa_enrolment_required: false,
             });
         }
         Some(Principal {
             service: None,
             audience: claims.aud.clone(),
+            second_factor: claims.amr.iter().any(|method| method == "otp"),
+            mfa_enrolment_required: claims.mfa_enrolment_required,
             user_id: Uuid::parse_str(&claims.sub).ok()?,
             commune_id: match &claims.commune_id {
                 Some(id) => Some(Uuid::parse_str(id).ok()?),
@@ -97,6 +105,20 @@ impl Principal {
 
     /// Requires the caller to hold one of `roles` in their commune; returns that commune.
     pub fn require_staff(&self, roles: &[Role]) -> Result<Uuid, Status> {
+        if self.mfa_enrolment_required {
+            let mut details = ErrorDetails::new();
+            details.set_error_info(
+                "SECOND_FACTOR_ENROLMENT_REQUIRED",
+                "jamaa.ma",
+                std::collections::HashMap::new(),
+            );
+            return Err(Status::with_error_details(
+                tonic::Code::PermissionDenied,
+                "your commune requires staff to sign in with a second factor: enrol an \
+                 authenticator app (EnrollTotp), then sign in again",
+                details,
+            ));
+        }
         if !roles.iter().any(|role| self.has_role(*role)) {
             let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
             return Err(Status::permission_denied(format!(
@@ -157,9 +179,11 @@ impl Principal {
         ))
     }
 
-    /// Whether the caller is staff (any staff role) of `commune_id`.
+    /// Whether the caller is staff (any staff role) of `commune_id`, able to act as such.
     pub fn is_staff_of(&self, commune_id: Uuid) -> bool {
-        self.commune_id == Some(commune_id) && self.roles.iter().any(|role| role.is_staff())
+        !self.mfa_enrolment_required
+            && self.commune_id == Some(commune_id)
+            && self.roles.iter().any(|role| role.is_staff())
     }
 }
 

@@ -52,7 +52,7 @@ pub mod events {
     }
 }
 
-pub use pbjson_types::Timestamp;
+pub use pbjson_types::{FieldMask, Timestamp};
 
 /// A protobuf timestamp from milliseconds since the Unix epoch.
 pub fn timestamp_from_millis(millis: i64) -> Timestamp {

@@ -330,6 +330,22 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move { clients.identity.reset_password(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Post, "/v1/communes:update", "UpdateCommune")
+                .summary("Updates a commune's profile and policies ({commune: {code, …}, updateMask: \"region,timeZone\"}). Platform administrators; commune administrators for their own.")
+                .idempotent(),
+            |mut clients: Clients, request| async move { clients.identity.update_commune(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/me/totp", "EnrollTotp")
+                .summary("Starts enrolling an authenticator app: answers the seed and the otpauth URI."),
+            |mut clients: Clients, request| async move { clients.identity.enroll_totp(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/me/totp/confirm", "ConfirmTotp")
+                .summary("Confirms the authenticator app with a first code ({code}); answers the recovery codes, once."),
+            |mut clients: Clients, request| async move { clients.identity.confirm_totp(request).await },
+        ),
+        Operation::rpc(
             RouteSpec::new(Post, "/v1/departments", "CreateDepartment")
                 .summary("Creates a department of the caller's commune ({code, name}). Commune administrators."),
             |mut clients: Clients, request| async move { clients.identity.create_department(request).await },

@@ -86,7 +86,7 @@ pub struct Accounts {
     keys: Arc<KeyRing>,
     policy: TokenPolicy,
     pub(crate) throttle: LoginThrottle,
-    personal: Arc<PersonalDataKeys>,
+    pub(crate) personal: Arc<PersonalDataKeys>,
 }
 
 impl Accounts {
@@ -196,6 +196,13 @@ impl Accounts {
             has_arrondissements: Set(new.has_arrondissements),
             petition_signature_threshold: Set(new.petition_signature_threshold),
             created_at: Set(Utc::now()),
+            require_staff_mfa: Set(false),
+            region: Set(String::new()),
+            languages: Set("ar,fr".into()),
+            time_zone: Set("Africa/Casablanca".into()),
+            contact_email: Set(String::new()),
+            contact_phone: Set(String::new()),
+            address: Set(String::new()),
         }
         .insert(&txn)
         .await
@@ -252,6 +259,54 @@ impl Accounts {
         self.outbox.commit(txn).await?;
         let admin = self.account(admin_id).await?;
         Ok((commune, admin))
+    }
+
+    /// Stores `updated` (the commune with its new values, same id and code), with the event
+    /// and the audit entry.
+    pub async fn update_commune(
+        &self,
+        updated: commune::Model,
+        changed: &[String],
+        actor: &Actor,
+    ) -> Result<commune::Model, Error> {
+        let txn = self.db.begin().await?;
+        let mut row: commune::ActiveModel = updated.clone().into();
+        row = sea_orm::ActiveModelTrait::reset_all(row);
+        let saved = row.update(&txn).await?;
+        audit::record(
+            &txn,
+            Entry {
+                commune_id: Some(saved.id),
+                actor: actor.clone(),
+                action: "commune.update",
+                target: format!("communes/{}", saved.id),
+                outcome: Outcome::Success,
+                detail: serde_json::json!({ "fields": changed }),
+            },
+        )
+        .await?;
+        self.outbox
+            .add(
+                &txn,
+                format!("communes/{}", saved.id),
+                &events::CommuneUpdated {
+                    commune_id: saved.id.to_string(),
+                    code: saved.code.clone(),
+                    name: Some(LocalizedText {
+                        ar: saved.name_ar.clone(),
+                        fr: saved.name_fr.clone(),
+                        en: saved.name_en.clone(),
+                        tzm: saved.name_tzm.clone(),
+                    }),
+                    petition_signature_threshold: saved.petition_signature_threshold,
+                    population: saved.population,
+                    has_arrondissements: saved.has_arrondissements,
+                    time_zone: saved.time_zone.clone(),
+                },
+            )
+            .await?;
+        self.outbox.commit(txn).await?;
+        Ok(saved)
     }
 
     pub async fn commune_by_code(&self, code: &CommuneCode) -> Result<commune::Model, Error> {
@@ -584,6 +639,7 @@ impl Accounts {
         &self,
         email: &str,
         password: &str,
+        second_factor_code: Option<&str>,
         actor: &Actor,
     ) -> Result<Session, Error> {
         let throttle_key = throttle::account_key(email);
@@ -627,12 +683,23 @@ impl Accounts {
             .await?;
             return Err(Error::WrongCredentials);
         };
-        self.throttle.clear(&throttle_key).await?;
         if user.disabled_at.is_some() {
             audit::record(&self.db, attempt(Outcome::Denied, "account disabled")).await?;
             // Said only to whoever knows the password: it reveals nothing to anyone else.
             return Err(Error::AccountDisabled);
         }
+        // Asked only of whoever knows the password; a wrong code counts as a failed sign-in.
+        match self.check_second_factor(&user, second_factor_code).await {
+            Ok(()) => {}
+            Err(Error::SecondFactorRequired) => return Err(Error::SecondFactorRequired),
+            Err(Error::WrongSecondFactor) => {
+                self.throttle.record_failure(&throttle_key).await?;
+                audit::record(&self.db, attempt(Outcome::Failure, "wrong second factor")).await?;
+                return Err(Error::WrongSecondFactor);
+            }
+            Err(error) => return Err(error),
+        }
+        self.throttle.clear(&throttle_key).await?;
         let account = self.account(user.id).await?;
         let session = self.open_session(account).await?;
         audit::record(
@@ -810,6 +877,16 @@ impl Accounts {
 
     pub(crate) async fn open_session(&self, account: Account) -> Result<Session, Error> {
         let now = Utc::now();
+        // Sign-in demands the code once a factor is confirmed, so its sessions used one.
+        let second_factor = self.has_second_factor(account.user.id).await?;
+        let is_staff = account.roles.iter().any(|role| role.is_staff());
+        let commune_requires_mfa = match account.user.commune_id {
+            Some(id) if is_staff => commune::Entity::find_by_id(id)
+                .one(&self.db)
+                .await?
+                .is_some_and(|commune| commune.require_staff_mfa),
+            _ => false,
+        };
         let subject = TokenSubject {
             user_id: account.user.id,
             commune_id: account.user.commune_id,
@@ -826,6 +903,8 @@ impl Accounts {
                 .iter()
                 .map(|(role, id)| (role.as_str().to_string(), id.to_string()))
                 .collect(),
+            second_factor,
+            mfa_enrolment_required: commune_requires_mfa && !second_factor,
         };
         let claims = tokens::claims(
             &subject,
@@ -1044,6 +1123,8 @@ impl Accounts {
             lang: String::new(),
             assurance: None,
             departments: Default::default(),
+            amr: Vec::new(),
+            mfa_enrolment_required: false,
         };
         let token = self.keys.sign(&claims)?;
         audit::record(&self.db, entry(Outcome::Success)).await?;

@@ -254,9 +254,11 @@ pub async fn check(db: &DatabaseConnection, chain: Uuid) -> Result<ChainReport, 
     let mut expected_seq = 1;
     let mut after: Option<i64> = None;
     loop {
+        // Up to the head read above: entries a sealer adds meanwhile wait for the next check.
         let mut query = audit_entry::Entity::find()
             .filter(audit_entry::Column::ChainId.eq(chain))
             .filter(audit_entry::Column::ChainSeq.is_not_null())
+            .filter(audit_entry::Column::ChainSeq.lte(head_seq))
             .order_by_asc(audit_entry::Column::ChainSeq)
             .limit(1000);
         if let Some(after) = after {

@@ -47,6 +47,14 @@ pub enum Error {
     CannotRevokeOwnAdmin,
     #[error("roles are granted to staff accounts only")]
     NotStaff,
+    #[error("a second factor is enrolled already")]
+    AlreadyEnrolled,
+    #[error("no enrolment to confirm")]
+    NoPendingEnrolment,
+    #[error("a second factor is required")]
+    SecondFactorRequired,
+    #[error("wrong second factor")]
+    WrongSecondFactor,
     #[error("no such service")]
     UnknownAudience,
     #[error("wrong client credentials")]
@@ -159,6 +167,25 @@ impl From<Error> for Status {
             Error::NotStaff => status::failed_precondition(
                 "NOT_STAFF",
                 "roles are granted to staff accounts only, not to citizens' accounts",
+            ),
+            Error::AlreadyEnrolled => status::failed_precondition(
+                "ALREADY_ENROLLED",
+                "an authenticator app is enrolled already",
+            ),
+            Error::NoPendingEnrolment => status::failed_precondition(
+                "NO_PENDING_ENROLMENT",
+                "there is no enrolment to confirm: start with EnrollTotp",
+            ),
+            Error::SecondFactorRequired => status::with_reason(
+                Code::Unauthenticated,
+                "SECOND_FACTOR_REQUIRED",
+                "this account needs a code from its authenticator app (or a recovery code): \
+                 send it as second_factor_code",
+            ),
+            Error::WrongSecondFactor => status::with_reason(
+                Code::Unauthenticated,
+                "WRONG_SECOND_FACTOR",
+                "the second-factor code is wrong, expired or was used already",
             ),
             Error::UnknownAudience => status::invalid_argument(
                 "audience",

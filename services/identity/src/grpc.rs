@@ -118,6 +118,189 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
+    async fn update_commune(
+        &self,
+        request: Request<pb::UpdateCommuneRequest>,
+    ) -> Result<Response<pb::UpdateCommuneResponse>, Status> {
+        let caller = principal(&request)?;
+        let own_commune = if caller.is_platform_admin() {
+            None
+        } else {
+            Some(caller.require_staff(&[Role::CommuneAdmin])?)
+        };
+        let actor = actor_of(&request);
+        let request = request.into_inner();
+        let Some(new) = request.commune else {
+            return Err(jamaa_server::status::invalid_argument(
+                "commune",
+                "is required",
+            ));
+        };
+        let paths: Vec<String> = request
+            .update_mask
+            .map(|mask| mask.paths)
+            .unwrap_or_default();
+        if paths.is_empty() {
+            return Err(jamaa_server::status::invalid_argument(
+                "update_mask",
+                "name at least one field to change",
+            ));
+        }
+        let code = CommuneCode::parse(&new.code).map_err(|description| {
+            jamaa_server::status::invalid_argument("commune.code", description)
+        })?;
+        let mut commune = self.accounts.commune_by_code(&code).await?;
+        if own_commune.is_some_and(|own| own != commune.id) {
+            // Another commune is none of a commune administrator's business, not even its
+            // existence.
+            return Err(Error::CommuneNotFound(code.as_str().to_string()).into());
+        }
+        let mut violations = FieldViolations::new();
+        for path in &paths {
+            let field = format!("commune.{path}");
+            match path.as_str() {
+                "name" => {
+                    if let Some(name) =
+                        violations.check(&field, domain::parse_commune_name(new.name.as_ref()))
+                    {
+                        commune.name_ar = name.ar;
+                        commune.name_fr = name.fr;
+                        commune.name_en = name.en;
+                        commune.name_tzm = name.tzm;
+                    }
+                }
+                "population" => {
+                    if new.population < 0 {
+                        violations.add(field, "must not be negative");
+                    }
+                    commune.population = new.population;
+                }
+                "has_arrondissements" => commune.has_arrondissements = new.has_arrondissements,
+                "petition_signature_threshold" => {
+                    if new.petition_signature_threshold < 0 {
+                        violations.add(field, "must not be negative");
+                    }
+                }
+                "region" => commune.region = bounded_text(&mut violations, &field, &new.region),
+                "languages" => {
+                    let mut codes = Vec::new();
+                    for raw in &new.languages {
+                        match Language::try_from(*raw) {
+                            Ok(language) if language != Language::Unspecified => {
+                                if !codes.contains(&language.code()) {
+                                    codes.push(language.code());
+                                }
+                            }
+                            _ => violations.add(field.clone(), "holds a value that is no language"),
+                        }
+                    }
+                    if codes.is_empty() {
+                        violations.add(field, "must name at least one language");
+                    }
+                    commune.languages = codes.join(",");
+                }
+                "time_zone" => {
+                    let zone = new.time_zone.trim();
+                    let plausible = !zone.is_empty()
+                        && zone.len() <= 64
+                        && (zone == "UTC" || zone.contains('/'))
+                        && zone
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c));
+                    if !plausible {
+                        violations.add(field, "must be an IANA time zone, e.g. Africa/Casablanca");
+                    }
+                    commune.time_zone = zone.to_string();
+                }
+                "contact_email" => {
+                    if new.contact_email.trim().is_empty() {
+                        commune.contact_email = String::new();
+                    } else if let Some(email) =
+                        violations.check(&field, Email::parse(&new.contact_email))
+                    {
+                        commune.contact_email = email.as_str().to_string();
+                    }
+                }
+                "contact_phone" => {
+                    let phone = new.contact_phone.trim();
+                    if !phone
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+                        || phone.len() > 32
+                    {
+                        violations.add(field, "must be a telephone number, e.g. +212 523 00 00 00");
+                    }
+                    commune.contact_phone = phone.to_string();
+                }
+                "address" => commune.address = bounded_text(&mut violations, &field, &new.address),
+                "require_staff_mfa" => commune.require_staff_mfa = new.require_staff_mfa,
+                _ => violations.add("update_mask", format!("{path} cannot be changed")),
+            }
+        }
+        if paths.iter().any(|path| {
+            matches!(
+                path.as_str(),
+                "population" | "has_arrondissements" | "petition_signature_threshold"
+            )
+        }) {
+            let requested = if paths
+                .iter()
+                .any(|path| path == "petition_signature_threshold")
+            {
+                new.petition_signature_threshold
+            } else {
+                0
+            };
+            commune.petition_signature_threshold = domain::petition_threshold(
+                commune.population,
+                commune.has_arrondissements,
+                requested.max(0),
+            );
+        }
+        violations.into_result()?;
+        let commune = self
+            .accounts
+            .update_commune(commune, &paths, &actor)
+            .await?;
+        Ok(Response::new(pb::UpdateCommuneResponse {
+            commune: Some(commune_to_proto(&commune)),
+        }))
+    }
+
+    async fn enroll_totp(
+        &self,
+        request: Request<pb::EnrollTotpRequest>,
+    ) -> Result<Response<pb::EnrollTotpResponse>, Status> {
+        let user_id = principal(&request)?.user_id;
+        let enrolment = self
+            .accounts
+            .enroll_totp(user_id, &actor_of(&request))
+            .await?;
+        Ok(Response::new(pb::EnrollTotpResponse {
+            secret: enrolment.secret_base32,
+            otpauth_uri: enrolment.otpauth_uri,
+        }))
+    }
+
+    async fn confirm_totp(
+        &self,
+        request: Request<pb::ConfirmTotpRequest>,
+    ) -> Result<Response<pb::ConfirmTotpResponse>, Status> {
+        let user_id = principal(&request)?.user_id;
+        let code = request.get_ref().code.trim().to_string();
+        if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
+            return Err(jamaa_server::status::invalid_argument(
+                "code",
+                "must be the six digits the app shows",
+            ));
+        }
+        let recovery_codes = self
+            .accounts
+            .confirm_totp(user_id, &code, &actor_of(&request))
+            .await?;
+        Ok(Response::new(pb::ConfirmTotpResponse { recovery_codes }))
+    }
+
     async fn register_citizen(
         &self,
         request: Request<pb::RegisterCitizenRequest>,
@@ -206,7 +389,12 @@ impl IdentityService for IdentityGrpc {
         violations.into_result()?;
         let session = self
             .accounts
-            .login(&request.email, &request.password, &actor)
+            .login(
+                &request.email,
+                &request.password,
+                Some(request.second_factor_code.as_str()).filter(|code| !code.trim().is_empty()),
+                &actor,
+            )
             .await?;
         Ok(Response::new(pb::LoginResponse {
             user: Some(account_to_proto(&session.account)),
@@ -822,6 +1010,15 @@ impl IdentityService for IdentityGrpc {
     }
 }
 
+/// A free text of at most 200 characters, trimmed.
+fn bounded_text(violations: &mut FieldViolations, field: &str, value: &str) -> String {
+    let value = value.trim();
+    if value.chars().count() > 200 {
+        violations.add(field, "must have at most 200 characters");
+    }
+    value.to_string()
+}
+
 /// Who calls: the verified account, if any, and the client's address.
 fn actor_of<T>(request: &Request<T>) -> Actor {
     Actor {
@@ -910,6 +1107,18 @@ fn commune_to_proto(commune: &commune::Model) -> pb::Commune {
         has_arrondissements: commune.has_arrondissements,
         petition_signature_threshold: commune.petition_signature_threshold,
         create_time: Some(timestamp_from_millis(commune.created_at.timestamp_millis())),
+        region: commune.region.clone(),
+        languages: commune
+            .languages
+            .split(',')
+            .filter_map(|code| Language::from_code(code.trim()))
+            .map(|language| language as i32)
+            .collect(),
+        time_zone: commune.time_zone.clone(),
+        contact_email: commune.contact_email.clone(),
+        contact_phone: commune.contact_phone.clone(),
+        address: commune.address.clone(),
+        require_staff_mfa: commune.require_staff_mfa,
     }
 }
 

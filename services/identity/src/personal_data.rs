@@ -172,6 +172,70 @@ impl PersonalDataKeys {
         NationalId::parse(&text).map_err(Error::Internal)
     }
 
+    /// Encrypts another secret of `user_id` (e.g. a TOTP seed) under the current key, bound to
+    /// the account and to `context`: the key id and nonce then ciphertext.
+    pub fn seal(
+        &self,
+        user_id: Uuid,
+        context: &str,
+        secret: &[u8],
+    ) -> Result<(String, Vec<u8>), Error> {
+        let cipher = self
+            .ciphers
+            .get(&self.key_id)
+            .ok_or_else(|| Error::Internal("the current personal-data key is missing".into()))?;
+        let mut nonce = [0u8; 24];
+        getrandom::fill(&mut nonce)
+            .map_err(|error| Error::Internal(format!("no randomness: {error}")))?;
+        let aad = [user_id.as_bytes().as_slice(), context.as_bytes()].concat();
+        let ciphertext = cipher
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: secret,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| Error::Internal("cannot encrypt a secret".into()))?;
+        let mut stored = nonce.to_vec();
+        stored.extend_from_slice(&ciphertext);
+        Ok((self.key_id.clone(), stored))
+    }
+
+    /// Decrypts what [`Self::seal`] made.
+    pub fn open(
+        &self,
+        user_id: Uuid,
+        context: &str,
+        key_id: &str,
+        stored: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let cipher = self.ciphers.get(key_id).ok_or_else(|| {
+            Error::Internal(format!("personal-data key {key_id:?} is not configured"))
+        })?;
+        if stored.len() < 24 {
+            return Err(Error::Internal("a stored secret is truncated".into()));
+        }
+        let (nonce, ciphertext) = stored.split_at(24);
+        let nonce = XNonce::try_from(nonce)
+            .map_err(|_| Error::Internal("a stored secret is truncated".into()))?;
+        let aad = [user_id.as_bytes().as_slice(), context.as_bytes()].concat();
+        cipher
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| Error::Internal("a stored secret does not decrypt".into()))
+    }
+
+    /// A keyed hash of a recovery code of `user_id`.
+    pub fn recovery_code_hash(&self, user_id: Uuid, code: &str) -> String {
+        self.keyed_hash(&["recovery-code", &user_id.to_string(), code])
+    }
+
     /// The blind index of `national_id`: equal numbers, equal indexes; nothing else learnt.
     pub fn blind_index(&self, national_id: &NationalId) -> String {
         self.keyed_hash(&["national-id", national_id.expose()])

@@ -21,6 +21,16 @@ pub mod commune {
         pub has_arrondissements: bool,
         pub petition_signature_threshold: i32,
         pub created_at: DateTimeUtc,
+        /// Whether the commune's staff must sign in with a second factor.
+        pub require_staff_mfa: bool,
+        pub region: String,
+        /// Comma-separated language codes the commune serves in, e.g. `ar,fr,tzm`.
+        pub languages: String,
+        /// IANA time zone, e.g. `Africa/Casablanca`.
+        pub time_zone: String,
+        pub contact_email: String,
+        pub contact_phone: String,
+        pub address: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -314,6 +324,49 @@ pub mod invitation {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod totp_credential {
+    use sea_orm::entity::prelude::*;
+
+    /// A person's TOTP (RFC 6238) seed, encrypted like personal data. Counts once confirmed.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "totp_credentials")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        pub key_id: String,
+        pub secret_ciphertext: Vec<u8>,
+        pub confirmed_at: Option<DateTimeUtc>,
+        /// The last 30-second step a code was accepted for: a code works once.
+        pub last_used_step: i64,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod recovery_code {
+    use sea_orm::entity::prelude::*;
+
+    /// A single-use recovery code for when the authenticator is lost, stored as a keyed hash.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "recovery_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub user_id: Uuid,
+        pub code_hash: String,
+        pub used_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Identity's migrations, in order.
 pub struct Migrator;
 
@@ -329,6 +382,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateAssuranceTables),
             Box::new(CreateAuditTables),
             Box::new(CreateStaffTables),
+            Box::new(CreateSecondFactorTables),
         ]
     }
 }
@@ -836,6 +890,102 @@ impl MigrationTrait for CreateStaffTables {
                         ForeignKey::create()
                             .from("invitations", "commune_id")
                             .to("communes", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateSecondFactorTables;
+
+impl MigrationName for CreateSecondFactorTables {
+    fn name(&self) -> &str {
+        "m0008_000001_create_second_factor_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateSecondFactorTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("totp_credentials")
+                    .col(ColumnDef::new("user_id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("key_id").string_len(64).not_null())
+                    .col(ColumnDef::new("secret_ciphertext").binary().not_null())
+                    .col(
+                        ColumnDef::new("confirmed_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(ColumnDef::new("last_used_step").big_integer().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("totp_credentials", "user_id")
+                            .to("users", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("recovery_codes")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("user_id").uuid().not_null())
+                    .col(ColumnDef::new("code_hash").string_len(64).not_null())
+                    .col(ColumnDef::new("used_at").timestamp_with_time_zone().null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("recovery_codes", "user_id")
+                            .to("users", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("recovery_codes_user")
+                    .table("recovery_codes")
+                    .col("user_id")
+                    .to_owned(),
+            )
+            .await?;
+        // The commune's profile and policy, one column per ALTER TABLE (SQLite).
+        for (name, default) in [
+            ("region", ""),
+            ("languages", "ar,fr"),
+            ("time_zone", "Africa/Casablanca"),
+            ("contact_email", ""),
+            ("contact_phone", ""),
+            ("address", ""),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("communes")
+                        .add_column(ColumnDef::new(name).string().not_null().default(default))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("communes")
+                    .add_column(
+                        ColumnDef::new("require_staff_mfa")
+                            .boolean()
+                            .not_null()
+                            .default(false),
                     )
                     .to_owned(),
             )

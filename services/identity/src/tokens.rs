@@ -266,6 +266,10 @@ pub struct TokenSubject<'a> {
     pub assurance: jamaa_auth::AssuranceLevel,
     /// Role name → the department it is limited to.
     pub departments: std::collections::BTreeMap<String, String>,
+    /// Whether the session was opened with a second factor.
+    pub second_factor: bool,
+    /// Whether the person must enrol a second factor before acting as staff.
+    pub mfa_enrolment_required: bool,
 }
 
 pub fn claims(
@@ -288,6 +292,12 @@ pub fn claims(
         lang: subject.language.to_string(),
         assurance: Some(subject.assurance.as_str().to_string()),
         departments: subject.departments.clone(),
+        amr: if subject.second_factor {
+            vec!["pwd".into(), "otp".into()]
+        } else {
+            vec!["pwd".into()]
+        },
+        mfa_enrolment_required: subject.mfa_enrolment_required,
     }
 }
 

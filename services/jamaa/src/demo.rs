@@ -156,6 +156,7 @@ async fn login(
         .login(identity::LoginRequest {
             email: email.to_string(),
             password: password.to_string(),
+            ..Default::default()
         })
         .await?
         .into_inner()

@@ -14,6 +14,7 @@ mod metrics;
 mod outbox;
 mod passwords;
 mod platform;
+mod privacy;
 mod rollout;
 mod second_factor;
 mod service_accounts;

@@ -336,6 +336,16 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move { clients.identity.update_commune(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Get, "/v1/me/personal-data", "ExportPersonalData")
+                .summary("Exports everything identity holds about the caller, as JSON (law 09-08)."),
+            |mut clients: Clients, request| async move { clients.identity.export_personal_data(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/me/erase", "EraseAccount")
+                .summary("Erases the caller's account ({password}): personal data removed, records kept detached (law 09-08)."),
+            |mut clients: Clients, request| async move { clients.identity.erase_account(request).await },
+        ),
+        Operation::rpc(
             RouteSpec::new(Post, "/v1/me/totp", "EnrollTotp")
                 .summary("Starts enrolling an authenticator app: answers the seed and the otpauth URI."),
             |mut clients: Clients, request| async move { clients.identity.enroll_totp(request).await },

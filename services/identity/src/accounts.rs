@@ -1215,7 +1215,7 @@ pub(crate) async fn hash_password(password: Password) -> Result<String, Error> {
     .map_err(|error| Error::Internal(error.to_string()))?
 }
 
-async fn verify_password(password: String, hash: String) -> Result<bool, Error> {
+pub(crate) async fn verify_password(password: String, hash: String) -> Result<bool, Error> {
     let _turn = PASSWORD_HASHING
         .acquire()
         .await

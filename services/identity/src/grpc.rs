@@ -267,6 +267,51 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
+    async fn export_personal_data(
+        &self,
+        request: Request<pb::ExportPersonalDataRequest>,
+    ) -> Result<Response<pb::ExportPersonalDataResponse>, Status> {
+        let caller = principal(&request)?;
+        if caller.service.is_some() {
+            return Err(Error::PermissionDenied("a service has no personal data".into()).into());
+        }
+        let document = self
+            .accounts
+            .export_personal_data(caller.user_id, &actor_of(&request))
+            .await?;
+        Ok(Response::new(pb::ExportPersonalDataResponse {
+            json: document.to_string(),
+        }))
+    }
+
+    async fn erase_account(
+        &self,
+        request: Request<pb::EraseAccountRequest>,
+    ) -> Result<Response<pb::EraseAccountResponse>, Status> {
+        let caller = principal(&request)?;
+        if caller.service.is_some() {
+            return Err(Error::PermissionDenied("a service has no account to erase".into()).into());
+        }
+        let user_id = caller.user_id;
+        let actor = actor_of(&request);
+        if request.get_ref().password.is_empty() {
+            return Err(jamaa_server::status::invalid_argument(
+                "password",
+                "is required, to confirm",
+            ));
+        }
+        self.accounts
+            .erase_account(user_id, &request.get_ref().password, &actor)
+            .await
+            .map_err(|error| match error {
+                Error::WrongPassword => {
+                    jamaa_server::status::invalid_argument("password", "is not your password")
+                }
+                other => other.into(),
+            })?;
+        Ok(Response::new(pb::EraseAccountResponse {}))
+    }
+
     async fn enroll_totp(
         &self,
         request: Request<pb::EnrollTotpRequest>,

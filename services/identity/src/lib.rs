@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod personal_data;
+pub mod privacy;
 pub mod second_factor;
 pub mod service_clients;
 pub mod staff;

@@ -11,7 +11,10 @@ use jamaa_proto::events::v1 as events;
 use jamaa_proto::servicerequest::v1::RequestStatus;
 use jamaa_proto::r#type::v1::Language;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait, Set, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::CONSUMER;
@@ -26,6 +29,7 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::RequestStatusChanged>(),
         CloudEvent::type_of::<events::PetitionThresholdReached>(),
         CloudEvent::type_of::<events::VerificationCodeIssued>(),
+        CloudEvent::type_of::<events::AccountErased>(),
     ]
 }
 
@@ -44,6 +48,8 @@ impl NotificationHandler {
 enum Effect {
     /// Remember a person's commune and language.
     Recipient(recipient::Model),
+    /// Forget a person whose account was erased: their recipient record and inbox.
+    Forget(Uuid),
     /// Write to `recipient_id`.
     Notify {
         recipient_id: Uuid,
@@ -68,6 +74,13 @@ impl EventHandler for NotificationHandler {
         }
         match effect {
             Effect::Recipient(row) => upsert_recipient(&txn, row).await?,
+            Effect::Forget(user_id) => {
+                notification::Entity::delete_many()
+                    .filter(notification::Column::RecipientId.eq(user_id))
+                    .exec(&txn)
+                    .await?;
+                recipient::Entity::delete_by_id(user_id).exec(&txn).await?;
+            }
             Effect::Notify {
                 recipient_id,
                 commune_id,
@@ -152,6 +165,9 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
             },
             language: None,
         }
+    } else if event.is::<events::AccountErased>() {
+        let payload = event.decode::<events::AccountErased>()?;
+        Effect::Forget(parse_id(event, "user_id", &payload.user_id)?)
     } else if event.is::<events::VerificationCodeIssued>() {
         use events::verification_code_issued::Purpose;
         let payload = event.decode::<events::VerificationCodeIssued>()?;

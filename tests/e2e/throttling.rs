@@ -135,3 +135,66 @@ crate::on_both_backends!(
     throttling,
     eleven_failures_lock_an_account_and_unknown_accounts_answer_alike
 );
+
+crate::on_both_backends!(
+    one_client_address_is_limited_across_accounts,
+    address_limits
+);
+
+/// Per client address: failures across many e-mails lock the address (even for a right
+/// password), and sign-ups are limited; the gateway passes the address, so HTTP clients count
+/// the same.
+async fn address_limits(backend: Backend) {
+    let options = jamaa_tests::Options {
+        extra_env: vec![
+            (
+                "JAMAA__IDENTITY__THROTTLE__FAILURES_PER_5_MINUTES".into(),
+                "12".into(),
+            ),
+            (
+                "JAMAA__IDENTITY__THROTTLE__SIGN_UPS_PER_HOUR".into(),
+                "2".into(),
+            ),
+        ],
+        ..Default::default()
+    };
+    let Some(stack) = jamaa_tests::spawn_stack_with(backend, options).await else {
+        return;
+    };
+    stack.create_commune("IPL", 3).await;
+    stack.register_citizen("IPL", "Amina", Language::Fr).await;
+    stack.register_citizen("IPL", "Karim", Language::Ar).await;
+    let third = stack
+        .identity()
+        .register_citizen(identity::RegisterCitizenRequest {
+            commune_code: "IPL".into(),
+            email: "third@ipl.test".into(),
+            password: "citizen-password-1".into(),
+            display_name: "Third".into(),
+            preferred_language: Language::Ar as i32,
+        })
+        .await
+        .expect_err("a third sign-up from one address within the hour");
+    assert_eq!(third.code(), Code::ResourceExhausted);
+
+    // Twelve failures over twelve e-mails (none reaches the per-account limit of ten)...
+    for n in 0..12 {
+        let outcome = attempt(&stack, &format!("guess{n}@ipl.test"), "wrong-password").await;
+        assert_eq!(outcome.code, Code::Unauthenticated, "attempt {n}");
+    }
+    // ...lock the address, for a right password too, over gRPC and HTTP alike.
+    let locked = attempt(&stack, "amina@ipl.test", "citizen-password-1").await;
+    assert_eq!(locked.code, Code::ResourceExhausted, "{locked:?}");
+    assert_eq!(locked.reason, "TOO_MANY_ATTEMPTS");
+    let (status, headers, _) = jamaa_tests::send_for_headers(
+        "POST",
+        &format!("{}/v1/sessions", stack.stack.http_url()),
+        &[("content-type", "application/json".to_string())],
+        serde_json::json!({ "email": "karim@ipl.test", "password": "citizen-password-1" })
+            .to_string(),
+    )
+    .await;
+    assert_eq!(status, 429, "{headers:?}");
+    assert!(headers.get("retry-after").is_some(), "{headers:?}");
+    stack.stop().await;
+}

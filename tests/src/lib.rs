@@ -115,6 +115,22 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
             options.relay_poll_interval_ms.unwrap_or(200).to_string(),
         ),
     ];
+    // Every test calls from 127.0.0.1: the per-address limits would throttle tests that sign up
+    // many citizens. The throttling test sets its own.
+    env.extend([
+        (
+            "JAMAA__IDENTITY__THROTTLE__FAILURES_PER_5_MINUTES".to_string(),
+            "1000000".to_string(),
+        ),
+        (
+            "JAMAA__IDENTITY__THROTTLE__SIGN_UPS_PER_HOUR".to_string(),
+            "1000000".to_string(),
+        ),
+        (
+            "JAMAA__IDENTITY__THROTTLE__RESET_REQUESTS_PER_5_MINUTES".to_string(),
+            "1000000".to_string(),
+        ),
+    ]);
     env.extend(options.extra_env);
     let services = [
         "identity",

@@ -25,6 +25,25 @@ use crate::throttle::{self, LoginThrottle};
 use crate::tokens::{self, KeyRing, TokenSubject};
 use crate::verification::{self, Purpose};
 
+/// What the per-address throttle counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressEvent {
+    /// A failed sign-in, code or client-credentials check.
+    Failure,
+    SignUp,
+    ResetRequest,
+}
+
+impl AddressEvent {
+    fn as_str(self) -> &'static str {
+        match self {
+            AddressEvent::Failure => "failure",
+            AddressEvent::SignUp => "sign-up",
+            AddressEvent::ResetRequest => "reset",
+        }
+    }
+}
+
 /// Token lifetimes and claims.
 #[derive(Debug, Clone)]
 pub struct TokenPolicy {
@@ -87,6 +106,7 @@ pub struct Accounts {
     policy: TokenPolicy,
     pub(crate) throttle: LoginThrottle,
     pub(crate) personal: Arc<PersonalDataKeys>,
+    address_limits: throttle::AddressLimits,
 }
 
 impl Accounts {
@@ -96,6 +116,7 @@ impl Accounts {
         keys: Arc<KeyRing>,
         policy: TokenPolicy,
         personal: Arc<PersonalDataKeys>,
+        address_limits: throttle::AddressLimits,
     ) -> Self {
         Accounts {
             throttle: LoginThrottle::new(db.clone()),
@@ -104,7 +125,61 @@ impl Accounts {
             keys,
             policy,
             personal,
+            address_limits,
         }
+    }
+
+    /// Refuses when the caller's address used up `kind`'s limit (no address: nothing to count).
+    pub(crate) async fn check_address(
+        &self,
+        actor: &Actor,
+        kind: AddressEvent,
+    ) -> Result<(), Error> {
+        match &actor.client_address {
+            Some(address) => {
+                self.throttle
+                    .check_limit(
+                        &throttle::address_key(kind.as_str(), address),
+                        self.address_limit(kind),
+                    )
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one `kind` event for the caller's address.
+    pub(crate) async fn record_address(
+        &self,
+        actor: &Actor,
+        kind: AddressEvent,
+    ) -> Result<(), Error> {
+        match &actor.client_address {
+            Some(address) => {
+                self.throttle
+                    .record(
+                        &throttle::address_key(kind.as_str(), address),
+                        self.address_limit(kind),
+                    )
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn address_limit(&self, kind: AddressEvent) -> throttle::Limit {
+        match kind {
+            AddressEvent::Failure => self.address_limits.failures(),
+            AddressEvent::SignUp => self.address_limits.sign_ups(),
+            AddressEvent::ResetRequest => self.address_limits.reset_requests(),
+        }
+    }
+
+    /// Counts a password-reset request against the caller's address, refusing past the limit.
+    pub async fn count_reset_request(&self, actor: &Actor) -> Result<(), Error> {
+        self.check_address(actor, AddressEvent::ResetRequest)
+            .await?;
+        self.record_address(actor, AddressEvent::ResetRequest).await
     }
 
     pub fn keys(&self) -> &KeyRing {
@@ -321,7 +396,9 @@ impl Accounts {
         new: NewAccount,
         actor: &Actor,
     ) -> Result<Account, Error> {
+        self.check_address(actor, AddressEvent::SignUp).await?;
         let commune = self.commune_by_code(commune).await?;
+        self.record_address(actor, AddressEvent::SignUp).await?;
         self.create_account(commune.id, new, &[Role::Citizen], actor)
             .await
     }
@@ -507,10 +584,12 @@ impl Accounts {
             outcome,
             detail,
         };
+        self.check_address(actor, AddressEvent::Failure).await?;
         // The try is counted even when what follows fails: it is its own transaction.
         if let Err(error) =
             verification::check(&self.db, &self.personal, user_id, Purpose::Contact, code).await
         {
+            self.record_address(actor, AddressEvent::Failure).await?;
             audit::record(
                 &self.db,
                 entry(
@@ -660,7 +739,11 @@ impl Accounts {
             outcome,
             detail: serde_json::json!({ "reason": reason, "email_hash": throttle_key }),
         };
-        if let Err(error) = self.throttle.check(&throttle_key).await {
+        let checked = match self.throttle.check(&throttle_key).await {
+            Ok(()) => self.check_address(actor, AddressEvent::Failure).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = checked {
             audit::record(
                 &self.db,
                 attempt(Outcome::Denied, "too many failed attempts"),
@@ -676,6 +759,7 @@ impl Accounts {
         let matches = verify_password(password.to_string(), hash).await?;
         let Some(user) = found.clone().filter(|_| matches) else {
             self.throttle.record_failure(&throttle_key).await?;
+            self.record_address(actor, AddressEvent::Failure).await?;
             audit::record(
                 &self.db,
                 attempt(Outcome::Failure, "wrong e-mail or password"),
@@ -694,6 +778,7 @@ impl Accounts {
             Err(Error::SecondFactorRequired) => return Err(Error::SecondFactorRequired),
             Err(Error::WrongSecondFactor) => {
                 self.throttle.record_failure(&throttle_key).await?;
+                self.record_address(actor, AddressEvent::Failure).await?;
                 audit::record(&self.db, attempt(Outcome::Failure, "wrong second factor")).await?;
                 return Err(Error::WrongSecondFactor);
             }
@@ -956,6 +1041,7 @@ impl Accounts {
         };
         if !verify_password(current.to_string(), account.user.password_hash.clone()).await? {
             self.throttle.record_failure(&throttle_key).await?;
+            self.record_address(actor, AddressEvent::Failure).await?;
             audit::record(&self.db, entry(Outcome::Failure, "wrong current password")).await?;
             return Err(Error::WrongPassword);
         }
@@ -1043,11 +1129,13 @@ impl Accounts {
         new: Password,
         actor: &Actor,
     ) -> Result<(), Error> {
+        self.check_address(actor, AddressEvent::Failure).await?;
         let found = match Email::parse(email) {
             Ok(email) => find_user_by_email(&self.db, &email).await?,
             Err(_) => None,
         };
         let Some(user) = found.filter(|user| user.disabled_at.is_none()) else {
+            self.record_address(actor, AddressEvent::Failure).await?;
             return Err(Error::CodeExpired);
         };
         let entry = |outcome, reason: String| Entry {
@@ -1067,6 +1155,7 @@ impl Accounts {
         )
         .await
         {
+            self.record_address(actor, AddressEvent::Failure).await?;
             audit::record(&self.db, entry(Outcome::Failure, error.to_string())).await?;
             return Err(error);
         }
@@ -1094,6 +1183,7 @@ impl Accounts {
     ) -> Result<(String, i64), Error> {
         let throttle_key = throttle::account_key(&format!("service:{client_id}"));
         self.throttle.check(&throttle_key).await?;
+        self.check_address(actor, AddressEvent::Failure).await?;
         let audience = clients.audience_for(target).ok_or(Error::UnknownAudience)?;
         let entry = |outcome| Entry {
             commune_id: None,
@@ -1105,6 +1195,7 @@ impl Accounts {
         };
         if !clients.authenticate(client_id, secret) {
             self.throttle.record_failure(&throttle_key).await?;
+            self.record_address(actor, AddressEvent::Failure).await?;
             audit::record(&self.db, entry(Outcome::Failure)).await?;
             return Err(Error::WrongClientCredentials);
         }
@@ -1374,6 +1465,11 @@ mod tests {
                 keys.clone(),
                 policy.clone(),
                 Arc::new(crate::personal_data::test_keys()),
+                throttle::AddressLimits {
+                    failures_per_5_minutes: 100,
+                    sign_ups_per_hour: 100,
+                    reset_requests_per_5_minutes: 100,
+                },
             )
         };
         let (first, second) = (replica(), replica());

@@ -711,6 +711,8 @@ impl IdentityService for IdentityGrpc {
                 "is required",
             ));
         }
+        // Counted per client address whatever the e-mail (this tells nothing about accounts).
+        self.accounts.count_reset_request(&actor).await?;
         // Answered at once, the same for every e-mail: the work happens after the answer, so
         // neither the answer nor its timing tells whether an account exists.
         let accounts = self.accounts.clone();

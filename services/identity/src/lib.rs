@@ -56,6 +56,8 @@ pub struct IdentityConfig {
     /// The services' own credentials: client id → secret (client-credentials tokens).
     #[serde(default)]
     pub service_clients: std::collections::HashMap<String, SecretString>,
+    /// Per client-address limits (failed attempts, sign-ups, reset requests).
+    pub throttle: throttle::AddressLimits,
 }
 
 /// Settings of the standalone identity process.
@@ -91,6 +93,12 @@ dev1 = "npp8F50Qlg2eTO7cMxaV6YBdx++brx9uaM3+hX4M1q4="
 # production sets its own, e.g. JAMAA__IDENTITY__SERVICE_CLIENTS__NOTIFICATION.
 [identity.service_clients]
 notification = "dev-notification-secret-change-me"
+
+# Per client-address limits (the gateway passes the address; NAT puts many people behind one).
+[identity.throttle]
+failures_per_5_minutes = 100
+sign_ups_per_hour = 30
+reset_requests_per_5_minutes = 20
 "#;
 
 /// The built-in defaults of the standalone process.
@@ -137,6 +145,7 @@ pub async fn mount(
             signing_key_lead_seconds: config.signing_key_lead_seconds,
         },
         personal,
+        config.throttle.clone(),
     ));
     let service_clients = Arc::new(service_clients::ServiceClients::new(
         &config.service_clients,

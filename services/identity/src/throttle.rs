@@ -1,6 +1,9 @@
-//! The sign-in throttle: at most [`MAX_FAILURES`] failed sign-ins per e-mail within
-//! [`WINDOW`]; past that, every attempt for that e-mail (even with the right password) is refused
-//! with RESOURCE_EXHAUSTED until the oldest failure leaves the window.
+//! The throttle: at most [`MAX_FAILURES`] failed sign-ins per e-mail within [`WINDOW`]; past
+//! that, every attempt for that e-mail (even with the right password) is refused with
+//! RESOURCE_EXHAUSTED until the oldest failure leaves the window. The same per client address
+//! ([`address_key`], the gateway passes it): failed attempts of every kind (sign-ins, codes,
+//! client credentials) and sign-ups and reset requests, each within its own [`Limit`] from the
+//! settings (`[identity.throttle]`).
 //!
 //! Failures are keyed by a hash of the e-mail that was tried, whether an account has it or not,
 //! so unknown and known e-mails answer alike and the throttle reveals nothing. While an e-mail is
@@ -22,6 +25,60 @@ pub const MAX_FAILURES: usize = 10;
 /// The sliding window failures are counted in.
 pub const WINDOW: chrono::Duration = chrono::Duration::minutes(5);
 
+/// How many events a key may have within a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: usize,
+    pub window: chrono::Duration,
+}
+
+/// The per-account limit of failed sign-ins.
+pub const ACCOUNT_FAILURES: Limit = Limit {
+    max: MAX_FAILURES,
+    window: WINDOW,
+};
+
+/// Per-address limits (section `[identity.throttle]`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AddressLimits {
+    /// Failed attempts (sign-ins, codes, client credentials) per address per 5 minutes.
+    pub failures_per_5_minutes: usize,
+    /// Sign-ups per address per hour.
+    pub sign_ups_per_hour: usize,
+    /// Password-reset requests per address per 5 minutes.
+    pub reset_requests_per_5_minutes: usize,
+}
+
+impl AddressLimits {
+    pub fn failures(&self) -> Limit {
+        Limit {
+            max: self.failures_per_5_minutes,
+            window: chrono::Duration::minutes(5),
+        }
+    }
+
+    pub fn sign_ups(&self) -> Limit {
+        Limit {
+            max: self.sign_ups_per_hour,
+            window: chrono::Duration::hours(1),
+        }
+    }
+
+    pub fn reset_requests(&self) -> Limit {
+        Limit {
+            max: self.reset_requests_per_5_minutes,
+            window: chrono::Duration::minutes(5),
+        }
+    }
+}
+
+/// The throttle key of a client address for one kind of event (`failure`, `sign-up`, `reset`),
+/// hashed.
+pub fn address_key(kind: &str, address: &str) -> String {
+    let digest = Sha256::digest(format!("address:{kind}:{}", address.trim()).as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// The throttle key of what a caller typed as e-mail: trimmed, lower-cased, hashed.
 pub fn account_key(email: &str) -> String {
     let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
@@ -39,13 +96,18 @@ impl LoginThrottle {
 
     /// Refuses with [`Error::TooManyAttempts`] when `key` has used up its failures.
     pub async fn check(&self, key: &str) -> Result<(), Error> {
+        self.check_limit(key, ACCOUNT_FAILURES).await
+    }
+
+    /// Refuses with [`Error::TooManyAttempts`] when `key` had `limit.max` events in the window.
+    pub async fn check_limit(&self, key: &str, limit: Limit) -> Result<(), Error> {
         let now = Utc::now();
-        let failures = self.recent_failures(key, now).await?;
-        if failures.len() < MAX_FAILURES {
+        let failures = self.recent_failures(key, now, limit.window).await?;
+        if failures.len() < limit.max {
             return Ok(());
         }
         let oldest = failures.first().map(|row| row.failed_at).unwrap_or(now);
-        let retry_after = (oldest + WINDOW - now)
+        let retry_after = (oldest + limit.window - now)
             .to_std()
             .unwrap_or_default()
             .max(std::time::Duration::from_secs(1));
@@ -54,10 +116,15 @@ impl LoginThrottle {
 
     /// Records a failed sign-in for `key` and forgets its failures older than the window.
     pub async fn record_failure(&self, key: &str) -> Result<(), Error> {
+        self.record(key, ACCOUNT_FAILURES).await
+    }
+
+    /// Records an event for `key` and forgets its events older than `limit`'s window.
+    pub async fn record(&self, key: &str, limit: Limit) -> Result<(), Error> {
         let now = Utc::now();
         login_failure::Entity::delete_many()
             .filter(login_failure::Column::AccountKey.eq(key))
-            .filter(login_failure::Column::FailedAt.lte(now - WINDOW))
+            .filter(login_failure::Column::FailedAt.lte(now - limit.window))
             .exec(&self.db)
             .await?;
         login_failure::ActiveModel {
@@ -83,10 +150,11 @@ impl LoginThrottle {
         &self,
         key: &str,
         now: DateTime<Utc>,
+        window: chrono::Duration,
     ) -> Result<Vec<login_failure::Model>, Error> {
         Ok(login_failure::Entity::find()
             .filter(login_failure::Column::AccountKey.eq(key))
-            .filter(login_failure::Column::FailedAt.gt(now - WINDOW))
+            .filter(login_failure::Column::FailedAt.gt(now - window))
             .order_by_asc(login_failure::Column::FailedAt)
             .all(&self.db)
             .await?)

@@ -118,6 +118,12 @@ dev1 = "npp8F50Qlg2eTO7cMxaV6YBdx++brx9uaM3+hX4M1q4="
 [identity.service_clients]
 notification = "dev-notification-secret-change-me"
 
+# Per client-address limits (the gateway passes the address; NAT puts many people behind one).
+[identity.throttle]
+failures_per_5_minutes = 100
+sign_ups_per_hour = 30
+reset_requests_per_5_minutes = 20
+
 [gateway]
 identity_url = "set by the all-in-one"
 service_request_url = "set by the all-in-one"

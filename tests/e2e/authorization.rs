@@ -278,6 +278,20 @@ async fn bad_tokens(backend: Backend) {
         aud: "someone-else".into(),
         ..claims.clone()
     };
+    let wrong_issuer = Claims {
+        iss: "someone-else".into(),
+        ..claims.clone()
+    };
+    let not_yet_valid = Claims {
+        nbf: Some(now + 3600),
+        iat: now + 3600,
+        exp: now + 4000,
+        ..claims.clone()
+    };
+    let without_nbf = Claims {
+        nbf: None,
+        ..claims.clone()
+    };
     let other_key = {
         use ed25519_dalek::pkcs8::EncodePrivateKey;
         let mut seed = [0u8; 32];
@@ -314,6 +328,13 @@ async fn bad_tokens(backend: Backend) {
     for (what, token) in [
         ("expired", sign(&expired, &private_key, &kid)),
         ("wrong audience", sign(&wrong_audience, &private_key, &kid)),
+        ("wrong issuer", sign(&wrong_issuer, &private_key, &kid)),
+        ("not yet valid", sign(&not_yet_valid, &private_key, &kid)),
+        ("without nbf", sign(&without_nbf, &private_key, &kid)),
+        (
+            "unknown kid",
+            sign(&claims, &private_key, "key-nobody-knows"),
+        ),
         ("signed by another key", sign(&claims, &other_key, &kid)),
         ("tampered payload", tampered),
         ("alg none", alg_none),

@@ -214,6 +214,21 @@ async fn the_slice_over_http_json() {
         .await;
     assert_eq!(status, 200, "{petition}");
     let petition_id = petition["petition"]["id"].as_str().expect("id").to_string();
+    // Only a resident verified in person signs: first refused, then checked at the desk.
+    let (status, _, refused) = stack
+        .http(
+            "POST",
+            &format!("/v1/petitions/{petition_id}/signatures"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["code"], "PERMISSION_DENIED");
+    let amina_id = registered["user"]["id"].as_str().expect("id").to_string();
+    let token = stack
+        .verify_in_person(&admin, &amina_id, "amina@gtw.test")
+        .await;
     let (status, _, signed) = stack
         .http(
             "POST",

@@ -244,8 +244,30 @@ async fn story(backend: Backend) {
         .petition
         .expect("petition");
     assert_eq!(petition.signature_threshold, 3);
-    let (_, youssef) = stack.register_citizen("BNM", "Youssef", Language::Ar).await;
-    let (_, salma) = stack.register_citizen("BNM", "Salma", Language::Ar).await;
+    let (youssef_id, youssef) = stack.register_citizen("BNM", "Youssef", Language::Ar).await;
+    let (salma_id, _) = stack.register_citizen("BNM", "Salma", Language::Ar).await;
+    // Signatures count only from residents whose ID card the desk checked.
+    let unverified = stack
+        .participation()
+        .sign_petition(authorized(
+            participation::SignPetitionRequest {
+                petition_id: petition.id.clone(),
+            },
+            &youssef,
+        ))
+        .await
+        .expect_err("an unverified resident");
+    assert_eq!(unverified.code(), tonic::Code::PermissionDenied);
+    assert_eq!(jamaa_tests::error_reason(&unverified), "ASSURANCE_TOO_LOW");
+    let amina = stack
+        .verify_in_person(&admin, &amina_id, "amina@bnm.test")
+        .await;
+    let youssef = stack
+        .verify_in_person(&admin, &youssef_id, "youssef@bnm.test")
+        .await;
+    let salma = stack
+        .verify_in_person(&admin, &salma_id, "salma@bnm.test")
+        .await;
     let mut last = None;
     for token in [&amina, &youssef, &youssef, &salma] {
         last = Some(

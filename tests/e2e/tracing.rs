@@ -42,6 +42,7 @@ async fn follow_the_trace(backend: Backend) {
     // A fresh trace id per backend run, as a browser's instrumentation would send.
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
     let traceparent = format!("00-{trace_id}-a1b2c3d4e5f60718-01");
+    jamaa_tests::watch_trace(TraceId::from_hex(&trace_id).expect("trace id"));
     let (status, _, submitted) = stack
         .http_with_headers(
             "POST",

@@ -30,21 +30,67 @@ pub async fn within_limit<F: std::future::Future<Output = ()>>(scenario: F) {
         .expect("the scenario did not finish within three minutes");
 }
 
-/// The spans every test in this process finished, for tests that follow a trace.
+/// The finished spans of the traces a test asked to watch ([`watch_trace`]).
 pub fn finished_spans() -> Vec<opentelemetry_sdk::trace::SpanData> {
-    span_exporter().get_finished_spans().unwrap_or_default()
+    span_exporter()
+        .spans
+        .lock()
+        .map(|spans| spans.clone())
+        .unwrap_or_default()
 }
 
-fn span_exporter() -> &'static opentelemetry_sdk::trace::InMemorySpanExporter {
-    static EXPORTER: std::sync::OnceLock<opentelemetry_sdk::trace::InMemorySpanExporter> =
-        std::sync::OnceLock::new();
-    EXPORTER.get_or_init(opentelemetry_sdk::trace::InMemorySpanExporter::default)
+/// Keeps the spans of `trace_id` from now on (every other span is dropped at once, so a long
+/// run holds no more than the traces its tests follow).
+pub fn watch_trace(trace_id: opentelemetry::trace::TraceId) {
+    if let Ok(mut watched) = span_exporter().watched.lock() {
+        watched.insert(trace_id);
+    }
+}
+
+/// A span exporter that keeps only the spans of watched traces.
+#[derive(Debug, Default)]
+struct WatchedSpans {
+    watched: std::sync::Mutex<std::collections::HashSet<opentelemetry::trace::TraceId>>,
+    spans: std::sync::Mutex<Vec<opentelemetry_sdk::trace::SpanData>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct WatchedSpansExporter;
+
+impl opentelemetry_sdk::trace::SpanExporter for WatchedSpansExporter {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        let exporter = span_exporter();
+        let watched = exporter
+            .watched
+            .lock()
+            .map(|watched| watched.clone())
+            .unwrap_or_default();
+        if watched.is_empty() {
+            return Ok(());
+        }
+        if let Ok(mut spans) = exporter.spans.lock() {
+            spans.extend(
+                batch
+                    .into_iter()
+                    .filter(|span| watched.contains(&span.span_context.trace_id())),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn span_exporter() -> &'static WatchedSpans {
+    static EXPORTER: std::sync::OnceLock<WatchedSpans> = std::sync::OnceLock::new();
+    EXPORTER.get_or_init(WatchedSpans::default)
 }
 
 /// Test telemetry: quiet logs (TEST_LOG=1 prints them), spans kept in memory.
 pub fn init_telemetry() {
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-        .with_simple_exporter(span_exporter().clone())
+        .with_simple_exporter(WatchedSpansExporter)
         .build();
     jamaa_telemetry::init_for_tests_with(provider);
 }
@@ -314,6 +360,26 @@ impl TestStack {
             .map(|user| user.id)
             .unwrap_or_default();
         (user, self.login(&email, "citizen-password-1").await)
+    }
+
+    /// Has citizen `user_id` (who signs in with `email` and the citizens' test password)
+    /// verified in person at the desk by `admin_token`'s commune, with a national ID number made
+    /// from the user id; returns a new token carrying the level.
+    pub async fn verify_in_person(&self, admin_token: &str, user_id: &str, email: &str) -> String {
+        let digits: u32 = user_id.bytes().fold(0u32, |acc, byte| {
+            acc.wrapping_mul(31).wrapping_add(u32::from(byte))
+        }) % 1_000_000;
+        self.identity()
+            .verify_in_person(authorized(
+                identity::VerifyInPersonRequest {
+                    user_id: user_id.into(),
+                    national_id: format!("ZT{digits:06}"),
+                },
+                admin_token,
+            ))
+            .await
+            .unwrap_or_else(|status| panic!("verify {email} at the desk: {status:?}"));
+        self.login(email, "citizen-password-1").await
     }
 
     /// Creates a staff member with `roles` in the admin's commune; returns their token.

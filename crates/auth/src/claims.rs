@@ -11,6 +11,9 @@ pub struct Claims {
     pub exp: i64,
     /// Issued at (seconds since the epoch).
     pub iat: i64,
+    /// Not before (seconds since the epoch): identity sets it to `iat`; verifiers require it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     /// Token id.
     pub jti: String,
     /// The user's commune id; absent for platform administrators.

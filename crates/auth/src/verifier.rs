@@ -85,7 +85,8 @@ impl TokenVerifier {
                 .map(|service| crate::service_audience(&settings.audience, service)),
         );
         validation.set_audience(&audiences);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = 30;
         let mut keys = HashMap::new();
         if let KeySource::Static(static_keys) = &source {

@@ -1207,6 +1207,7 @@ impl Accounts {
             aud: audience.clone(),
             exp: now.timestamp() + ttl,
             iat: now.timestamp(),
+            nbf: Some(now.timestamp()),
             jti: Uuid::now_v7().to_string(),
             commune_id: None,
             commune_code: None,

@@ -285,6 +285,7 @@ pub fn claims(
         aud: audience.to_string(),
         exp: now.timestamp() + ttl_seconds,
         iat: now.timestamp(),
+        nbf: Some(now.timestamp()),
         jti: Uuid::now_v7().to_string(),
         commune_id: subject.commune_id.map(|id| id.to_string()),
         commune_code: subject.commune_code.map(str::to_string),

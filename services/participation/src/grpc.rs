@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use jamaa_auth::principal;
+use jamaa_auth::{AssuranceLevel, principal};
 use jamaa_proto::participation::v1 as pb;
 use jamaa_proto::participation::v1::participation_service_server::ParticipationService;
 use jamaa_proto::timestamp_from_millis;
@@ -98,6 +98,9 @@ impl ParticipationService for ParticipationGrpc {
     ) -> Result<Response<pb::SignPetitionResponse>, Status> {
         let caller = principal(&request)?;
         let commune_id = caller.require_citizen()?;
+        // A signature counts under law 113-14 only from an identified resident: the desk checked
+        // their national ID card. (A per-commune setting of the level is the petitions issue's.)
+        caller.require_assurance(AssuranceLevel::VerifiedInPerson)?;
         let citizen_id = caller.user_id;
         let petition_id = domain::parse_uuid(&request.get_ref().petition_id)
             .map_err(|description| status::invalid_argument("petition_id", description))?;

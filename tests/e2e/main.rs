@@ -9,6 +9,7 @@ mod audit;
 mod authorization;
 mod events;
 mod gateway;
+mod identity_matrix;
 mod key_rotation;
 mod metrics;
 mod outbox;

@@ -91,6 +91,7 @@ async fn passwords(backend: Backend) {
                 password: password.into(),
                 display_name: "Weak".into(),
                 preferred_language: Language::Fr as i32,
+                ..Default::default()
             })
             .await
             .expect_err(password);

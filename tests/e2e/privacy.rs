@@ -51,6 +51,29 @@ async fn privacy(backend: Backend) {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
 
+        // Gender, when given, is kept for equity statistics and shown to nobody but its owner.
+    stack
+        .identity()
+        .register_citizen(identity::RegisterCitizenRequest {
+            commune_code: "PRV".into(),
+            email: "nora@prv.test".into(),
+            password: "citizen-password-1".into(),
+            display_name: "Nora".into(),
+            preferred_language: Language::Ar as i32,
+            gender: identity::Gender::Female as i32,
+        })
+        .await
+        .expect("registered with a gender");
+    let nora = stack.login("nora@prv.test", "citizen-password-1").await;
+    let (_, _, me) = stack.http("GET", "/v1/me", Some(&nora), None).await;
+    assert!(!me.to_string().to_lowercase().contains("female"), "{me}");
+    let (_, _, body) = stack
+        .http("GET", "/v1/me/personal-data", Some(&nora), None)
+        .await;
+    let export: serde_json::Value =
+        serde_json::from_str(body["json"].as_str().unwrap_or_default()).expect("JSON");
+    assert_eq!(export["account"]["gender"], "female");
+
     // Erasure: the password confirms.
     let erase = |password: &'static str| {
         let stack = &stack;

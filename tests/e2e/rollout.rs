@@ -160,6 +160,7 @@ async fn a_rolling_restart_under_load_fails_no_request() {
             password: "citizen-password-1".into(),
             display_name: "Omar".into(),
             preferred_language: Language::Ar as i32,
+            ..Default::default()
         })
         .await
         .expect("register");

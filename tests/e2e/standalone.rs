@@ -199,6 +199,7 @@ async fn services_as_separate_applications_over_rabbitmq() {
             password: "citizen-password-1".into(),
             display_name: "Nadia".into(),
             preferred_language: Language::Fr as i32,
+            ..Default::default()
         })
         .await
         .expect("register");

@@ -172,6 +172,7 @@ async fn address_limits(backend: Backend) {
             password: "citizen-password-1".into(),
             display_name: "Third".into(),
             preferred_language: Language::Ar as i32,
+            ..Default::default()
         })
         .await
         .expect_err("a third sign-up from one address within the hour");

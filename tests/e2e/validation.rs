@@ -35,6 +35,7 @@ async fn bad_input_names_every_field() {
             password: "short".into(),
             display_name: " ".into(),
             preferred_language: 42,
+            ..Default::default()
         })
         .await
         .expect_err("invalid registration");
@@ -54,6 +55,7 @@ async fn bad_input_names_every_field() {
             password: "citizen-password-1".into(),
             display_name: "Amina".into(),
             preferred_language: Language::Ar as i32,
+            ..Default::default()
         })
         .await
         .expect_err("unknown commune");
@@ -68,6 +70,7 @@ async fn bad_input_names_every_field() {
             password: "citizen-password-1".into(),
             display_name: "Amina again".into(),
             preferred_language: Language::Ar as i32,
+            ..Default::default()
         })
         .await
         .expect_err("the same e-mail, other case");

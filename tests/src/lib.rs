@@ -352,6 +352,7 @@ impl TestStack {
                 password: "citizen-password-1".into(),
                 display_name: name.into(),
                 preferred_language: language as i32,
+                ..Default::default()
             })
             .await
             .unwrap_or_else(|status| panic!("register {email}: {status:?}"))

@@ -71,6 +71,8 @@ pub struct NewAccount {
     pub password: Password,
     pub display_name: DisplayName,
     pub language: Language,
+    /// `female` or `male`, when the person gave it (equity statistics only).
+    pub gender: Option<&'static str>,
 }
 
 /// An account with its roles and commune code.
@@ -435,6 +437,13 @@ impl Accounts {
             new.language,
         )
         .await?;
+        if let Some(gender) = new.gender {
+            user::Entity::update_many()
+                .col_expr(user::Column::Gender, Expr::value(gender))
+                .filter(user::Column::Id.eq(user_id))
+                .exec(&txn)
+                .await?;
+        }
         // A citizen signing up acts for themself.
         let actor = Actor {
             user_id: actor.user_id.or(Some(user_id)),
@@ -476,6 +485,11 @@ impl Accounts {
                         user_id: user_id.to_string(),
                         commune_id: commune_id.to_string(),
                         preferred_language: new.language as i32,
+                        gender: match new.gender {
+                            Some("female") => jamaa_proto::identity::v1::Gender::Female as i32,
+                            Some("male") => jamaa_proto::identity::v1::Gender::Male as i32,
+                            _ => 0,
+                        },
                     },
                 )
                 .await?;
@@ -1357,6 +1371,7 @@ pub(crate) async fn insert_user(
         disabled_at: Set(None),
         assurance_level: Set(AssuranceLevel::Registered.as_str().to_string()),
         contact_verified_at: Set(None),
+        gender: Set(None),
         display_name: Set(display_name.to_string()),
         preferred_language: Set(language.code().to_string()),
         created_at: Set(Utc::now()),

@@ -366,6 +366,18 @@ impl IdentityService for IdentityGrpc {
             return Err(violations.into_status());
         };
         violations.into_result()?;
+        let mut account = account;
+        account.gender = match pb::Gender::try_from(request.gender) {
+            Ok(pb::Gender::Female) => Some("female"),
+            Ok(pb::Gender::Male) => Some("male"),
+            Ok(pb::Gender::Unspecified) => None,
+            Err(_) => {
+                return Err(jamaa_server::status::invalid_argument(
+                    "gender",
+                    "must be GENDER_FEMALE, GENDER_MALE or left out",
+                ));
+            }
+        };
         let account = self
             .accounts
             .register_citizen(&commune, account, &actor)
@@ -1127,6 +1139,7 @@ fn parse_account(
         password: password?,
         display_name: display_name?,
         language: language?,
+        gender: None,
     })
 }
 

@@ -65,7 +65,8 @@ impl Accounts {
                 "created_at": user.created_at.to_rfc3339(),
                 "disabled_at": user.disabled_at.map(|at| at.to_rfc3339()),
                 "assurance_level": user.assurance_level,
-                "contact_verified_at": user.contact_verified_at.map(|at| at.to_rfc3339()),
+                                "contact_verified_at": user.contact_verified_at.map(|at| at.to_rfc3339()),
+                "gender": user.gender,
             },
             "roles": account.roles.iter().map(|role| json!({
                 "role": role.as_str(),
@@ -146,6 +147,7 @@ impl Accounts {
                 Expr::value(format!("erased-{}@erased.invalid", user_id.simple())),
             )
             .col_expr(user::Column::DisplayName, Expr::value("—"))
+            .col_expr(user::Column::Gender, Expr::value(Option::<String>::None))
             // No password hashes to this: sign-in can never succeed.
             .col_expr(user::Column::PasswordHash, Expr::value("erased"))
             .col_expr(user::Column::DisabledAt, Expr::value(now))

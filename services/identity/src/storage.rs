@@ -62,6 +62,8 @@ pub mod user {
         pub assurance_level: String,
         /// When the e-mail address was proved with a one-time code.
         pub contact_verified_at: Option<DateTimeUtc>,
+        /// `female` or `male` when given (equity statistics only; never answered).
+        pub gender: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -383,6 +385,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateAuditTables),
             Box::new(CreateStaffTables),
             Box::new(CreateSecondFactorTables),
+            Box::new(AddUserGender),
         ]
     }
 }
@@ -987,6 +990,28 @@ impl MigrationTrait for CreateSecondFactorTables {
                             .not_null()
                             .default(false),
                     )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct AddUserGender;
+
+impl MigrationName for AddUserGender {
+    fn name(&self) -> &str {
+        "m0009_000001_add_user_gender"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddUserGender {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .add_column(ColumnDef::new("gender").string_len(16).null())
                     .to_owned(),
             )
             .await

@@ -291,6 +291,7 @@ mod tests {
                 user_id: user_id.to_string(),
                 commune_id: commune_id.to_string(),
                 preferred_language: language as i32,
+                gender: 0,
             },
         )
     }
@@ -416,6 +417,7 @@ mod tests {
                 user_id: "not-a-uuid".into(),
                 commune_id: Uuid::now_v7().to_string(),
                 preferred_language: Language::Ar as i32,
+                gender: 0,
             },
         );
         assert!(handler.handle(&bad_id).await.is_err());

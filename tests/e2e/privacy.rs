@@ -51,7 +51,7 @@ async fn privacy(backend: Backend) {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
 
-        // Gender, when given, is kept for equity statistics and shown to nobody but its owner.
+    // Gender, when given, is kept for equity statistics and shown to nobody but its owner.
     stack
         .identity()
         .register_citizen(identity::RegisterCitizenRequest {

@@ -60,9 +60,9 @@ pub struct GatewayConfig {
     /// `JAMAA__GATEWAY__CORS_ALLOWED_ORIGINS=https://jamaa.ma,https://admin.jamaa.ma`.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub cors_allowed_origins: Vec<String>,
-    /// Whether the client's address is the first `X-Forwarded-For` entry: set it only behind a
-    /// proxy (an ingress) that sets that header itself. Otherwise the connection's peer is the
-    /// client.
+    /// Whether the client's address is the last `X-Forwarded-For` entry, the one a proxy in
+    /// front (an ingress) appended: set it only behind exactly one such proxy. Otherwise the
+    /// connection's peer is the client.
     #[serde(default)]
     pub trust_forwarded_for: bool,
 }

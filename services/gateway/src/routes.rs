@@ -98,7 +98,7 @@ pub struct AppState {
     pub call_timeout: Duration,
     /// The OpenAPI document, built once from the table.
     pub openapi: Arc<Value>,
-    /// Whether the first `X-Forwarded-For` address is the client's (behind a trusted proxy).
+    /// Whether the last `X-Forwarded-For` address is the client's (behind one trusted proxy).
     pub trust_forwarded_for: bool,
 }
 
@@ -626,8 +626,9 @@ struct RequestInput {
     client_address: Option<String>,
 }
 
-/// The client's IP address: the first `X-Forwarded-For` entry when the gateway sits behind a
-/// trusted proxy, else the connection's peer.
+/// The client's IP address: behind a trusted proxy, the last `X-Forwarded-For` entry (the one
+/// that proxy appended: entries before it are whatever the client sent, and spoofable); else
+/// the connection's peer.
 fn client_address(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
@@ -637,7 +638,7 @@ fn client_address(
         .then(|| headers.get("x-forwarded-for"))
         .flatten()
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
+        .and_then(|value| value.rsplit(',').next())
         .map(str::trim)
         .filter(|value| value.parse::<std::net::IpAddr>().is_ok())
         .map(str::to_string);

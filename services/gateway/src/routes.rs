@@ -906,9 +906,10 @@ mod tests {
     #[test]
     fn the_client_address_is_the_peer_unless_a_trusted_proxy_forwards_it() {
         let mut headers = HeaderMap::new();
+        // A client sent 198.51.100.4 itself; the proxy appended the address it saw.
         headers.insert(
             "x-forwarded-for",
-            "198.51.100.4, 10.0.0.1".parse().expect("value"),
+            "198.51.100.4, 203.0.113.9".parse().expect("value"),
         );
         let peer = Some(SocketAddr::from(([10, 0, 0, 9], 41000)));
         assert_eq!(
@@ -917,7 +918,7 @@ mod tests {
         );
         assert_eq!(
             client_address(&headers, peer, true).as_deref(),
-            Some("198.51.100.4")
+            Some("203.0.113.9")
         );
         headers.insert("x-forwarded-for", "not-an-address".parse().expect("value"));
         assert_eq!(

@@ -137,15 +137,8 @@ impl Accounts {
         actor: &Actor,
         kind: AddressEvent,
     ) -> Result<(), Error> {
-        match &actor.client_address {
-            Some(address) => {
-                self.throttle
-                    .check_limit(
-                        &throttle::address_key(kind.as_str(), address),
-                        self.address_limit(kind),
-                    )
-                    .await
-            }
+        match self.address_throttle(actor, kind) {
+            Some((key, limit)) => self.throttle.check_limit(&key, limit).await,
             None => Ok(()),
         }
     }
@@ -156,17 +149,23 @@ impl Accounts {
         actor: &Actor,
         kind: AddressEvent,
     ) -> Result<(), Error> {
-        match &actor.client_address {
-            Some(address) => {
-                self.throttle
-                    .record(
-                        &throttle::address_key(kind.as_str(), address),
-                        self.address_limit(kind),
-                    )
-                    .await
-            }
+        match self.address_throttle(actor, kind) {
+            Some((key, limit)) => self.throttle.record(&key, limit).await,
             None => Ok(()),
         }
+    }
+
+    /// The throttle key and limit of `kind` events from the caller's address, if it has one.
+    fn address_throttle(
+        &self,
+        actor: &Actor,
+        kind: AddressEvent,
+    ) -> Option<(String, throttle::Limit)> {
+        let address = actor.client_address.as_deref()?;
+        Some((
+            throttle::address_key(kind.as_str(), address),
+            self.address_limit(kind),
+        ))
     }
 
     fn address_limit(&self, kind: AddressEvent) -> throttle::Limit {

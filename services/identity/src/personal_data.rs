@@ -87,6 +87,9 @@ impl std::fmt::Debug for NationalId {
     }
 }
 
+/// The associated-data context of national IDs (the user id alone).
+const NATIONAL_ID_CONTEXT: &str = "";
+
 /// The keys that protect personal data; see the module docs.
 pub struct PersonalDataKeys {
     key_id: String,
@@ -126,54 +129,24 @@ impl PersonalDataKeys {
         user_id: Uuid,
         national_id: &NationalId,
     ) -> Result<(String, Vec<u8>), Error> {
-        let cipher = self
-            .ciphers
-            .get(&self.key_id)
-            .ok_or_else(|| Error::Internal("the current personal-data key is missing".into()))?;
-        let mut nonce = [0u8; 24];
-        getrandom::fill(&mut nonce)
-            .map_err(|error| Error::Internal(format!("no randomness: {error}")))?;
-        let ciphertext = cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: national_id.expose().as_bytes(),
-                    aad: user_id.as_bytes(),
-                },
-            )
-            .map_err(|_| Error::Internal("cannot encrypt personal data".into()))?;
-        let mut stored = nonce.to_vec();
-        stored.extend_from_slice(&ciphertext);
-        Ok((self.key_id.clone(), stored))
+        self.seal(
+            user_id,
+            NATIONAL_ID_CONTEXT,
+            national_id.expose().as_bytes(),
+        )
     }
 
-    /// The national ID stored for `user_id` (for the person's own data export).
+    /// The national ID stored for `user_id`.
     pub fn decrypt(&self, user_id: Uuid, key_id: &str, stored: &[u8]) -> Result<NationalId, Error> {
-        let cipher = self.ciphers.get(key_id).ok_or_else(|| {
-            Error::Internal(format!("personal-data key {key_id:?} is not configured"))
-        })?;
-        if stored.len() < 24 {
-            return Err(Error::Internal("a stored national ID is truncated".into()));
-        }
-        let (nonce, ciphertext) = stored.split_at(24);
-        let nonce = XNonce::try_from(nonce)
-            .map_err(|_| Error::Internal("a stored national ID is truncated".into()))?;
-        let plain = cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ciphertext,
-                    aad: user_id.as_bytes(),
-                },
-            )
-            .map_err(|_| Error::Internal("a stored national ID does not decrypt".into()))?;
+        let plain = self.open(user_id, NATIONAL_ID_CONTEXT, key_id, stored)?;
         let text = String::from_utf8(plain)
             .map_err(|_| Error::Internal("a stored national ID is not text".into()))?;
         NationalId::parse(&text).map_err(Error::Internal)
     }
 
-    /// Encrypts another secret of `user_id` (e.g. a TOTP seed) under the current key, bound to
-    /// the account and to `context`: the key id and nonce then ciphertext.
+    /// Encrypts a secret of `user_id` (a national ID, a TOTP seed) under the current key, bound
+    /// to the account and to `context` (the associated data is the user id then the context):
+    /// the key id, and the nonce then the ciphertext.
     pub fn seal(
         &self,
         user_id: Uuid,

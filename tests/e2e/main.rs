@@ -7,6 +7,7 @@
 mod assurance;
 mod audit;
 mod authorization;
+mod email;
 mod events;
 mod gateway;
 mod identity_matrix;

@@ -132,6 +132,8 @@ pub struct TestStack {
     pub broker_proxy: Option<FaultProxy>,
     /// The identity service's database (tests read its signing key to forge tokens).
     pub identity_database_url: String,
+    /// Every service's database URL, by service (`identity`, `service_request`, …).
+    database_urls: std::collections::HashMap<String, String>,
     databases: Vec<TestDatabase>,
     data_dir: PathBuf,
     channel: Channel,
@@ -225,6 +227,15 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
             amqp_url = Some(url);
         }
     }
+    let database_urls = env
+        .iter()
+        .filter_map(|(key, url)| {
+            let service = key
+                .strip_prefix("JAMAA__DATABASES__")?
+                .strip_suffix("__URL")?;
+            Some((service.to_lowercase(), url.clone()))
+        })
+        .collect();
     let identity_database_url = env
         .iter()
         .find(|(key, _)| key == "JAMAA__DATABASES__IDENTITY__URL")
@@ -245,6 +256,7 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
         amqp_url,
         broker_proxy,
         identity_database_url,
+        database_urls,
         databases,
         data_dir,
         channel,
@@ -266,6 +278,15 @@ fn broker_address(url: &str) -> String {
 }
 
 impl TestStack {
+    /// The database URL of `service` (`identity`, `service_request`, `participation`,
+    /// `notification`).
+    pub fn database_url(&self, service: &str) -> String {
+        self.database_urls
+            .get(service)
+            .cloned()
+            .unwrap_or_else(|| panic!("no database for {service}"))
+    }
+
     pub fn identity(&self) -> IdentityServiceClient<Channel> {
         IdentityServiceClient::new(self.channel.clone())
     }

@@ -9,12 +9,14 @@
 //! `JAMAA_TEST_AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672/%2f`).
 
 mod proxy;
+mod smtp;
 
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, Database};
 
 pub use proxy::FaultProxy;
+pub use smtp::{ReceivedMail, SmtpSink};
 
 /// The opt-out variable.
 pub const SKIP_REAL_SERVERS_ENV: &str = "JAMAA_TEST_SKIP_REAL_SERVERS";

@@ -515,6 +515,11 @@ impl Accounts {
         language: Language,
         purpose: Purpose,
     ) -> Result<chrono::DateTime<Utc>, Error> {
+        let email = user::Entity::find_by_id(user_id)
+            .one(txn)
+            .await?
+            .map(|user| user.email)
+            .unwrap_or_default();
         // Holding the account's row: two requests at once cannot both pass the
         // one-code-a-minute check below.
         user::Entity::update_many()
@@ -541,6 +546,7 @@ impl Accounts {
                         issued.expires_at.timestamp_millis(),
                     )),
                     preferred_language: language as i32,
+                    email,
                 },
             )
             .await?;

@@ -37,6 +37,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
     pub identity: jamaa_identity::IdentityConfig,
+    pub notification: jamaa_notification::NotificationConfig,
     pub gateway: GatewayConfig,
     pub demo: demo::DemoConfig,
 }
@@ -124,6 +125,12 @@ failures_per_5_minutes = 100
 sign_ups_per_hour = 30
 reset_requests_per_5_minutes = 20
 
+# E-mail: none on a laptop (messages reach the in-app inbox); e.g. smtp://127.0.0.1:1025 for a
+# local mail catcher.
+[notification.email]
+smtp_url = ""
+from = "Jamaa <no-reply@jamaa.local>"
+
 [gateway]
 identity_url = "set by the all-in-one"
 service_request_url = "set by the all-in-one"
@@ -181,7 +188,12 @@ impl Stack {
         let own_url = format!("http://127.0.0.1:{grpc_port}");
 
         // Consumers first, so their queues exist before anything is published.
-        jamaa_notification::mount(&mut server, &context(notification_db)).await?;
+        jamaa_notification::mount(
+            &mut server,
+            &context(notification_db),
+            &settings.notification,
+        )
+        .await?;
         let keys = jamaa_identity::mount(
             &mut server,
             &context(identity_db),

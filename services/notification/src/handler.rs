@@ -18,7 +18,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::CONSUMER;
-use crate::storage::{notification, recipient};
+use crate::storage::{delivery, notification, recipient};
 use crate::templates::{self, Notice};
 
 /// The event types this service consumes.
@@ -30,17 +30,20 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::PetitionThresholdReached>(),
         CloudEvent::type_of::<events::VerificationCodeIssued>(),
         CloudEvent::type_of::<events::AccountErased>(),
+        CloudEvent::type_of::<events::StaffInvited>(),
     ]
 }
 
 /// Applies notification's events to its database. Idempotent: see the module docs.
 pub struct NotificationHandler {
     db: DatabaseConnection,
+    /// Whether an e-mail channel is configured: only then are e-mail deliveries queued.
+    email_enabled: bool,
 }
 
 impl NotificationHandler {
-    pub fn new(db: DatabaseConnection) -> Self {
-        NotificationHandler { db }
+    pub fn new(db: DatabaseConnection, email_enabled: bool) -> Self {
+        NotificationHandler { db, email_enabled }
     }
 }
 
@@ -57,6 +60,14 @@ enum Effect {
         notice: Notice,
         /// The language the event names; else the recipient's known one.
         language: Option<Language>,
+        /// Also e-mail it to this address.
+        email: Option<String>,
+    },
+    /// E-mail someone who has no account (yet): an invitee.
+    Email {
+        address: String,
+        notice: Notice,
+        language: Language,
     },
 }
 
@@ -86,6 +97,7 @@ impl EventHandler for NotificationHandler {
                 commune_id,
                 notice,
                 language,
+                email,
             } => {
                 let language = match language {
                     Some(language) => language,
@@ -94,6 +106,9 @@ impl EventHandler for NotificationHandler {
                 let rendered = templates::render(&notice, language).map_err(|error| {
                     HandlerError(format!("cannot render a notification: {error}"))
                 })?;
+                if let Some(address) = email.filter(|_| self.email_enabled) {
+                    queue_email(&txn, event.id, Some(recipient_id), address, &rendered).await?;
+                }
                 insert_notification(
                     &txn,
                     notification::ActiveModel {
@@ -111,6 +126,20 @@ impl EventHandler for NotificationHandler {
                     },
                 )
                 .await?;
+            }
+            Effect::Email {
+                address,
+                notice,
+                language,
+            } => {
+                if self.email_enabled {
+                    let rendered = templates::render(&notice, language).map_err(|error| {
+                        HandlerError(format!("cannot render an e-mail: {error}"))
+                    })?;
+                    queue_email(&txn, event.id, None, address, &rendered).await?;
+                } else {
+                    tracing::warn!(event_id = %event.id, "no e-mail channel is configured: an invitation cannot be delivered");
+                }
             }
         }
         txn.commit().await?;
@@ -139,6 +168,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 tracking_code: payload.tracking_code,
             },
             language: None,
+            email: None,
         }
     } else if event.is::<events::RequestStatusChanged>() {
         let payload = event.decode::<events::RequestStatusChanged>()?;
@@ -152,6 +182,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 public_note: payload.public_note,
             },
             language: None,
+            email: None,
         }
     } else if event.is::<events::PetitionThresholdReached>() {
         let payload = event.decode::<events::PetitionThresholdReached>()?;
@@ -164,6 +195,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 signature_threshold: payload.signature_threshold,
             },
             language: None,
+            email: None,
         }
     } else if event.is::<events::AccountErased>() {
         let payload = event.decode::<events::AccountErased>()?;
@@ -193,6 +225,25 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
             language: Language::try_from(payload.preferred_language)
                 .ok()
                 .filter(|language| *language != Language::Unspecified),
+            email: Some(payload.email).filter(|email| !email.is_empty()),
+        }
+    } else if event.is::<events::StaffInvited>() {
+        let payload = event.decode::<events::StaffInvited>()?;
+        let days = payload
+            .expire_time
+            .map(|expiry| {
+                ((expiry.seconds - event.time.timestamp()) as f64 / 86_400.0).round() as i64
+            })
+            .filter(|days| *days > 0)
+            .unwrap_or(7);
+        Effect::Email {
+            address: payload.email,
+            notice: Notice::StaffInvitation {
+                display_name: payload.display_name,
+                token: payload.token,
+                days,
+            },
+            language: Language::try_from(payload.preferred_language).unwrap_or(Language::Ar),
         }
     } else {
         return Ok(None);
@@ -253,6 +304,46 @@ async fn recipient_language(
     Ok(found
         .and_then(|row| Language::from_code(&row.language))
         .unwrap_or(Language::Ar))
+}
+
+/// Queues an e-mail of `rendered` to `address` (once per event and address); the sender
+/// ([`crate::delivery`]) sends it.
+async fn queue_email(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    recipient_id: Option<Uuid>,
+    address: String,
+    rendered: &templates::Rendered,
+) -> Result<(), HandlerError> {
+    let now = Utc::now();
+    delivery::Entity::insert(delivery::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        event_id: Set(event_id),
+        channel: Set("email".into()),
+        recipient_id: Set(recipient_id),
+        address: Set(address),
+        subject: Set(rendered.title.clone()),
+        body: Set(rendered.body.clone()),
+        status: Set("queued".into()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        locked_until: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        sent_at: Set(None),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            delivery::Column::EventId,
+            delivery::Column::Channel,
+            delivery::Column::Address,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
 }
 
 /// Inserts a notification unless this event already wrote one to this recipient.
@@ -330,7 +421,7 @@ mod tests {
     #[tokio::test]
     async fn a_redelivered_event_writes_one_notification_in_the_recipients_language() {
         let temp = TempDatabase::new().await;
-        let handler = NotificationHandler::new(temp.db.clone());
+        let handler = NotificationHandler::new(temp.db.clone(), false);
         let (citizen, commune) = (Uuid::now_v7(), Uuid::now_v7());
         handler
             .handle(&registered(citizen, commune, Language::Fr))
@@ -356,7 +447,7 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_recipient_is_written_to_in_arabic() {
         let temp = TempDatabase::new().await;
-        let handler = NotificationHandler::new(temp.db.clone());
+        let handler = NotificationHandler::new(temp.db.clone(), false);
         let citizen = Uuid::now_v7();
         handler
             .handle(&status_changed(citizen, Uuid::now_v7()))
@@ -371,7 +462,7 @@ mod tests {
     #[tokio::test]
     async fn registration_is_remembered_once_and_writes_no_notification() {
         let temp = TempDatabase::new().await;
-        let handler = NotificationHandler::new(temp.db.clone());
+        let handler = NotificationHandler::new(temp.db.clone(), false);
         let (citizen, commune) = (Uuid::now_v7(), Uuid::now_v7());
         let event = registered(citizen, commune, Language::En);
         handler.handle(&event).await.expect("first");
@@ -393,7 +484,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_types_are_ignored_and_bad_payloads_fail() {
         let temp = TempDatabase::new().await;
-        let handler = NotificationHandler::new(temp.db.clone());
+        let handler = NotificationHandler::new(temp.db.clone(), false);
         let other = CloudEvent::new(
             SOURCE,
             "communes/x",

@@ -122,7 +122,7 @@ mod tests {
     #[tokio::test]
     async fn lists_own_notifications_newest_first_in_pages() {
         let temp = TempDatabase::new().await;
-        let handler = NotificationHandler::new(temp.db.clone());
+        let handler = NotificationHandler::new(temp.db.clone(), false);
         let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
         for code in ["A-1", "A-2", "A-3"] {
             notify(&handler, me, code).await;
@@ -159,7 +159,7 @@ mod tests {
     #[tokio::test]
     async fn marks_own_notifications_read_once() {
         let temp = TempDatabase::new().await;
-        let handler = NotificationHandler::new(temp.db.clone());
+        let handler = NotificationHandler::new(temp.db.clone(), false);
         let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
         notify(&handler, me, "A-1").await;
         notify(&handler, me, "A-2").await;

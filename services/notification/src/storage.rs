@@ -55,6 +55,42 @@ pub mod notification {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod delivery {
+    use sea_orm::entity::prelude::*;
+
+    /// One message to one address on one channel, from one event (unique per event, channel and
+    /// address). `queued` → `sent`, or `retrying` (with `next_attempt_at`) → … → `failed`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub event_id: Uuid,
+        /// `email`.
+        pub channel: String,
+        /// The person, when they have an account.
+        pub recipient_id: Option<Uuid>,
+        /// The channel's address: an e-mail address.
+        pub address: String,
+        pub subject: String,
+        pub body: String,
+        /// `queued`, `retrying`, `sent` or `failed`.
+        pub status: String,
+        pub attempts: i32,
+        pub next_attempt_at: DateTimeUtc,
+        /// A sender holds the row until then (several replicas send).
+        pub locked_until: Option<DateTimeUtc>,
+        pub last_error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub sent_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Notification's migrations, in order.
 pub struct Migrator;
 
@@ -64,6 +100,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateOutboxEvents),
             Box::new(CreateInboxEvents),
             Box::new(CreateNotificationTables),
+            Box::new(CreateDeliveries),
         ]
     }
 }
@@ -131,6 +168,75 @@ impl MigrationTrait for CreateNotificationTables {
                     .table("notifications")
                     .col("recipient_id")
                     .col("id")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateDeliveries;
+
+impl MigrationName for CreateDeliveries {
+    fn name(&self) -> &str {
+        "m0002_000001_create_deliveries"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateDeliveries {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("deliveries")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("event_id").uuid().not_null())
+                    .col(ColumnDef::new("channel").string_len(16).not_null())
+                    .col(ColumnDef::new("recipient_id").uuid().null())
+                    .col(ColumnDef::new("address").string().not_null())
+                    .col(ColumnDef::new("subject").string().not_null())
+                    .col(ColumnDef::new("body").text().not_null())
+                    .col(ColumnDef::new("status").string_len(16).not_null())
+                    .col(ColumnDef::new("attempts").integer().not_null())
+                    .col(
+                        ColumnDef::new("next_attempt_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("locked_until")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(ColumnDef::new("last_error").text().null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new("sent_at").timestamp_with_time_zone().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("deliveries_once")
+                    .table("deliveries")
+                    .col("event_id")
+                    .col("channel")
+                    .col("address")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("deliveries_due")
+                    .table("deliveries")
+                    .col("status")
+                    .col("next_attempt_at")
                     .to_owned(),
             )
             .await

@@ -38,6 +38,12 @@ pub enum Notice {
     ContactVerificationCode { code: String, minutes: i64 },
     /// A one-time code that resets the recipient's password.
     PasswordResetCode { code: String, minutes: i64 },
+    /// An invitation to join a commune's staff, with its token.
+    StaffInvitation {
+        display_name: String,
+        token: String,
+        days: i64,
+    },
 }
 
 /// The kind of a [`Notice`]: which pair of templates it uses.
@@ -48,11 +54,13 @@ pub enum Kind {
     PetitionThresholdReached,
     ContactVerificationCode,
     PasswordResetCode,
+    StaffInvitation,
 }
 
 impl Kind {
     /// Every kind (for tests and checks).
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
+        Kind::StaffInvitation,
         Kind::RequestSubmitted,
         Kind::RequestStatusChanged,
         Kind::PetitionThresholdReached,
@@ -68,6 +76,7 @@ impl Kind {
             Kind::PetitionThresholdReached => "petition_threshold_reached",
             Kind::ContactVerificationCode => "contact_verification_code",
             Kind::PasswordResetCode => "password_reset_code",
+            Kind::StaffInvitation => "staff_invitation",
         }
     }
 }
@@ -80,6 +89,7 @@ impl Notice {
             Notice::PetitionThresholdReached { .. } => Kind::PetitionThresholdReached,
             Notice::ContactVerificationCode { .. } => Kind::ContactVerificationCode,
             Notice::PasswordResetCode { .. } => Kind::PasswordResetCode,
+            Notice::StaffInvitation { .. } => Kind::StaffInvitation,
         }
     }
 }
@@ -143,6 +153,15 @@ pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja
             code => code,
             minutes => *minutes,
         },
+        Notice::StaffInvitation {
+            display_name,
+            token,
+            days,
+        } => context! {
+            name => display_name.trim(),
+            token => token,
+            days => *days,
+        },
     };
     Ok(Rendered {
         title: render_one(kind, source.title, &context)?,
@@ -204,6 +223,12 @@ fn arabic(kind: Kind) -> Source {
             body: "رمز التحقق من عنوانكم الإلكتروني هو {{ code }}. صالح لمدة {{ minutes }} دقائق. \
                    لا تشاركوه مع أي أحد، فالجماعة لن تطلبه منكم أبدا.",
         },
+        Kind::StaffInvitation => Source {
+            title: "دعوة للانضمام إلى موظفي الجماعة",
+            body: "مرحبا {{ name }}، أنتم مدعوون للانضمام إلى موظفي جماعتكم على منصة الجماعة. \
+                   رمز الدعوة: {{ token }} (صالح لمدة {{ days }} أيام). اختاروا «قبول دعوة» \
+                   وأدخلوا الرمز ثم كلمة المرور التي تختارونها.",
+        },
         Kind::PasswordResetCode => Source {
             title: "رمز إعادة تعيين كلمة المرور: {{ code }}",
             body: "رمز إعادة تعيين كلمة المرور هو {{ code }}. صالح لمدة {{ minutes }} دقيقة. \
@@ -234,6 +259,18 @@ fn translation(kind: Kind, language: Language) -> Option<Source> {
             body: "Votre code de vérification d'adresse e-mail est {{ code }}. Il est valable \
                    {{ minutes }} minutes. Ne le communiquez à personne : la commune ne vous le \
                    demandera jamais.",
+        },
+        (Language::Fr, Kind::StaffInvitation) => Source {
+            title: "Invitation à rejoindre le personnel de la commune",
+            body: "Bonjour {{ name }}, vous êtes invité·e à rejoindre le personnel de votre commune \
+                   sur Jamaa. Code d'invitation : {{ token }} (valable {{ days }} jours). Choisissez \
+                   « Accepter une invitation », saisissez le code puis le mot de passe de votre choix.",
+        },
+        (Language::En, Kind::StaffInvitation) => Source {
+            title: "Invitation to join your commune's staff",
+            body: "Hello {{ name }}, you are invited to join your commune's staff on Jamaa. \
+                   Invitation code: {{ token }} (valid {{ days }} days). Choose \"Accept an \
+                   invitation\", enter the code, then a password of your choice.",
         },
         (Language::Fr, Kind::PasswordResetCode) => Source {
             title: "Code de réinitialisation : {{ code }}",
@@ -356,6 +393,11 @@ mod tests {
             Kind::PasswordResetCode => Notice::PasswordResetCode {
                 code: "042917".into(),
                 minutes: 30,
+            },
+            Kind::StaffInvitation => Notice::StaffInvitation {
+                display_name: "Hind".into(),
+                token: "tok".into(),
+                days: 7,
             },
         }
     }

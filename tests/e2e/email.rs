@@ -1,0 +1,145 @@
+//! E-mail through a real SMTP server on loopback: a staff invitation reaches the invitee, who
+//! accepts it with the code from the mail; a password-reset code reaches a person who cannot sign
+//! in; a server that says "try again later" gets the message on a later try, once.
+
+use jamaa_proto::identity::v1 as identity;
+use jamaa_proto::r#type::v1::Language;
+use jamaa_testkit::SmtpSink;
+use jamaa_tests::{Backend, TestStack, authorized, spawn_stack_with};
+
+crate::on_both_backends!(invitations_and_reset_codes_by_email, email);
+
+/// The text of the mails sent to `address` so far (soft line breaks of quoted-printable undone).
+fn mails_to(sink: &SmtpSink, address: &str) -> Vec<String> {
+    sink.received()
+        .into_iter()
+        .filter(|mail| mail.to.iter().any(|to| to == address))
+        .map(|mail| mail.data.replace("=\n", ""))
+        .collect()
+}
+
+/// The word after `label` in `text`.
+fn word_after(text: &str, label: &str) -> String {
+    text.split(label)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"))
+        .trim_end_matches(['.', ','])
+        .to_string()
+}
+
+async fn wait_for_mail(sink: &SmtpSink, address: &str, count: usize) -> Vec<String> {
+    jamaa_tests::eventually(std::time::Duration::from_secs(30), "the e-mail", || async {
+        let mails = mails_to(sink, address);
+        (mails.len() >= count).then_some(mails)
+    })
+    .await
+}
+
+async fn email(backend: Backend) {
+    let sink = SmtpSink::start().await.expect("an SMTP server on loopback");
+    let options = jamaa_tests::Options {
+        extra_env: vec![("JAMAA__NOTIFICATION__EMAIL__SMTP_URL".into(), sink.url())],
+        ..Default::default()
+    };
+    let Some(stack) = spawn_stack_with(backend, options).await else {
+        return;
+    };
+    let (_, admin) = stack.create_commune("EML", 3).await;
+
+    // The first try meets "try again later"; the invitation arrives on a later one.
+    sink.refuse_next(1);
+    stack
+        .identity()
+        .invite_staff_member(authorized(
+            identity::InviteStaffMemberRequest {
+                email: "hind@eml.test".into(),
+                display_name: "Hind".into(),
+                preferred_language: Language::En as i32,
+                roles: vec![identity::RoleGrant {
+                    role: identity::Role::CaseOfficer as i32,
+                    department_id: String::new(),
+                }],
+            },
+            &admin,
+        ))
+        .await
+        .expect("invited");
+    let mails = wait_for_mail(&sink, "hind@eml.test", 1).await;
+    let invitation = &mails[0];
+    assert!(
+        invitation.contains("Subject: Invitation to join your commune's staff"),
+        "{invitation}"
+    );
+    let token = word_after(invitation, "Invitation code: ");
+    let accepted = stack
+        .identity()
+        .accept_invitation(identity::AcceptInvitationRequest {
+            token,
+            password: "hind's own password".into(),
+        })
+        .await
+        .expect("the code from the mail works")
+        .into_inner();
+    assert!(accepted.user.is_some());
+
+    // A reset code reaches someone who cannot sign in.
+    let (_, _) = stack.register_citizen("EML", "Omar", Language::En).await;
+    stack
+        .identity()
+        .request_password_reset(identity::RequestPasswordResetRequest {
+            email: "omar@eml.test".into(),
+        })
+        .await
+        .expect("requested");
+    // Sign-up mailed the verification code first; the reset code comes second.
+    let mails = wait_for_mail(&sink, "omar@eml.test", 2).await;
+    let reset = mails
+        .iter()
+        .find(|mail| mail.contains("Password reset code"))
+        .unwrap_or_else(|| panic!("no reset mail in {mails:?}"));
+    let code = word_after(reset, "Your password reset code is ");
+    assert_eq!(code.len(), 6, "{reset}");
+    stack
+        .identity()
+        .reset_password(identity::ResetPasswordRequest {
+            email: "omar@eml.test".into(),
+            code,
+            new_password: "omar resets it".into(),
+        })
+        .await
+        .expect("reset with the mailed code");
+    stack.login("omar@eml.test", "omar resets it").await;
+
+    // Each message once, retries included.
+    let invitations = mails_to(&sink, "hind@eml.test").len();
+    assert_eq!(invitations, 1);
+    assert_deliveries_sent(&stack).await;
+    stack.stop().await;
+}
+
+/// Every delivery in notification's database is `sent`, the invitation after two attempts.
+async fn assert_deliveries_sent(stack: &TestStack) {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let url = stack.database_url("notification");
+    let db = Database::connect(url.as_str())
+        .await
+        .expect("notification db");
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT address, status, attempts FROM deliveries",
+        ))
+        .await
+        .expect("deliveries");
+    assert!(rows.len() >= 3, "invitation, verification code, reset code");
+    for row in rows {
+        let address: String = row.try_get("", "address").expect("address");
+        let status: String = row.try_get("", "status").expect("status");
+        let attempts: i32 = row.try_get("", "attempts").expect("attempts");
+        assert_eq!(status, "sent", "{address}");
+        if address == "hind@eml.test" {
+            assert_eq!(attempts, 2, "refused once, then sent");
+        }
+    }
+}

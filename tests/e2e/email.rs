@@ -115,7 +115,41 @@ async fn email(backend: Backend) {
     let invitations = mails_to(&sink, "hind@eml.test").len();
     assert_eq!(invitations, 1);
     assert_deliveries_sent(&stack).await;
+    assert_secrets_left_the_outbox(&stack).await;
     stack.stop().await;
+}
+
+/// Once published, the events that carried codes and invitation tokens keep no payload in
+/// identity's outbox table.
+async fn assert_secrets_left_the_outbox(stack: &TestStack) {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let db = Database::connect(stack.identity_database_url.as_str())
+        .await
+        .expect("identity db");
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT event_type, payload, sent_at_ms FROM outbox_events",
+        ))
+        .await
+        .expect("outbox");
+    let mut secret_rows = 0;
+    for row in rows {
+        let event_type: String = row.try_get("", "event_type").expect("type");
+        let payload: Vec<u8> = row.try_get("", "payload").expect("payload");
+        let sent: Option<i64> = row.try_get("", "sent_at_ms").expect("sent");
+        if event_type.ends_with("VerificationCodeIssued") || event_type.ends_with("StaffInvited") {
+            secret_rows += 1;
+            assert!(sent.is_some(), "{event_type} was published");
+            assert!(
+                payload.is_empty(),
+                "{event_type} keeps no payload once published"
+            );
+        } else {
+            assert!(!payload.is_empty(), "{event_type} keeps its payload");
+        }
+    }
+    assert!(secret_rows >= 3, "the invitation and two codes");
 }
 
 /// Every delivery in notification's database is `sent`, the invitation after two attempts.

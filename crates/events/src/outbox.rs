@@ -51,6 +51,9 @@ pub mod outbox_event {
 pub struct Outbox {
     source: String,
     wake: Arc<Notify>,
+    /// Event types whose payload carries a secret (a one-time code, an invitation token): the
+    /// relay blanks their stored payload once the broker has them.
+    secret_types: Arc<Vec<String>>,
 }
 
 impl Outbox {
@@ -59,7 +62,16 @@ impl Outbox {
         Outbox {
             source: source.to_string(),
             wake: Arc::new(Notify::new()),
+            secret_types: Arc::new(Vec::new()),
         }
+    }
+
+    /// Marks the event types (full names, e.g. `jamaa.events.v1.StaffInvited`) whose stored
+    /// payload is erased as soon as it is published: the secret it carries then lives only in
+    /// the broker until its consumer took it.
+    pub fn with_secret_payloads(mut self, event_types: &[String]) -> Self {
+        self.secret_types = Arc::new(event_types.to_vec());
+        self
     }
 
     /// The CloudEvents `source` of this outbox's events.
@@ -116,6 +128,7 @@ impl Outbox {
             db,
             publisher,
             wake: self.wake.clone(),
+            secret_types: self.secret_types.clone(),
             poll_interval,
             batch_size: 256,
             lease: Duration::from_secs(30),
@@ -136,6 +149,8 @@ pub struct OutboxRelay {
     db: DatabaseConnection,
     publisher: Arc<dyn EventPublisher>,
     wake: Arc<Notify>,
+    /// See [`Outbox::with_secret_payloads`].
+    secret_types: Arc<Vec<String>>,
     poll_interval: Duration,
     batch_size: u64,
     lease: Duration,
@@ -211,9 +226,20 @@ impl OutboxRelay {
                 outbox_event::Entity::update_many()
                     .col_expr(outbox_event::Column::SentAtMs, Expr::value(now))
                     .col_expr(outbox_event::Column::LockedUntilMs, Expr::value(0))
-                    .filter(outbox_event::Column::Id.is_in(sent))
+                    .filter(outbox_event::Column::Id.is_in(sent.clone()))
                     .exec(&self.db)
                     .await?;
+                if !self.secret_types.is_empty() {
+                    outbox_event::Entity::update_many()
+                        .col_expr(outbox_event::Column::Payload, Expr::value(Vec::<u8>::new()))
+                        .filter(outbox_event::Column::Id.is_in(sent))
+                        .filter(
+                            outbox_event::Column::EventType
+                                .is_in(self.secret_types.iter().cloned()),
+                        )
+                        .exec(&self.db)
+                        .await?;
+                }
             }
             if failed {
                 return Ok(PassOutcome::Failing);

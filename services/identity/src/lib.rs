@@ -132,7 +132,11 @@ pub async fn mount(
             "personal data is protected with the public development keys; set identity.personal_data for production"
         );
     }
-    let outbox = Outbox::new(EVENT_SOURCE);
+    // One-time codes and invitation tokens leave the outbox table once published.
+    let outbox = Outbox::new(EVENT_SOURCE).with_secret_payloads(&[
+        jamaa_events::CloudEvent::type_of::<jamaa_proto::events::v1::VerificationCodeIssued>(),
+        jamaa_events::CloudEvent::type_of::<jamaa_proto::events::v1::StaffInvited>(),
+    ]);
     let accounts = Arc::new(Accounts::new(
         context.db.clone(),
         outbox.clone(),

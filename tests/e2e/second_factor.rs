@@ -197,6 +197,48 @@ async fn second_factor(backend: Backend) {
         .await
         .expect("now a staff call works");
 
+    // A lost phone: the administrator removes the clerk's factor; the clerk's sessions end and
+    // the commune's policy holds their staff calls again until they enrol anew.
+    let clerk_id = token_claims(&clerk.access_token)["sub"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let reset = |token: String| {
+        let stack = &stack;
+        let clerk_id = clerk_id.clone();
+        async move {
+            stack
+                .identity()
+                .reset_second_factor(authorized(
+                    identity::ResetSecondFactorRequest { user_id: clerk_id },
+                    &token,
+                ))
+                .await
+        }
+    };
+    let refused = reset(session.access_token.clone())
+        .await
+        .expect_err("an officer");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    reset(admin.clone())
+        .await
+        .expect("the administrator resets it");
+    let ended = stack
+        .identity()
+        .refresh_session(identity::RefreshSessionRequest {
+            refresh_token: clerk.refresh_token.clone(),
+        })
+        .await
+        .expect_err("the clerk's sessions ended");
+    assert_eq!(error_reason(&ended), "BAD_REFRESH_TOKEN");
+    let again = sign_in(&stack, clerk_email, "")
+        .await
+        .expect("the password alone");
+    assert_eq!(
+        token_claims(&again.access_token)["mfa_enrolment_required"],
+        true
+    );
+
     // Only the commune's administrators (or the platform's) edit it.
     let refused = stack
         .identity()

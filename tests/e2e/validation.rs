@@ -61,20 +61,49 @@ async fn bad_input_names_every_field() {
         .expect_err("unknown commune");
     assert_eq!(error.code(), Code::NotFound);
 
-    let (_, amina) = stack.register_citizen("VAL", "Amina", Language::Ar).await;
+    let (amina_id, amina) = stack.register_citizen("VAL", "Amina", Language::Ar).await;
+    // A taken e-mail is answered like a free one (nothing tells which addresses have accounts);
+    // no account is made, and the owner hears of the attempt.
     let duplicate = stack
         .identity()
         .register_citizen(identity::RegisterCitizenRequest {
             commune_code: "VAL".into(),
             email: "AMINA@val.test".into(),
-            password: "citizen-password-1".into(),
+            password: "another-password-9".into(),
             display_name: "Amina again".into(),
             preferred_language: Language::Ar as i32,
             ..Default::default()
         })
         .await
-        .expect_err("the same e-mail, other case");
-    assert_eq!(duplicate.code(), Code::AlreadyExists);
+        .expect("answered like a new sign-up")
+        .into_inner()
+        .user
+        .unwrap_or_default();
+    assert_ne!(duplicate.id, amina_id);
+    assert_eq!(duplicate.email, "amina@val.test");
+    let refused = stack
+        .identity()
+        .login(identity::LoginRequest {
+            email: "amina@val.test".into(),
+            password: "another-password-9".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no second account, no password change");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let told = jamaa_tests::eventually(
+        std::time::Duration::from_secs(20),
+        "the owner told of the attempt",
+        || async {
+            stack
+                .inbox(&amina)
+                .await
+                .into_iter()
+                .find(|n| n.event_type.ends_with("SignUpAttempted"))
+        },
+    )
+    .await;
+    assert!(told.title.contains("محاولة"), "{told:?}");
 
     let service = stack
         .requests()

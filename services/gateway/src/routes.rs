@@ -390,6 +390,12 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move { clients.identity.revoke_role(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Post, "/v1/users/{userId}/second-factor/reset", "ResetSecondFactor")
+                .summary("Removes a staff member's second factor and ends their sessions. Commune administrators.")
+                .idempotent(),
+            |mut clients: Clients, request| async move { clients.identity.reset_second_factor(request).await },
+        ),
+        Operation::rpc(
             RouteSpec::new(Post, "/v1/users/{userId}/disable", "DisableUser")
                 .summary("Disables an account and ends all its sessions. Commune administrators (their commune) and platform administrators.")
                 .idempotent(),

@@ -93,6 +93,14 @@ impl Account {
     }
 }
 
+/// What a sign-up did.
+pub enum Registration {
+    /// A new account.
+    Created(Account),
+    /// The e-mail had an account already: nothing was created, the owner was told.
+    Existing { commune: commune::Model },
+}
+
 /// A signed-in session.
 pub struct Session {
     pub access_token: String,
@@ -396,12 +404,64 @@ impl Accounts {
         commune: &CommuneCode,
         new: NewAccount,
         actor: &Actor,
-    ) -> Result<Account, Error> {
+    ) -> Result<Registration, Error> {
         self.check_address(actor, AddressEvent::SignUp).await?;
         let commune = self.commune_by_code(commune).await?;
         self.record_address(actor, AddressEvent::SignUp).await?;
-        self.create_account(commune.id, new, &[Role::Citizen], actor)
-            .await
+        if let Some(existing) = find_user_by_email(&self.db, &new.email).await? {
+            self.tell_owner_of_sign_up_attempt(existing, new, actor)
+                .await?;
+            return Ok(Registration::Existing { commune });
+        }
+        let account = self
+            .create_account(commune.id, new, &[Role::Citizen], actor)
+            .await?;
+        Ok(Registration::Created(account))
+    }
+
+    /// A sign-up with a taken e-mail: as costly as a real one (the password is hashed, then
+    /// dropped), audited, and its owner hears of it by event.
+    async fn tell_owner_of_sign_up_attempt(
+        &self,
+        existing: user::Model,
+        new: NewAccount,
+        actor: &Actor,
+    ) -> Result<(), Error> {
+        let _same_cost = hash_password(new.password).await?;
+        let txn = self.db.begin().await?;
+        audit::record(
+            &txn,
+            Entry {
+                commune_id: existing.commune_id,
+                actor: actor.clone(),
+                action: "user.create",
+                target: format!("users/{}", existing.id),
+                outcome: Outcome::Denied,
+                detail: serde_json::json!({ "reason": "the e-mail has an account; its owner was told" }),
+            },
+        )
+        .await?;
+        self.outbox
+            .add(
+                &txn,
+                format!("users/{}", existing.id),
+                &events::SignUpAttempted {
+                    user_id: existing.id.to_string(),
+                    commune_id: existing
+                        .commune_id
+                        .map(|id| id.to_string())
+                        .unwrap_or_default(),
+                    preferred_language: Language::from_code(&existing.preferred_language)
+                        .unwrap_or(Language::Ar) as i32,
+                    email: existing.email.clone(),
+                    attempt_time: Some(jamaa_proto::timestamp_from_millis(
+                        Utc::now().timestamp_millis(),
+                    )),
+                },
+            )
+            .await?;
+        self.outbox.commit(txn).await?;
+        Ok(())
     }
 
     /// Adds staff with `roles` (staff roles only) to `commune_id`.

@@ -10,7 +10,7 @@ use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use jamaa_server::status::FieldViolations;
 use tonic::{Request, Response, Status};
 
-use crate::accounts::{Account, Accounts, NewAccount, NewCommune, Session};
+use crate::accounts::{Account, Accounts, NewAccount, NewCommune, Registration, Session};
 use crate::audit::{self, Actor};
 use crate::domain::{self, CommuneCode, DisplayName, Email, Password};
 use crate::error::Error;
@@ -267,6 +267,21 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
+    async fn reset_second_factor(
+        &self,
+        request: Request<pb::ResetSecondFactorRequest>,
+    ) -> Result<Response<pb::ResetSecondFactorResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let actor = actor_of(&request);
+        let user_id = uuid::Uuid::parse_str(&request.get_ref().user_id).map_err(|_| {
+            jamaa_server::status::invalid_argument("user_id", "must be a user id (a UUID)")
+        })?;
+        self.accounts
+            .reset_second_factor(commune_id, user_id, &actor)
+            .await?;
+        Ok(Response::new(pb::ResetSecondFactorResponse {}))
+    }
+
     async fn export_personal_data(
         &self,
         request: Request<pb::ExportPersonalDataRequest>,
@@ -378,12 +393,37 @@ impl IdentityService for IdentityGrpc {
                 ));
             }
         };
-        let account = self
+        let (email, display_name, language) = (
+            account.email.as_str().to_string(),
+            account.display_name.as_str().to_string(),
+            account.language,
+        );
+        let user = match self
             .accounts
             .register_citizen(&commune, account, &actor)
-            .await?;
+            .await?
+        {
+            Registration::Created(account) => account_to_proto(&account),
+            // Answered like a new account, so the answer tells nothing.
+            Registration::Existing { commune } => pb::User {
+                id: uuid::Uuid::now_v7().to_string(),
+                commune_id: commune.id.to_string(),
+                commune_code: commune.code,
+                email,
+                display_name,
+                preferred_language: language as i32,
+                roles: vec![Role::Citizen.to_proto() as i32],
+                create_time: Some(timestamp_from_millis(chrono::Utc::now().timestamp_millis())),
+                assurance_level: jamaa_auth::AssuranceLevel::Registered.to_proto() as i32,
+                role_grants: vec![pb::RoleGrant {
+                    role: Role::Citizen.to_proto() as i32,
+                    department_id: String::new(),
+                }],
+                ..Default::default()
+            },
+        };
         Ok(Response::new(pb::RegisterCitizenResponse {
-            user: Some(account_to_proto(&account)),
+            user: Some(user),
         }))
     }
 

@@ -136,6 +136,57 @@ impl Accounts {
         Ok(codes)
     }
 
+    /// Removes the second factor of `user_id` (of `commune_id`; not the actor's own) and ends
+    /// its sessions.
+    pub async fn reset_second_factor(
+        &self,
+        commune_id: Uuid,
+        user_id: Uuid,
+        actor: &Actor,
+    ) -> Result<(), Error> {
+        let account = self.account(user_id).await?;
+        if account.user.commune_id != Some(commune_id) {
+            return Err(Error::UserNotFound);
+        }
+        if actor.user_id == Some(user_id) {
+            return Err(Error::PermissionDenied(
+                "administrators cannot reset their own second factor; use a recovery code or ask \
+                 another administrator"
+                    .into(),
+            ));
+        }
+        let txn = self.db.begin().await?;
+        totp_credential::Entity::delete_by_id(user_id)
+            .exec(&txn)
+            .await?;
+        recovery_code::Entity::delete_many()
+            .filter(recovery_code::Column::UserId.eq(user_id))
+            .exec(&txn)
+            .await?;
+        crate::storage::refresh_token::Entity::update_many()
+            .col_expr(
+                crate::storage::refresh_token::Column::Revoked,
+                Expr::value(true),
+            )
+            .filter(crate::storage::refresh_token::Column::UserId.eq(user_id))
+            .exec(&txn)
+            .await?;
+        audit::record(
+            &txn,
+            Entry {
+                commune_id: Some(commune_id),
+                actor: actor.clone(),
+                action: "mfa.reset",
+                target: format!("users/{user_id}"),
+                outcome: Outcome::Success,
+                detail: serde_json::json!({}),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// Whether `user_id` has a confirmed second factor.
     pub async fn has_second_factor(&self, user_id: Uuid) -> Result<bool, Error> {
         Ok(confirmed_credential(&self.db, user_id).await?.is_some())

@@ -31,6 +31,7 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::VerificationCodeIssued>(),
         CloudEvent::type_of::<events::AccountErased>(),
         CloudEvent::type_of::<events::StaffInvited>(),
+        CloudEvent::type_of::<events::SignUpAttempted>(),
     ]
 }
 
@@ -222,6 +223,17 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
             recipient_id: parse_id(event, "user_id", &payload.user_id)?,
             commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
             notice,
+            language: Language::try_from(payload.preferred_language)
+                .ok()
+                .filter(|language| *language != Language::Unspecified),
+            email: Some(payload.email).filter(|email| !email.is_empty()),
+        }
+    } else if event.is::<events::SignUpAttempted>() {
+        let payload = event.decode::<events::SignUpAttempted>()?;
+        Effect::Notify {
+            recipient_id: parse_id(event, "user_id", &payload.user_id)?,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::SignUpAttempted,
             language: Language::try_from(payload.preferred_language)
                 .ok()
                 .filter(|language| *language != Language::Unspecified),

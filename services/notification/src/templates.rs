@@ -38,6 +38,8 @@ pub enum Notice {
     ContactVerificationCode { code: String, minutes: i64 },
     /// A one-time code that resets the recipient's password.
     PasswordResetCode { code: String, minutes: i64 },
+    /// Someone tried to sign up with the recipient's e-mail address.
+    SignUpAttempted,
     /// An invitation to join a commune's staff, with its token.
     StaffInvitation {
         display_name: String,
@@ -55,11 +57,13 @@ pub enum Kind {
     ContactVerificationCode,
     PasswordResetCode,
     StaffInvitation,
+    SignUpAttempted,
 }
 
 impl Kind {
     /// Every kind (for tests and checks).
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
+        Kind::SignUpAttempted,
         Kind::StaffInvitation,
         Kind::RequestSubmitted,
         Kind::RequestStatusChanged,
@@ -77,6 +81,7 @@ impl Kind {
             Kind::ContactVerificationCode => "contact_verification_code",
             Kind::PasswordResetCode => "password_reset_code",
             Kind::StaffInvitation => "staff_invitation",
+            Kind::SignUpAttempted => "sign_up_attempted",
         }
     }
 }
@@ -90,6 +95,7 @@ impl Notice {
             Notice::ContactVerificationCode { .. } => Kind::ContactVerificationCode,
             Notice::PasswordResetCode { .. } => Kind::PasswordResetCode,
             Notice::StaffInvitation { .. } => Kind::StaffInvitation,
+            Notice::SignUpAttempted => Kind::SignUpAttempted,
         }
     }
 }
@@ -153,6 +159,7 @@ pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja
             code => code,
             minutes => *minutes,
         },
+        Notice::SignUpAttempted => context! {},
         Notice::StaffInvitation {
             display_name,
             token,
@@ -223,6 +230,12 @@ fn arabic(kind: Kind) -> Source {
             body: "رمز التحقق من عنوانكم الإلكتروني هو {{ code }}. صالح لمدة {{ minutes }} دقائق. \
                    لا تشاركوه مع أي أحد، فالجماعة لن تطلبه منكم أبدا.",
         },
+        Kind::SignUpAttempted => Source {
+            title: "محاولة إنشاء حساب بعنوانكم الإلكتروني",
+            body: "حاول شخص إنشاء حساب جديد على منصة الجماعة بعنوانكم الإلكتروني، ولديكم حساب به \
+                   من قبل، فلم يُنشأ أي حساب. إن كنتم أنتم، سجلوا الدخول أو أعيدوا تعيين كلمة \
+                   المرور؛ وإلا فتجاهلوا هذه الرسالة.",
+        },
         Kind::StaffInvitation => Source {
             title: "دعوة للانضمام إلى موظفي الجماعة",
             body: "مرحبا {{ name }}، أنتم مدعوون للانضمام إلى موظفي جماعتكم على منصة الجماعة. \
@@ -259,6 +272,18 @@ fn translation(kind: Kind, language: Language) -> Option<Source> {
             body: "Votre code de vérification d'adresse e-mail est {{ code }}. Il est valable \
                    {{ minutes }} minutes. Ne le communiquez à personne : la commune ne vous le \
                    demandera jamais.",
+        },
+        (Language::Fr, Kind::SignUpAttempted) => Source {
+            title: "Tentative d'inscription avec votre adresse",
+            body: "Quelqu'un a tenté de créer un compte Jamaa avec votre adresse e-mail, qui a déjà \
+                   un compte : aucun compte n'a été créé. Si c'était vous, connectez-vous ou \
+                   réinitialisez votre mot de passe ; sinon, ignorez ce message.",
+        },
+        (Language::En, Kind::SignUpAttempted) => Source {
+            title: "Someone tried to sign up with your address",
+            body: "Someone tried to create a Jamaa account with your e-mail address, which already \
+                   has one: no account was created. If it was you, sign in or reset your password; \
+                   otherwise ignore this message.",
         },
         (Language::Fr, Kind::StaffInvitation) => Source {
             title: "Invitation à rejoindre le personnel de la commune",
@@ -394,6 +419,7 @@ mod tests {
                 code: "042917".into(),
                 minutes: 30,
             },
+            Kind::SignUpAttempted => Notice::SignUpAttempted,
             Kind::StaffInvitation => Notice::StaffInvitation {
                 display_name: "Hind".into(),
                 token: "tok".into(),

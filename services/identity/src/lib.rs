@@ -170,6 +170,7 @@ pub async fn mount(
             .map_err(|error| StartError::Other(format!("platform administrator: {error}")))?;
     }
     audit::seal_periodically(context.db.clone(), context.shutdown.clone());
+    throttle::purge_periodically(context.db.clone(), context.shutdown.clone());
     context.start_outbox_relay(&outbox);
     server.add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(
         accounts,

@@ -386,6 +386,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateStaffTables),
             Box::new(CreateSecondFactorTables),
             Box::new(AddUserGender),
+            Box::new(IndexUnsealedAuditEntries),
         ]
     }
 }
@@ -1012,6 +1013,32 @@ impl MigrationTrait for AddUserGender {
                 Table::alter()
                     .table("users")
                     .add_column(ColumnDef::new("gender").string_len(16).null())
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct IndexUnsealedAuditEntries;
+
+impl MigrationName for IndexUnsealedAuditEntries {
+    fn name(&self) -> &str {
+        "m0010_000001_index_unsealed_audit_entries"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IndexUnsealedAuditEntries {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // The sealer looks for `chain_seq IS NULL` every second: found through this index, not a
+        // scan of the whole log.
+        manager
+            .create_index(
+                Index::create()
+                    .name("audit_entries_unsealed")
+                    .table("audit_entries")
+                    .col("chain_seq")
+                    .col("chain_id")
                     .to_owned(),
             )
             .await

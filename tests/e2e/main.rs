@@ -17,6 +17,7 @@ mod outbox;
 mod passwords;
 mod platform;
 mod privacy;
+mod residences;
 mod rollout;
 mod second_factor;
 mod service_accounts;

@@ -41,6 +41,9 @@ pub struct Claims {
     /// calls are refused until they enrol.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mfa_enrolment_required: bool,
+    /// Other communes (ids) the person is a confirmed resident of, besides `commune_id`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub residences: Vec<String>,
 }
 
 /// How well a person's identity is established, weakest first (mirrors

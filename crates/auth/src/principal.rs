@@ -27,6 +27,8 @@ pub struct Principal {
     pub second_factor: bool,
     /// Whether the caller must enrol a second factor before acting as staff.
     pub mfa_enrolment_required: bool,
+    /// Other communes the caller is a confirmed resident of.
+    pub residences: Vec<Uuid>,
 }
 
 impl Principal {
@@ -44,6 +46,7 @@ impl Principal {
                 audience: claims.aud.clone(),
                 second_factor: false,
                 mfa_enrolment_required: false,
+                residences: Vec::new(),
             });
         }
         Some(Principal {
@@ -51,6 +54,11 @@ impl Principal {
             audience: claims.aud.clone(),
             second_factor: claims.amr.iter().any(|method| method == "otp"),
             mfa_enrolment_required: claims.mfa_enrolment_required,
+            residences: claims
+                .residences
+                .iter()
+                .map(|id| Uuid::parse_str(id).ok())
+                .collect::<Option<_>>()?,
             user_id: Uuid::parse_str(&claims.sub).ok()?,
             commune_id: match &claims.commune_id {
                 Some(id) => Some(Uuid::parse_str(id).ok()?),
@@ -83,6 +91,12 @@ impl Principal {
     /// caller lacks the role).
     pub fn department_for(&self, role: Role) -> Option<Uuid> {
         self.departments.get(&role).copied()
+    }
+
+    /// Whether the caller resides in `commune_id`: their own commune, or a confirmed other
+    /// residence.
+    pub fn resides_in(&self, commune_id: Uuid) -> bool {
+        self.commune_id == Some(commune_id) || self.residences.contains(&commune_id)
     }
 
     pub fn is_platform_admin(&self) -> bool {

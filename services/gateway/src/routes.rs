@@ -396,6 +396,18 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move { clients.identity.reset_second_factor(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Post, "/v1/me/residences", "DeclareResidence")
+                .summary("Declares that the caller also resides in another commune ({communeCode}); it counts once that commune's desk confirms it.")
+                .idempotent(),
+            |mut clients: Clients, request| async move { clients.identity.declare_residence(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/users/{userId}/residence/confirm", "ConfirmResidence")
+                .summary("Confirms a citizen's declared residence in the caller's commune. Reception agents and commune administrators.")
+                .idempotent(),
+            |mut clients: Clients, request| async move { clients.identity.confirm_residence(request).await },
+        ),
+        Operation::rpc(
             RouteSpec::new(Post, "/v1/users/{userId}/disable", "DisableUser")
                 .summary("Disables an account and ends all its sessions. Commune administrators (their commune) and platform administrators.")
                 .idempotent(),

@@ -85,6 +85,8 @@ pub struct Account {
     pub departments: std::collections::HashMap<Role, Uuid>,
     /// The national ID checked at the desk, masked; `None` when none was.
     pub national_id_masked: Option<String>,
+    /// Other communes the person is a confirmed resident of.
+    pub residences: Vec<Uuid>,
 }
 
 impl Account {
@@ -1069,6 +1071,7 @@ impl Accounts {
                 .collect(),
             second_factor,
             mfa_enrolment_required: commune_requires_mfa && !second_factor,
+            residences: account.residences.iter().map(Uuid::to_string).collect(),
         };
         let claims = tokens::claims(
             &subject,
@@ -1296,6 +1299,7 @@ impl Accounts {
             departments: Default::default(),
             amr: Vec::new(),
             mfa_enrolment_required: false,
+            residences: Vec::new(),
         };
         let token = self.keys.sign(&claims)?;
         audit::record(&self.db, entry(Outcome::Success)).await?;
@@ -1354,12 +1358,21 @@ impl Accounts {
             .one(&self.db)
             .await?
             .map(|row| row.masked);
+        let residences = crate::storage::residence::Entity::find()
+            .filter(crate::storage::residence::Column::UserId.eq(user_id))
+            .filter(crate::storage::residence::Column::ConfirmedAt.is_not_null())
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| row.commune_id)
+            .collect();
         Ok(Account {
             user,
             commune_code,
             roles,
             departments,
             national_id_masked,
+            residences,
         })
     }
 }

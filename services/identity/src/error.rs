@@ -55,6 +55,8 @@ pub enum Error {
     SecondFactorRequired,
     #[error("wrong second factor")]
     WrongSecondFactor,
+    #[error("that is the commune the account belongs to")]
+    HomeCommune,
     #[error("no such service")]
     UnknownAudience,
     #[error("wrong client credentials")]
@@ -186,6 +188,10 @@ impl From<Error> for Status {
                 Code::Unauthenticated,
                 "WRONG_SECOND_FACTOR",
                 "the second-factor code is wrong, expired or was used already",
+            ),
+            Error::HomeCommune => status::invalid_argument(
+                "commune_code",
+                "is the commune you signed up in: you reside there already",
             ),
             Error::UnknownAudience => status::invalid_argument(
                 "audience",

@@ -282,6 +282,43 @@ impl IdentityService for IdentityGrpc {
         Ok(Response::new(pb::ResetSecondFactorResponse {}))
     }
 
+    async fn declare_residence(
+        &self,
+        request: Request<pb::DeclareResidenceRequest>,
+    ) -> Result<Response<pb::DeclareResidenceResponse>, Status> {
+        let user_id = principal(&request)?.user_id;
+        let actor = actor_of(&request);
+        let code = CommuneCode::parse(&request.get_ref().commune_code).map_err(|description| {
+            jamaa_server::status::invalid_argument("commune_code", description)
+        })?;
+        let account = self
+            .accounts
+            .declare_residence(user_id, &code, &actor)
+            .await?;
+        Ok(Response::new(pb::DeclareResidenceResponse {
+            user: Some(account_to_proto(&account)),
+        }))
+    }
+
+    async fn confirm_residence(
+        &self,
+        request: Request<pb::ConfirmResidenceRequest>,
+    ) -> Result<Response<pb::ConfirmResidenceResponse>, Status> {
+        let commune_id =
+            principal(&request)?.require_staff(&[Role::ReceptionAgent, Role::CommuneAdmin])?;
+        let actor = actor_of(&request);
+        let user_id = uuid::Uuid::parse_str(&request.get_ref().user_id).map_err(|_| {
+            jamaa_server::status::invalid_argument("user_id", "must be a user id (a UUID)")
+        })?;
+        let account = self
+            .accounts
+            .confirm_residence(commune_id, user_id, &actor)
+            .await?;
+        Ok(Response::new(pb::ConfirmResidenceResponse {
+            user: Some(account_to_proto(&account)),
+        }))
+    }
+
     async fn export_personal_data(
         &self,
         request: Request<pb::ExportPersonalDataRequest>,
@@ -1247,6 +1284,7 @@ fn account_to_proto(account: &Account) -> pb::User {
         assurance_level: account.assurance().to_proto() as i32,
         contact_verified: account.user.contact_verified_at.is_some(),
         national_id_masked: account.national_id_masked.clone().unwrap_or_default(),
+        other_residence_commune_ids: account.residences.iter().map(|id| id.to_string()).collect(),
         role_grants: account
             .roles
             .iter()

@@ -11,6 +11,7 @@ pub mod error;
 pub mod grpc;
 pub mod personal_data;
 pub mod privacy;
+pub mod residences;
 pub mod second_factor;
 pub mod service_clients;
 pub mod staff;

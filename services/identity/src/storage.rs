@@ -369,6 +369,29 @@ pub mod recovery_code {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod residence {
+    use sea_orm::entity::prelude::*;
+
+    /// A commune a citizen also resides in, besides their own; counts once confirmed by that
+    /// commune's desk.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "residences")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub commune_id: Uuid,
+        pub declared_at: DateTimeUtc,
+        pub confirmed_at: Option<DateTimeUtc>,
+        pub confirmed_by: Option<Uuid>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Identity's migrations, in order.
 pub struct Migrator;
 
@@ -387,6 +410,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateSecondFactorTables),
             Box::new(AddUserGender),
             Box::new(IndexUnsealedAuditEntries),
+            Box::new(CreateResidences),
         ]
     }
 }
@@ -1039,6 +1063,51 @@ impl MigrationTrait for IndexUnsealedAuditEntries {
                     .table("audit_entries")
                     .col("chain_seq")
                     .col("chain_id")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateResidences;
+
+impl MigrationName for CreateResidences {
+    fn name(&self) -> &str {
+        "m0011_000001_create_residences"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateResidences {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("residences")
+                    .col(ColumnDef::new("user_id").uuid().not_null())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(
+                        ColumnDef::new("declared_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("confirmed_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(ColumnDef::new("confirmed_by").uuid().null())
+                    .primary_key(Index::create().col("user_id").col("commune_id"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("residences", "user_id")
+                            .to("users", "id"),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("residences", "commune_id")
+                            .to("communes", "id"),
+                    )
                     .to_owned(),
             )
             .await

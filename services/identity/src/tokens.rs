@@ -270,6 +270,8 @@ pub struct TokenSubject<'a> {
     pub second_factor: bool,
     /// Whether the person must enrol a second factor before acting as staff.
     pub mfa_enrolment_required: bool,
+    /// Other communes the person is a confirmed resident of.
+    pub residences: Vec<String>,
 }
 
 pub fn claims(
@@ -299,6 +301,7 @@ pub fn claims(
             vec!["pwd".into()]
         },
         mfa_enrolment_required: subject.mfa_enrolment_required,
+        residences: subject.residences.clone(),
     }
 }
 

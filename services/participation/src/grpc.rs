@@ -97,13 +97,19 @@ impl ParticipationService for ParticipationGrpc {
         request: Request<pb::SignPetitionRequest>,
     ) -> Result<Response<pb::SignPetitionResponse>, Status> {
         let caller = principal(&request)?;
-        let commune_id = caller.require_citizen()?;
+        caller.require_citizen()?;
         // A signature counts under law 113-14 only from an identified resident: the desk checked
         // their national ID card. (A per-commune setting of the level is the petitions issue's.)
         caller.require_assurance(AssuranceLevel::VerifiedInPerson)?;
         let citizen_id = caller.user_id;
         let petition_id = domain::parse_uuid(&request.get_ref().petition_id)
             .map_err(|description| status::invalid_argument("petition_id", description))?;
+        // Residents sign: of the citizen's own commune, or of one whose desk confirmed their
+        // residence there. Other communes' petitions are NOT_FOUND to them.
+        let commune_id = self.petitions.commune_of(petition_id).await?;
+        if !caller.resides_in(commune_id) {
+            return Err(Error::PetitionNotFound(petition_id).into());
+        }
         let signed = self
             .petitions
             .sign(citizen_id, commune_id, petition_id)

@@ -120,6 +120,15 @@ impl Petitions {
     }
 
     /// A petition of `commune_id`; NOT_FOUND when unknown or of another commune.
+    /// The commune petition `petition_id` is addressed to.
+    pub async fn commune_of(&self, petition_id: Uuid) -> Result<Uuid, Error> {
+        petition::Entity::find_by_id(petition_id)
+            .one(&self.db)
+            .await?
+            .map(|petition| petition.commune_id)
+            .ok_or(Error::PetitionNotFound(petition_id))
+    }
+
     pub async fn get(&self, commune_id: Uuid, petition_id: Uuid) -> Result<PetitionView, Error> {
         let petition = find_in_commune(&self.db, commune_id, petition_id).await?;
         view(&self.db, petition).await

@@ -194,6 +194,15 @@ async fn call(stack: &TestStack, rpc: &str, token: &str, t: &Targets) -> Result<
             ))
             .await
             .map(|_| ()),
+        "ResetSecondFactor" => client
+            .reset_second_factor(request(
+                identity::ResetSecondFactorRequest {
+                    user_id: t.staff_id.clone(),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
         "GetCurrentUser" => client
             .get_current_user(request(identity::GetCurrentUserRequest {}, token))
             .await
@@ -300,6 +309,7 @@ async fn matrix(backend: Backend) {
         ("CheckAuditChain", vec!["admin", "platform_admin"]),
         ("RotateSigningKey", vec!["platform_admin"]),
         ("GetContactDetails", vec!["service"]),
+        ("ResetSecondFactor", vec!["admin"]),
         ("GetCurrentUser", people.to_vec()),
         ("ExportPersonalData", people.to_vec()),
         // Last: it disables the citizen.

@@ -111,6 +111,19 @@ async fn second_factor(backend: Backend) {
         token_claims(&session.access_token)["amr"],
         serde_json::json!(["pwd", "otp"])
     );
+    // A refreshed session keeps the second factor of its sign-in.
+    let refreshed = stack
+        .identity()
+        .refresh_session(identity::RefreshSessionRequest {
+            refresh_token: session.refresh_token.clone(),
+        })
+        .await
+        .expect("refresh")
+        .into_inner();
+    assert_eq!(
+        token_claims(&refreshed.access_token)["amr"],
+        serde_json::json!(["pwd", "otp"])
+    );
     let replay = sign_in(&stack, email, &code)
         .await
         .expect_err("the same code again");

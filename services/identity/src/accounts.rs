@@ -867,7 +867,9 @@ impl Accounts {
         }
         self.throttle.clear(&throttle_key).await?;
         let account = self.account(user.id).await?;
-        let session = self.open_session(account).await?;
+        // The check above passed: a code was presented exactly when a factor is enrolled.
+        let with_second_factor = self.has_second_factor(user.id).await?;
+        let session = self.open_session(account, with_second_factor).await?;
         audit::record(
             &self.db,
             Entry {
@@ -938,7 +940,8 @@ impl Accounts {
             return Err(Error::BadRefreshToken);
         }
         let commune_id = account.user.commune_id;
-        let session = self.open_session(account).await?;
+        // A refreshed session keeps how its sign-in was made.
+        let session = self.open_session(account, stored.second_factor).await?;
         audit::record(
             &self.db,
             Entry {
@@ -1041,10 +1044,15 @@ impl Accounts {
         Ok(())
     }
 
-    pub(crate) async fn open_session(&self, account: Account) -> Result<Session, Error> {
+    /// Signs an access token and stores a refresh token for `account`; `second_factor`: whether
+    /// the sign-in that opened it used one (claim `amr`, kept across refreshes).
+    pub(crate) async fn open_session(
+        &self,
+        account: Account,
+        second_factor: bool,
+    ) -> Result<Session, Error> {
         let now = Utc::now();
-        // Sign-in demands the code once a factor is confirmed, so its sessions used one.
-        let second_factor = self.has_second_factor(account.user.id).await?;
+        let enrolled = self.has_second_factor(account.user.id).await?;
         let is_staff = account.roles.iter().any(|role| role.is_staff());
         let commune_requires_mfa = match account.user.commune_id {
             Some(id) if is_staff => commune::Entity::find_by_id(id)
@@ -1070,7 +1078,7 @@ impl Accounts {
                 .map(|(role, id)| (role.as_str().to_string(), id.to_string()))
                 .collect(),
             second_factor,
-            mfa_enrolment_required: commune_requires_mfa && !second_factor,
+            mfa_enrolment_required: commune_requires_mfa && !enrolled,
             residences: account.residences.iter().map(Uuid::to_string).collect(),
         };
         let claims = tokens::claims(
@@ -1089,6 +1097,7 @@ impl Accounts {
             expires_at: Set(now + chrono::Duration::seconds(self.policy.refresh_token_ttl_seconds)),
             used_at: Set(None),
             revoked: Set(false),
+            second_factor: Set(second_factor),
             created_at: Set(now),
         }
         .insert(&self.db)
@@ -1135,7 +1144,8 @@ impl Accounts {
         set_password_and_end_sessions(&txn, user_id, password_hash).await?;
         audit::record(&txn, entry(Outcome::Success, "")).await?;
         txn.commit().await?;
-        self.open_session(account).await
+        // The new session rests on the password just set.
+        self.open_session(account, false).await
     }
 
     /// Sends a password-reset code to the account with `email`, if there is one that is not

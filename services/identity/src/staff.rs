@@ -262,7 +262,7 @@ impl Accounts {
         }
         txn.commit().await?;
         let account = self.account(user_id).await?;
-        self.open_session(account).await
+        self.open_session(account, false).await
     }
 
     /// Grants `grant` to staff member `user_id` of `commune_id`.

@@ -111,6 +111,8 @@ pub mod refresh_token {
         pub used_at: Option<DateTimeUtc>,
         pub revoked: bool,
         pub created_at: DateTimeUtc,
+        /// Whether the sign-in that opened the session used a second factor.
+        pub second_factor: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -411,6 +413,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddUserGender),
             Box::new(IndexUnsealedAuditEntries),
             Box::new(CreateResidences),
+            Box::new(AddRefreshTokenSecondFactor),
         ]
     }
 }
@@ -1107,6 +1110,33 @@ impl MigrationTrait for CreateResidences {
                         ForeignKey::create()
                             .from("residences", "commune_id")
                             .to("communes", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct AddRefreshTokenSecondFactor;
+
+impl MigrationName for AddRefreshTokenSecondFactor {
+    fn name(&self) -> &str {
+        "m0012_000001_add_refresh_token_second_factor"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddRefreshTokenSecondFactor {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("refresh_tokens")
+                    .add_column(
+                        ColumnDef::new("second_factor")
+                            .boolean()
+                            .not_null()
+                            .default(false),
                     )
                     .to_owned(),
             )

@@ -9,17 +9,8 @@ use jamaa_tests::{Backend, TestStack, authorized, spawn_stack_with};
 
 crate::on_both_backends!(invitations_and_reset_codes_by_email, email);
 
-/// The text of the mails sent to `address` so far (soft line breaks of quoted-printable undone).
-fn mails_to(sink: &SmtpSink, address: &str) -> Vec<String> {
-    sink.received()
-        .into_iter()
-        .filter(|mail| mail.to.iter().any(|to| to == address))
-        .map(|mail| mail.data.replace("=\n", ""))
-        .collect()
-}
-
 /// The word after `label` in `text`.
-fn word_after(text: &str, label: &str) -> String {
+pub(crate) fn word_after(text: &str, label: &str) -> String {
     text.split(label)
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
@@ -30,7 +21,7 @@ fn word_after(text: &str, label: &str) -> String {
 
 async fn wait_for_mail(sink: &SmtpSink, address: &str, count: usize) -> Vec<String> {
     jamaa_tests::eventually(std::time::Duration::from_secs(30), "the e-mail", || async {
-        let mails = mails_to(sink, address);
+        let mails = sink.texts_to(address);
         (mails.len() >= count).then_some(mails)
     })
     .await
@@ -112,7 +103,7 @@ async fn email(backend: Backend) {
     stack.login("omar@eml.test", "omar resets it").await;
 
     // Each message once, retries included.
-    let invitations = mails_to(&sink, "hind@eml.test").len();
+    let invitations = sink.texts_to("hind@eml.test").len();
     assert_eq!(invitations, 1);
     assert_deliveries_sent(&stack).await;
     assert_secrets_left_the_outbox(&stack).await;

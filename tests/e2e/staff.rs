@@ -61,22 +61,13 @@ async fn invite(
 
 /// The invitation code in the one e-mail sent to `address`, once it arrived.
 async fn invitation_code(sink: &SmtpSink, address: &str) -> String {
-    let mail = jamaa_tests::eventually(
+    let text = jamaa_tests::eventually(
         std::time::Duration::from_secs(30),
         "the invitation e-mail",
-        || async {
-            sink.received()
-                .into_iter()
-                .find(|mail| mail.to.iter().any(|to| to == address))
-        },
+        || async { sink.texts_to(address).into_iter().next() },
     )
     .await;
-    let text = mail.data.replace("=\n", "");
-    text.split("Invitation code: ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no invitation code in {text}"))
-        .to_string()
+    crate::email::word_after(&text, "Invitation code: ")
 }
 
 async fn accept(

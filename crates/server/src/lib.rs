@@ -36,6 +36,32 @@ use tonic_health::ServingStatus;
 
 pub use tokio_util::sync::CancellationToken as Shutdown;
 
+/// Runs `task` every `every` until `shutdown`, on its own Tokio task; a failed run is logged as
+/// `what` and tried again at the next tick (background work: key reloads, sealers, senders,
+/// purges).
+pub fn run_every<F, Fut, E>(
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+    what: &'static str,
+    mut task: F,
+) where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display,
+{
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            if let Err(error) = task().await {
+                tracing::warn!(%error, "{what} failed; trying again at the next tick");
+            }
+        }
+    });
+}
+
 /// The metadata key under which the gateway passes its HTTP client's IP address (it replaces any
 /// value the client sent). The gRPC ports are internal (only the gateway is exposed), so the
 /// services take it as given.

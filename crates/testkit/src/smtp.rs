@@ -61,6 +61,16 @@ impl SmtpSink {
             .unwrap_or_default()
     }
 
+    /// The text (headers and body, quoted-printable soft line breaks undone) of every message
+    /// sent to `address` so far, oldest first.
+    pub fn texts_to(&self, address: &str) -> Vec<String> {
+        self.received()
+            .into_iter()
+            .filter(|mail| mail.to.iter().any(|to| to == address))
+            .map(|mail| mail.data.replace("=\n", ""))
+            .collect()
+    }
+
     /// Answers 451 (temporary failure) to the next `count` messages.
     pub fn refuse_next(&self, count: usize) {
         self.state.refuse_next.store(count, Ordering::SeqCst);

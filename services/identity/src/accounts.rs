@@ -625,10 +625,6 @@ impl Accounts {
         if account.user.contact_verified_at.is_some() {
             return Err(Error::AlreadyVerified);
         }
-        let wait = verification::wait_before_next(&self.db, user_id, Purpose::Contact).await?;
-        if !wait.is_zero() {
-            return Err(Error::CodeSentRecently { retry_after: wait });
-        }
         let language =
             Language::from_code(&account.user.preferred_language).unwrap_or(Language::Ar);
         let txn = self.db.begin().await?;
@@ -694,13 +690,12 @@ impl Accounts {
         self.account(user_id).await
     }
 
-    /// Records that `agent` of `commune_id` checked the national ID card of citizen `user_id`:
+    /// Records that `actor`, of `commune_id`, checked the national ID card of citizen `user_id`:
     /// the CIN is stored encrypted with its blind index, the level becomes
     /// [`AssuranceLevel::VerifiedInPerson`]. A CIN already linked to another account is refused;
     /// checking the same citizen again (a renewed card) replaces the number.
     pub async fn verify_in_person(
         &self,
-        agent: Uuid,
         commune_id: Uuid,
         user_id: Uuid,
         national_id: &NationalId,
@@ -732,7 +727,7 @@ impl Accounts {
             ciphertext: Set(ciphertext),
             blind_index: Set(blind_index),
             masked: Set(national_id.masked()),
-            verified_by: Set(agent),
+            verified_by: Set(actor.user_id.unwrap_or_default()),
             verified_at: Set(Utc::now()),
         }
         .insert(&txn)
@@ -753,7 +748,7 @@ impl Accounts {
         self.raise_assurance(&txn, &account, AssuranceLevel::VerifiedInPerson)
             .await?;
         self.outbox.commit(txn).await?;
-        tracing::info!(%user_id, %agent, "a citizen's identity was verified at the desk");
+        tracing::info!(%user_id, agent = ?actor.user_id, "a citizen's identity was verified at the desk");
         self.account(user_id).await
     }
 
@@ -854,8 +849,8 @@ impl Accounts {
             return Err(Error::AccountDisabled);
         }
         // Asked only of whoever knows the password; a wrong code counts as a failed sign-in.
-        match self.check_second_factor(&user, second_factor_code).await {
-            Ok(()) => {}
+        let with_second_factor = match self.check_second_factor(&user, second_factor_code).await {
+            Ok(used) => used,
             Err(Error::SecondFactorRequired) => return Err(Error::SecondFactorRequired),
             Err(Error::WrongSecondFactor) => {
                 self.throttle.record_failure(&throttle_key).await?;
@@ -864,11 +859,9 @@ impl Accounts {
                 return Err(Error::WrongSecondFactor);
             }
             Err(error) => return Err(error),
-        }
+        };
         self.throttle.clear(&throttle_key).await?;
         let account = self.account(user.id).await?;
-        // The check above passed: a code was presented exactly when a factor is enrolled.
-        let with_second_factor = self.has_second_factor(user.id).await?;
         let session = self.open_session(account, with_second_factor).await?;
         audit::record(
             &self.db,
@@ -1174,11 +1167,6 @@ impl Accounts {
             .await?;
             return Ok(());
         };
-        let wait =
-            verification::wait_before_next(&self.db, user.id, Purpose::PasswordReset).await?;
-        if !wait.is_zero() {
-            return Ok(());
-        }
         let language = Language::from_code(&user.preferred_language).unwrap_or(Language::Ar);
         let txn = self.db.begin().await?;
         match self

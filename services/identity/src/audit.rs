@@ -331,15 +331,8 @@ const SEAL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Seals new entries every [`SEAL_EVERY`] until `shutdown`.
 pub fn seal_periodically(db: DatabaseConnection, shutdown: tokio_util::sync::CancellationToken) {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(SEAL_EVERY) => {}
-            }
-            if let Err(error) = seal_pending(&db).await {
-                tracing::warn!(%error, "cannot seal audit entries; will retry");
-            }
-        }
+    jamaa_server::run_every(SEAL_EVERY, shutdown, "sealing audit entries", move || {
+        let db = db.clone();
+        async move { seal_pending(&db).await.map(|_| ()) }
     });
 }

@@ -33,6 +33,16 @@ impl Email {
     }
 }
 
+/// A user id: a UUID.
+pub fn parse_user_id(raw: &str) -> Result<uuid::Uuid, String> {
+    uuid::Uuid::parse_str(raw.trim()).map_err(|_| "must be a user id (a UUID)".to_string())
+}
+
+/// Whether `code` is six ASCII digits, the shape of every one-time code identity sends.
+pub fn is_six_digits(code: &str) -> bool {
+    code.len() == 6 && code.chars().all(|c| c.is_ascii_digit())
+}
+
 /// A password good enough to hash (OWASP ASVS 2.1): 8 to 128 characters, any characters, no
 /// composition rules, and not one of the common passwords shipped in
 /// `data/common-passwords.txt` (compared lower-cased).

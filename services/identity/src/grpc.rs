@@ -273,8 +273,8 @@ impl IdentityService for IdentityGrpc {
     ) -> Result<Response<pb::ResetSecondFactorResponse>, Status> {
         let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
         let actor = actor_of(&request);
-        let user_id = uuid::Uuid::parse_str(&request.get_ref().user_id).map_err(|_| {
-            jamaa_server::status::invalid_argument("user_id", "must be a user id (a UUID)")
+        let user_id = domain::parse_user_id(&request.get_ref().user_id).map_err(|description| {
+            jamaa_server::status::invalid_argument("user_id", description)
         })?;
         self.accounts
             .reset_second_factor(commune_id, user_id, &actor)
@@ -307,8 +307,8 @@ impl IdentityService for IdentityGrpc {
         let commune_id =
             principal(&request)?.require_staff(&[Role::ReceptionAgent, Role::CommuneAdmin])?;
         let actor = actor_of(&request);
-        let user_id = uuid::Uuid::parse_str(&request.get_ref().user_id).map_err(|_| {
-            jamaa_server::status::invalid_argument("user_id", "must be a user id (a UUID)")
+        let user_id = domain::parse_user_id(&request.get_ref().user_id).map_err(|description| {
+            jamaa_server::status::invalid_argument("user_id", description)
         })?;
         let account = self
             .accounts
@@ -385,7 +385,7 @@ impl IdentityService for IdentityGrpc {
     ) -> Result<Response<pb::ConfirmTotpResponse>, Status> {
         let user_id = principal(&request)?.user_id;
         let code = request.get_ref().code.trim().to_string();
-        if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
+        if !domain::is_six_digits(&code) {
             return Err(jamaa_server::status::invalid_argument(
                 "code",
                 "must be the six digits the app shows",
@@ -588,8 +588,8 @@ impl IdentityService for IdentityGrpc {
             Some(caller.require_staff(&[Role::CommuneAdmin])?)
         };
         let actor = actor_of(&request);
-        let user_id = uuid::Uuid::parse_str(&request.get_ref().user_id).map_err(|_| {
-            jamaa_server::status::invalid_argument("user_id", "must be a user id (a UUID)")
+        let user_id = domain::parse_user_id(&request.get_ref().user_id).map_err(|description| {
+            jamaa_server::status::invalid_argument("user_id", description)
         })?;
         let account = self
             .accounts
@@ -673,7 +673,7 @@ impl IdentityService for IdentityGrpc {
                 "is required",
             ));
         }
-        if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
+        if !domain::is_six_digits(code) {
             return Err(jamaa_server::status::invalid_argument(
                 "code",
                 "must be the six digits we sent",
@@ -824,7 +824,7 @@ impl IdentityService for IdentityGrpc {
             violations.add("email", "is required");
         }
         let code = request.code.trim();
-        if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
+        if !domain::is_six_digits(code) {
             violations.add("code", "must be the six digits we sent");
         }
         let new = violations.check("new_password", Password::parse(&request.new_password));
@@ -971,11 +971,7 @@ impl IdentityService for IdentityGrpc {
         let actor = actor_of(&request);
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
-        let user_id = violations.check(
-            "user_id",
-            uuid::Uuid::parse_str(&request.user_id)
-                .map_err(|_| "must be a user id (a UUID)".to_string()),
-        );
+        let user_id = violations.check("user_id", domain::parse_user_id(&request.user_id));
         let grant = match &request.grant {
             Some(grant) => parse_role_grant(&mut violations, "grant", grant),
             None => {
@@ -1013,11 +1009,7 @@ impl IdentityService for IdentityGrpc {
         let actor = actor_of(&request);
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
-        let user_id = violations.check(
-            "user_id",
-            uuid::Uuid::parse_str(&request.user_id)
-                .map_err(|_| "must be a user id (a UUID)".to_string()),
-        );
+        let user_id = violations.check("user_id", domain::parse_user_id(&request.user_id));
         let role = match pb::Role::try_from(request.role)
             .ok()
             .and_then(Role::from_proto)
@@ -1091,11 +1083,8 @@ impl IdentityService for IdentityGrpc {
         }
         let mut ids = Vec::with_capacity(request.user_ids.len());
         for (index, id) in request.user_ids.iter().enumerate() {
-            ids.push(uuid::Uuid::parse_str(id).map_err(|_| {
-                jamaa_server::status::invalid_argument(
-                    &format!("user_ids[{index}]"),
-                    "must be a user id (a UUID)",
-                )
+            ids.push(domain::parse_user_id(id).map_err(|description| {
+                jamaa_server::status::invalid_argument(&format!("user_ids[{index}]"), description)
             })?);
         }
         let contacts = self
@@ -1123,22 +1112,17 @@ impl IdentityService for IdentityGrpc {
     ) -> Result<Response<pb::VerifyInPersonResponse>, Status> {
         let caller = principal(&request)?;
         let commune_id = caller.require_staff(&[Role::ReceptionAgent, Role::CommuneAdmin])?;
-        let agent = caller.user_id;
         let actor = actor_of(&request);
         let request = request.get_ref();
         let mut violations = FieldViolations::new();
-        let user_id = violations.check(
-            "user_id",
-            uuid::Uuid::parse_str(&request.user_id)
-                .map_err(|_| "must be a user id (a UUID)".to_string()),
-        );
+        let user_id = violations.check("user_id", domain::parse_user_id(&request.user_id));
         let national_id = violations.check("national_id", NationalId::parse(&request.national_id));
         let (Some(user_id), Some(national_id)) = (user_id, national_id) else {
             return Err(violations.into_status());
         };
         let account = self
             .accounts
-            .verify_in_person(agent, commune_id, user_id, &national_id, &actor)
+            .verify_in_person(commune_id, user_id, &national_id, &actor)
             .await?;
         Ok(Response::new(pb::VerifyInPersonResponse {
             user: Some(account_to_proto(&account)),

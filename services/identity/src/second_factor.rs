@@ -192,21 +192,22 @@ impl Accounts {
         Ok(confirmed_credential(&self.db, user_id).await?.is_some())
     }
 
-    /// At sign-in, after the password: `Ok(())` when the account has no second factor or `code`
-    /// is a current TOTP code (not used before) or an unused recovery code (now used).
+    /// At sign-in, after the password: `Ok(false)` when the account has no second factor,
+    /// `Ok(true)` when `code` is a current TOTP code (not used before) or an unused recovery code
+    /// (now used).
     pub async fn check_second_factor(
         &self,
         user: &user::Model,
         code: Option<&str>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let Some(credential) = confirmed_credential(&self.db, user.id).await? else {
-            return Ok(());
+            return Ok(false);
         };
         let code = code.map(str::trim).unwrap_or_default();
         if code.is_empty() {
             return Err(Error::SecondFactorRequired);
         }
-        if code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()) {
+        if crate::domain::is_six_digits(code) {
             let step = self
                 .totp_step(&credential, &user.email, code)
                 .map_err(|_| Error::WrongSecondFactor)?;
@@ -218,7 +219,7 @@ impl Accounts {
                 .exec(&self.db)
                 .await?;
             return if spent.rows_affected == 1 {
-                Ok(())
+                Ok(true)
             } else {
                 Err(Error::WrongSecondFactor)
             };
@@ -234,7 +235,7 @@ impl Accounts {
             .exec(&self.db)
             .await?;
         if used.rows_affected == 1 {
-            Ok(())
+            Ok(true)
         } else {
             Err(Error::WrongSecondFactor)
         }

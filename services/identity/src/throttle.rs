@@ -167,21 +167,21 @@ const KEEP: chrono::Duration = chrono::Duration::hours(2);
 /// Forgets counted events older than every window, every minute until `shutdown` (keys that are
 /// never tried again would otherwise keep their rows).
 pub fn purge_periodically(db: DatabaseConnection, shutdown: tokio_util::sync::CancellationToken) {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+    jamaa_server::run_every(
+        std::time::Duration::from_secs(60),
+        shutdown,
+        "purging old throttle counts",
+        move || {
+            let db = db.clone();
+            async move {
+                login_failure::Entity::delete_many()
+                    .filter(login_failure::Column::FailedAt.lt(Utc::now() - KEEP))
+                    .exec(&db)
+                    .await
+                    .map(|_| ())
             }
-            let purged = login_failure::Entity::delete_many()
-                .filter(login_failure::Column::FailedAt.lt(Utc::now() - KEEP))
-                .exec(&db)
-                .await;
-            if let Err(error) = purged {
-                tracing::warn!(%error, "cannot purge old throttle counts; will retry");
-            }
-        }
-    });
+        },
+    );
 }
 
 #[cfg(test)]

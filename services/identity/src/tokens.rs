@@ -111,17 +111,16 @@ pub fn reload_keys_periodically(
     keys: std::sync::Arc<KeyRing>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(RELOAD_EVERY) => {}
-            }
-            if let Err(error) = keys.reload().await {
-                tracing::warn!(%error, "could not reload the signing keys; keeping the last ones");
-            }
-        }
-    });
+    // A failed reload keeps the last keys.
+    jamaa_server::run_every(
+        RELOAD_EVERY,
+        shutdown,
+        "reloading the signing keys",
+        move || {
+            let keys = keys.clone();
+            async move { keys.reload().await }
+        },
+    );
 }
 
 /// When a key starts signing: its `activates_at`, or (keys stored before rotation existed) its

@@ -33,16 +33,9 @@ pub fn send_periodically(
     channel: Arc<dyn Channel>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(POLL_EVERY) => {}
-            }
-            if let Err(error) = send_due(&db, channel.as_ref()).await {
-                tracing::warn!(%error, "cannot send deliveries; will retry");
-            }
-        }
+    jamaa_server::run_every(POLL_EVERY, shutdown, "sending deliveries", move || {
+        let (db, channel) = (db.clone(), channel.clone());
+        async move { send_due(&db, channel.as_ref()).await.map(|_| ()) }
     });
 }
 

@@ -117,6 +117,7 @@ async fn isolation(backend: Backend) {
                 id: badr_request.id.clone(),
                 status: requests::RequestStatus::Received as i32,
                 note: String::new(),
+                ..Default::default()
             },
             &officer_a,
         ))
@@ -143,6 +144,7 @@ async fn isolation(backend: Backend) {
                 id: amina_request.id.clone(),
                 status: requests::RequestStatus::Received as i32,
                 note: String::new(),
+                ..Default::default()
             },
             &amina,
         ))

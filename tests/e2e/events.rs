@@ -290,6 +290,7 @@ async fn a_broker_outage_delays_events_and_never_drops_them() {
                     id: second.id.clone(),
                     status: status as i32,
                     note: format!("note for {status:?}"),
+                    ..Default::default()
                 },
                 &officer,
             ))

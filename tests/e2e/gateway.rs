@@ -21,12 +21,17 @@ async fn the_slice_over_http_json() {
         .requests()
         .create_service(authorized(
             requests::CreateServiceRequest {
-                code: "parking".into(),
-                name: Some(LocalizedText {
-                    ar: "المرور".into(),
-                    ..LocalizedText::default()
+                service: Some(requests::ServiceDefinition {
+                    code: "parking".into(),
+                    name: Some(LocalizedText {
+                        ar: "المرور".into(),
+                        ..LocalizedText::default()
+                    }),
+                    description: None,
+                    kind: requests::ServiceKind::IncidentReport as i32,
+                    channel: requests::ServiceChannel::OnlineAndDesk as i32,
+                    ..Default::default()
                 }),
-                description: None,
             },
             &admin,
         ))

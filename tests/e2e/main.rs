@@ -21,6 +21,7 @@ mod residences;
 mod rollout;
 mod second_factor;
 mod service_accounts;
+mod service_requests;
 mod sessions;
 mod staff;
 mod standalone;

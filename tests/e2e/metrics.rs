@@ -42,12 +42,17 @@ async fn metrics_show_calls_outbox_and_consumers() {
         .requests()
         .create_service(authorized(
             requests::CreateServiceRequest {
-                code: "waste".into(),
-                name: Some(LocalizedText {
-                    fr: "Déchets".into(),
-                    ..LocalizedText::default()
+                service: Some(requests::ServiceDefinition {
+                    code: "waste".into(),
+                    name: Some(LocalizedText {
+                        fr: "Déchets".into(),
+                        ..LocalizedText::default()
+                    }),
+                    description: None,
+                    kind: requests::ServiceKind::IncidentReport as i32,
+                    channel: requests::ServiceChannel::OnlineAndDesk as i32,
+                    ..Default::default()
                 }),
-                description: None,
             },
             &admin,
         ))

@@ -189,12 +189,17 @@ async fn a_rolling_restart_under_load_fails_no_request() {
     let service = replica
         .create_service(authorized(
             requests::CreateServiceRequest {
-                code: "water".into(),
-                name: Some(LocalizedText {
-                    fr: "Eau".into(),
-                    ..LocalizedText::default()
+                service: Some(requests::ServiceDefinition {
+                    code: "water".into(),
+                    name: Some(LocalizedText {
+                        fr: "Eau".into(),
+                        ..LocalizedText::default()
+                    }),
+                    description: None,
+                    kind: requests::ServiceKind::IncidentReport as i32,
+                    channel: requests::ServiceChannel::OnlineAndDesk as i32,
+                    ..Default::default()
                 }),
-                description: None,
             },
             &admin,
         ))

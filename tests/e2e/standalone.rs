@@ -210,12 +210,17 @@ async fn services_as_separate_applications_over_rabbitmq() {
     let service = requests_client
         .create_service(authorized(
             requests::CreateServiceRequest {
-                code: "civil-status".into(),
-                name: Some(LocalizedText {
-                    fr: "État civil".into(),
-                    ..LocalizedText::default()
+                service: Some(requests::ServiceDefinition {
+                    code: "civil-status".into(),
+                    name: Some(LocalizedText {
+                        fr: "État civil".into(),
+                        ..LocalizedText::default()
+                    }),
+                    description: None,
+                    kind: requests::ServiceKind::IncidentReport as i32,
+                    channel: requests::ServiceChannel::OnlineAndDesk as i32,
+                    ..Default::default()
                 }),
-                description: None,
             },
             &admin,
         ))
@@ -245,6 +250,7 @@ async fn services_as_separate_applications_over_rabbitmq() {
                 id: submitted.id.clone(),
                 status: requests::RequestStatus::Received as i32,
                 note: "Dossier reçu au bureau d'état civil".into(),
+                ..Default::default()
             },
             &admin,
         ))

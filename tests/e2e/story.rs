@@ -24,13 +24,29 @@ async fn story(backend: Backend) {
         .requests()
         .create_service(authorized(
             requests::CreateServiceRequest {
-                code: "street-lighting".into(),
-                name: Some(LocalizedText {
-                    ar: "الإنارة العمومية".into(),
-                    fr: "Éclairage public".into(),
-                    ..LocalizedText::default()
+                service: Some(requests::ServiceDefinition {
+                    code: "street-lighting".into(),
+                    name: Some(LocalizedText {
+                        ar: "الإنارة العمومية".into(),
+                        fr: "Éclairage public".into(),
+                        ..LocalizedText::default()
+                    }),
+                    description: None,
+                    attributes: vec![requests::ServiceAttribute {
+                        code: "lamp_number".into(),
+                        datatype: requests::AttributeDatatype::String as i32,
+                        required: false,
+                        order: 1,
+                        description: Some(LocalizedText {
+                            fr: "Numéro du lampadaire".into(),
+                            ..LocalizedText::default()
+                        }),
+                        values: vec![],
+                    }],
+                    kind: requests::ServiceKind::IncidentReport as i32,
+                    channel: requests::ServiceChannel::OnlineAndDesk as i32,
+                    ..Default::default()
                 }),
-                description: None,
             },
             &admin,
         ))
@@ -69,6 +85,7 @@ async fn story(backend: Backend) {
             latitude: 32.3373,
             longitude: -6.3498,
         }),
+        ..Default::default()
     };
     let receipt = stack
         .requests()
@@ -141,6 +158,7 @@ async fn story(backend: Backend) {
                     id: receipt.id.clone(),
                     status: status as i32,
                     note: note.into(),
+                    ..Default::default()
                 },
                 &officer,
             ))

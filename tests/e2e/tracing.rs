@@ -23,12 +23,17 @@ async fn follow_the_trace(backend: Backend) {
         .requests()
         .create_service(authorized(
             requests::CreateServiceRequest {
-                code: "trees".into(),
-                name: Some(LocalizedText {
-                    fr: "Espaces verts".into(),
-                    ..LocalizedText::default()
+                service: Some(requests::ServiceDefinition {
+                    code: "trees".into(),
+                    name: Some(LocalizedText {
+                        fr: "Espaces verts".into(),
+                        ..LocalizedText::default()
+                    }),
+                    description: None,
+                    kind: requests::ServiceKind::IncidentReport as i32,
+                    channel: requests::ServiceChannel::OnlineAndDesk as i32,
+                    ..Default::default()
                 }),
-                description: None,
             },
             &admin,
         ))

@@ -109,9 +109,14 @@ async fn bad_input_names_every_field() {
         .requests()
         .create_service(authorized(
             requests::CreateServiceRequest {
-                code: "Bad Code!".into(),
-                name: Some(LocalizedText::default()),
-                description: None,
+                service: Some(requests::ServiceDefinition {
+                    code: "Bad Code!".into(),
+                    name: Some(LocalizedText::default()),
+                    description: None,
+                    kind: requests::ServiceKind::IncidentReport as i32,
+                    channel: requests::ServiceChannel::OnlineAndDesk as i32,
+                    ..Default::default()
+                }),
             },
             &admin,
         ))
@@ -119,7 +124,7 @@ async fn bad_input_names_every_field() {
         .expect_err("invalid service");
     let mut fields = bad_fields(&service);
     fields.sort();
-    assert_eq!(fields, ["code", "name"]);
+    assert_eq!(fields, ["service.code", "service.name"]);
 
     let error = stack
         .requests()
@@ -133,6 +138,7 @@ async fn bad_input_names_every_field() {
                     latitude: 123.0,
                     longitude: -6.0,
                 }),
+                ..Default::default()
             },
             &amina,
         ))

@@ -473,12 +473,18 @@ impl TestStack {
         self.requests()
             .create_service(authorized(
                 jamaa_proto::servicerequest::v1::CreateServiceRequest {
-                    code: code.into(),
-                    name: Some(LocalizedText {
-                        fr: code.into(),
-                        ..LocalizedText::default()
+                    service: Some(jamaa_proto::servicerequest::v1::ServiceDefinition {
+                        code: code.into(),
+                        name: Some(LocalizedText {
+                            fr: code.into(),
+                            ..LocalizedText::default()
+                        }),
+                        description: None,
+                        kind: jamaa_proto::servicerequest::v1::ServiceKind::IncidentReport as i32,
+                        channel: jamaa_proto::servicerequest::v1::ServiceChannel::OnlineAndDesk
+                            as i32,
+                        ..Default::default()
                     }),
-                    description: None,
                 },
                 admin_token,
             ))

@@ -253,6 +253,20 @@ pub fn operations() -> Vec<Operation> {
             kind: ParamKind::String,
             description: "Only requests in this status, e.g. REQUEST_STATUS_IN_PROGRESS.",
         },
+        QueryParam {
+            name: "assigneeId",
+            kind: ParamKind::String,
+            description: "Staff: only requests assigned to this agent.",
+        },
+    ];
+    let list_services = &[
+        PAGE_SIZE,
+        PAGE_TOKEN,
+        QueryParam {
+            name: "includeInactive",
+            kind: ParamKind::Boolean,
+            description: "Also the inactive services (the commune's staff only).",
+        },
     ];
     let list_notifications = &[
         PAGE_SIZE,
@@ -453,42 +467,138 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move { clients.identity.list_public_keys(request).await },
             |response| serde_json::to_value(jwks::render(response)),
         ),
-        // service requests
+        // service requests: the catalogue
         Operation::rpc(
             RouteSpec::new(Get, "/v1/communes/{communeCode}/services", "ListServices")
-                .summary("Lists a commune's active services.")
-                .query(PAGE)
+                .summary("Lists a commune's services: the active ones (public), or all with includeInactive (its staff).")
+                .query(list_services)
                 .public(),
             |mut clients: Clients, request| async move { clients.service_requests.list_services(request).await },
         ),
         Operation::rpc(
             RouteSpec::new(Post, "/v1/services", "CreateService")
-                .summary("Adds a service to the caller's commune catalogue. Commune administrators only."),
+                .summary("Adds a service ({service: {code, name, kind, channel, attributes, deadlinePolicy, …}}) to the caller's commune catalogue, version 1. Commune administrators only."),
             |mut clients: Clients, request| async move { clients.service_requests.create_service(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Post, "/v1/services:update", "UpdateService")
+                .summary("Replaces a service's definition ({service: {id, …}}) with a new version; filed requests keep theirs. Commune administrators of its commune."),
+            |mut clients: Clients, request| async move { clients.service_requests.update_service(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/services/{id}", "GetService")
+                .summary("Gets a service at its current version, or an earlier one with ?version=N.")
+                .query(&[QueryParam {
+                    name: "version",
+                    kind: ParamKind::Integer,
+                    description: "An earlier version; 0 or absent for the current one.",
+                }])
+                .public(),
+            |mut clients: Clients, request| async move { clients.service_requests.get_service(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/services/{id}/activate", "ActivateService")
+                .summary("Lets citizens file requests for a service again. Commune administrators of its commune."),
+            |mut clients: Clients, request| async move { clients.service_requests.activate_service(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/services/{id}/deactivate", "DeactivateService")
+                .summary("Stops new requests for a service; filed ones go on. Commune administrators of its commune."),
+            |mut clients: Clients, request| async move { clients.service_requests.deactivate_service(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/services:importStarter", "ImportStarterCatalogue")
+                .summary("Adds the platform's starter catalogue to the caller's commune, skipping codes it has. Commune administrators."),
+            |mut clients: Clients, request| async move {
+                clients.service_requests.import_starter_catalogue(request).await
+            },
+        ),
+        // service requests: requests and their workflow
+        Operation::rpc(
             RouteSpec::new(Post, "/v1/requests", "SubmitRequest")
                 .idempotent()
-                .summary("Files a request for a service of the caller's commune. Citizens. Idempotent by requestId."),
+                .summary("Files a request: a citizen for themself, or a reception agent for a walk-in (walkIn). Idempotent by requestId. Answers with the receipt (tracking code, secret, due date)."),
             |mut clients: Clients, request| async move { clients.service_requests.submit_request(request).await },
         ),
         Operation::rpc(
             RouteSpec::new(Get, "/v1/requests", "ListRequests")
-                .summary("Lists requests: a citizen's own, or all of the staff member's commune.")
+                .summary("Lists requests: a citizen's own, or the staff member's commune's (or department's).")
                 .query(list_requests),
             |mut clients: Clients, request| async move { clients.service_requests.list_requests(request).await },
         ),
         Operation::rpc(
             RouteSpec::new(Get, "/v1/requests/{id}", "GetRequest")
-                .summary("Gets a request: its citizen, or staff of its commune."),
+                .summary("Gets a request: its citizen, or staff of its commune (internal notes for staff only)."),
             |mut clients: Clients, request| async move { clients.service_requests.get_request(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Get, "/v1/request-status/{trackingCode}", "GetPublicRequestStatus")
+                .summary("Reads a request's public status with the tracking code and the receipt's secret (?secret=…), without an account.")
+                .query(&[QueryParam {
+                    name: "secret",
+                    kind: ParamKind::String,
+                    description: "The secret printed on the receipt.",
+                }])
+                .public(),
+            |mut clients: Clients, request| async move {
+                clients.service_requests.get_public_request_status(request).await
+            },
+        ),
+        Operation::rpc(
             RouteSpec::new(Post, "/v1/requests/{id}/status", "ChangeRequestStatus")
-                .summary("Moves a request along its workflow with a note ({status, note}). Staff of its commune."),
+                .summary("Moves a request along its workflow ({status, note, internalNote, legalGround, etag}). Staff of its commune."),
             |mut clients: Clients, request| async move {
                 clients.service_requests.change_request_status(request).await
             },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/requests/{id}/cancel", "CancelRequest")
+                .summary("Withdraws a request before work starts ({reason}). Its citizen."),
+            |mut clients: Clients, request| async move { clients.service_requests.cancel_request(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/requests/{id}/reopen", "ReopenRequest")
+                .summary("Reopens a resolved request within the reopening window ({reason}). Its citizen."),
+            |mut clients: Clients, request| async move { clients.service_requests.reopen_request(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/requests/{id}/assign", "AssignRequest")
+                .summary("Assigns a request ({departmentId, assigneeId, priority, etag}). Staff of its commune."),
+            |mut clients: Clients, request| async move { clients.service_requests.assign_request(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/requests/{id}/extend", "ExtendRequestDeadline")
+                .summary("Extends a request's deadline once ({reason}, told to the citizen). Staff of its commune."),
+            |mut clients: Clients, request| async move {
+                clients.service_requests.extend_request_deadline(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/requests/{id}/rating", "RateRequest")
+                .summary("Rates a resolved request 1 to 5 ({rating, comment}), once. Its citizen."),
+            |mut clients: Clients, request| async move { clients.service_requests.rate_request(request).await },
+        ),
+        // service requests: the working-day calendar
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/communes/{communeCode}/closed-days", "ListClosedDays")
+                .summary("Lists the days a commune is closed in a year (?year=…): fixed and moving national holidays, local closures.")
+                .query(&[QueryParam {
+                    name: "year",
+                    kind: ParamKind::Integer,
+                    description: "The year, e.g. 2026.",
+                }])
+                .public(),
+            |mut clients: Clients, request| async move { clients.service_requests.list_closed_days(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/closed-days", "CreateClosedDay")
+                .summary("Adds a closed day ({closedDay: {date, name}}): a commune's closure (its administrators) or a moving national holiday (platform administrators)."),
+            |mut clients: Clients, request| async move { clients.service_requests.create_closed_day(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/closed-days/{id}/delete", "DeleteClosedDay")
+                .summary("Removes a configured closed day. Who may create it may delete it."),
+            |mut clients: Clients, request| async move { clients.service_requests.delete_closed_day(request).await },
         ),
         // notifications
         Operation::rpc(

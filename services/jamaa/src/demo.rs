@@ -104,6 +104,7 @@ pub async fn ensure_demo(
             commune_code: demo.commune_code.clone(),
             page_size: 1,
             page_token: String::new(),
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -120,14 +121,19 @@ pub async fn ensure_demo(
             requests_client
                 .create_service(authorized(
                     requests::CreateServiceRequest {
-                        code: "birth-certificate".into(),
-                        name: Some(LocalizedText {
-                            ar: "نسخة موجزة من رسم الولادة".into(),
-                            fr: "Extrait d'acte de naissance".into(),
-                            en: "Birth certificate extract".into(),
-                            tzm: String::new(),
+                        service: Some(requests::ServiceDefinition {
+                            code: "birth-certificate".into(),
+                            name: Some(LocalizedText {
+                                ar: "نسخة موجزة من رسم الولادة".into(),
+                                fr: "Extrait d'acte de naissance".into(),
+                                en: "Birth certificate extract".into(),
+                                tzm: String::new(),
+                            }),
+                            description: None,
+                            kind: requests::ServiceKind::IncidentReport as i32,
+                            channel: requests::ServiceChannel::OnlineAndDesk as i32,
+                            ..Default::default()
                         }),
-                        description: None,
                     },
                     &token,
                 )?)

@@ -38,6 +38,7 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub identity: jamaa_identity::IdentityConfig,
     pub notification: jamaa_notification::NotificationConfig,
+    pub service_request: jamaa_service_request::ServiceRequestConfig,
     pub gateway: GatewayConfig,
     pub demo: demo::DemoConfig,
 }
@@ -125,6 +126,13 @@ failures_per_5_minutes = 100
 sign_ups_per_hour = 30
 reset_requests_per_5_minutes = 20
 
+# Requests: reopening window, the communes' UTC offset for "today", deadline warnings.
+[service_request]
+reopen_window_days = 30
+utc_offset_minutes = 60
+deadline_warning_working_days = 2
+deadline_scan_interval_seconds = 60
+
 # E-mail: none on a laptop (messages reach the in-app inbox); e.g. smtp://127.0.0.1:1025 for a
 # local mail catcher.
 [notification.email]
@@ -201,7 +209,12 @@ impl Stack {
             &settings.identity,
         )
         .await?;
-        jamaa_service_request::mount(&mut server, &context(requests_db)).await?;
+        jamaa_service_request::mount(
+            &mut server,
+            &context(requests_db),
+            &settings.service_request,
+        )
+        .await?;
         jamaa_participation::mount(&mut server, &context(participation_db), &own_url).await?;
 
         let (gate_bus, gate_shutdown) = (bus.clone(), shutdown.clone());

@@ -32,6 +32,10 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::AccountErased>(),
         CloudEvent::type_of::<events::StaffInvited>(),
         CloudEvent::type_of::<events::SignUpAttempted>(),
+        CloudEvent::type_of::<events::RequestDeadlineExtended>(),
+        CloudEvent::type_of::<events::RequestAssigned>(),
+        CloudEvent::type_of::<events::DeadlineApproaching>(),
+        CloudEvent::type_of::<events::DeadlineBreached>(),
     ]
 }
 
@@ -162,8 +166,13 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
         })
     } else if event.is::<events::RequestSubmitted>() {
         let payload = event.decode::<events::RequestSubmitted>()?;
+        // A walk-in without an account has no inbox: their receipt is on paper.
+        let Some(recipient_id) = parse_optional_id(event, "citizen_id", &payload.citizen_id)?
+        else {
+            return Ok(None);
+        };
         Effect::Notify {
-            recipient_id: parse_id(event, "citizen_id", &payload.citizen_id)?,
+            recipient_id,
             commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
             notice: Notice::RequestSubmitted {
                 tracking_code: payload.tracking_code,
@@ -173,14 +182,83 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
         }
     } else if event.is::<events::RequestStatusChanged>() {
         let payload = event.decode::<events::RequestStatusChanged>()?;
+        let Some(recipient_id) = parse_optional_id(event, "citizen_id", &payload.citizen_id)?
+        else {
+            return Ok(None);
+        };
         Effect::Notify {
-            recipient_id: parse_id(event, "citizen_id", &payload.citizen_id)?,
+            recipient_id,
             commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
             notice: Notice::RequestStatusChanged {
                 tracking_code: payload.tracking_code,
                 new_status: RequestStatus::try_from(payload.new_status)
                     .unwrap_or(RequestStatus::Unspecified),
                 public_note: payload.public_note,
+            },
+            language: None,
+            email: None,
+        }
+    } else if event.is::<events::RequestDeadlineExtended>() {
+        let payload = event.decode::<events::RequestDeadlineExtended>()?;
+        let Some(recipient_id) = parse_optional_id(event, "citizen_id", &payload.citizen_id)?
+        else {
+            return Ok(None);
+        };
+        Effect::Notify {
+            recipient_id,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::DeadlineExtended {
+                tracking_code: payload.tracking_code,
+                due_date: payload.new_due_date,
+                reason: payload.reason,
+            },
+            language: None,
+            email: None,
+        }
+    } else if event.is::<events::RequestAssigned>() {
+        let payload = event.decode::<events::RequestAssigned>()?;
+        let Some(recipient_id) = parse_optional_id(event, "assignee_id", &payload.assignee_id)?
+        else {
+            return Ok(None);
+        };
+        Effect::Notify {
+            recipient_id,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::RequestAssigned {
+                tracking_code: payload.tracking_code,
+            },
+            language: None,
+            email: None,
+        }
+    } else if event.is::<events::DeadlineApproaching>() {
+        let payload = event.decode::<events::DeadlineApproaching>()?;
+        let Some(recipient_id) = parse_optional_id(event, "assignee_id", &payload.assignee_id)?
+        else {
+            return Ok(None);
+        };
+        Effect::Notify {
+            recipient_id,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::DeadlineApproaching {
+                tracking_code: payload.tracking_code,
+                due_date: payload.due_date,
+                working_days_left: payload.working_days_left,
+            },
+            language: None,
+            email: None,
+        }
+    } else if event.is::<events::DeadlineBreached>() {
+        let payload = event.decode::<events::DeadlineBreached>()?;
+        let Some(recipient_id) = parse_optional_id(event, "assignee_id", &payload.assignee_id)?
+        else {
+            return Ok(None);
+        };
+        Effect::Notify {
+            recipient_id,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::DeadlineBreached {
+                tracking_code: payload.tracking_code,
+                due_date: payload.due_date,
             },
             language: None,
             email: None,

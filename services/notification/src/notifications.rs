@@ -110,6 +110,7 @@ mod tests {
                 tracking_code: tracking_code.into(),
                 service_code: "x".into(),
                 submit_time: None,
+                ..Default::default()
             },
         );
         handler.handle(&event).await.expect("handled");

@@ -46,6 +46,25 @@ pub enum Notice {
         token: String,
         days: i64,
     },
+    /// The recipient's request's deadline was extended, with the reason.
+    DeadlineExtended {
+        tracking_code: String,
+        due_date: String,
+        reason: String,
+    },
+    /// A request was assigned to the recipient (an agent).
+    RequestAssigned { tracking_code: String },
+    /// A request assigned to the recipient is due soon.
+    DeadlineApproaching {
+        tracking_code: String,
+        due_date: String,
+        working_days_left: i32,
+    },
+    /// A request assigned to the recipient is past its due date.
+    DeadlineBreached {
+        tracking_code: String,
+        due_date: String,
+    },
 }
 
 /// The kind of a [`Notice`]: which pair of templates it uses.
@@ -58,11 +77,19 @@ pub enum Kind {
     PasswordResetCode,
     StaffInvitation,
     SignUpAttempted,
+    DeadlineExtended,
+    RequestAssigned,
+    DeadlineApproaching,
+    DeadlineBreached,
 }
 
 impl Kind {
     /// Every kind (for tests and checks).
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 11] = [
+        Kind::DeadlineExtended,
+        Kind::RequestAssigned,
+        Kind::DeadlineApproaching,
+        Kind::DeadlineBreached,
         Kind::SignUpAttempted,
         Kind::StaffInvitation,
         Kind::RequestSubmitted,
@@ -82,6 +109,10 @@ impl Kind {
             Kind::PasswordResetCode => "password_reset_code",
             Kind::StaffInvitation => "staff_invitation",
             Kind::SignUpAttempted => "sign_up_attempted",
+            Kind::DeadlineExtended => "deadline_extended",
+            Kind::RequestAssigned => "request_assigned",
+            Kind::DeadlineApproaching => "deadline_approaching",
+            Kind::DeadlineBreached => "deadline_breached",
         }
     }
 }
@@ -96,6 +127,10 @@ impl Notice {
             Notice::PasswordResetCode { .. } => Kind::PasswordResetCode,
             Notice::StaffInvitation { .. } => Kind::StaffInvitation,
             Notice::SignUpAttempted => Kind::SignUpAttempted,
+            Notice::DeadlineExtended { .. } => Kind::DeadlineExtended,
+            Notice::RequestAssigned { .. } => Kind::RequestAssigned,
+            Notice::DeadlineApproaching { .. } => Kind::DeadlineApproaching,
+            Notice::DeadlineBreached { .. } => Kind::DeadlineBreached,
         }
     }
 }
@@ -168,6 +203,32 @@ pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja
             name => display_name.trim(),
             token => token,
             days => *days,
+        },
+        Notice::DeadlineExtended {
+            tracking_code,
+            due_date,
+            reason,
+        } => context! {
+            tracking_code => tracking_code,
+            due_date => due_date,
+            reason => reason.trim(),
+        },
+        Notice::RequestAssigned { tracking_code } => context! { tracking_code => tracking_code },
+        Notice::DeadlineApproaching {
+            tracking_code,
+            due_date,
+            working_days_left,
+        } => context! {
+            tracking_code => tracking_code,
+            due_date => due_date,
+            days => *working_days_left,
+        },
+        Notice::DeadlineBreached {
+            tracking_code,
+            due_date,
+        } => context! {
+            tracking_code => tracking_code,
+            due_date => due_date,
         },
     };
     Ok(Rendered {
@@ -242,6 +303,22 @@ fn arabic(kind: Kind) -> Source {
                    رمز الدعوة: {{ token }} (صالح لمدة {{ days }} أيام). اختاروا «قبول دعوة» \
                    وأدخلوا الرمز ثم كلمة المرور التي تختارونها.",
         },
+        Kind::DeadlineExtended => Source {
+            title: "تمديد أجل طلبكم {{ tracking_code }}",
+            body: "تم تمديد أجل الرد على طلبكم {{ tracking_code }} إلى {{ due_date }}. السبب: {{ reason }}",
+        },
+        Kind::RequestAssigned => Source {
+            title: "أسند إليكم الطلب {{ tracking_code }}",
+            body: "أسند إليكم الطلب {{ tracking_code }} للمعالجة.",
+        },
+        Kind::DeadlineApproaching => Source {
+            title: "أجل الطلب {{ tracking_code }} يقترب",
+            body: "يحل أجل الرد على الطلب {{ tracking_code }} في {{ due_date }} (بقي {{ days }} يوم عمل).",
+        },
+        Kind::DeadlineBreached => Source {
+            title: "تجاوز أجل الطلب {{ tracking_code }}",
+            body: "انقضى أجل الرد على الطلب {{ tracking_code }} في {{ due_date }}، وأحيل على رئيس القسم.",
+        },
         Kind::PasswordResetCode => Source {
             title: "رمز إعادة تعيين كلمة المرور: {{ code }}",
             body: "رمز إعادة تعيين كلمة المرور هو {{ code }}. صالح لمدة {{ minutes }} دقيقة. \
@@ -253,6 +330,43 @@ fn arabic(kind: Kind) -> Source {
 /// The templates of `kind` in `language`, when that language has them.
 fn translation(kind: Kind, language: Language) -> Option<Source> {
     let source = match (language, kind) {
+        (Language::Fr, Kind::DeadlineExtended) => Source {
+            title: "Délai prolongé pour votre demande {{ tracking_code }}",
+            body: "Le délai de réponse à votre demande {{ tracking_code }} est prolongé jusqu'au \
+                   {{ due_date }}. Motif : {{ reason }}",
+        },
+        (Language::Fr, Kind::RequestAssigned) => Source {
+            title: "Demande {{ tracking_code }} assignée",
+            body: "La demande {{ tracking_code }} vous est assignée.",
+        },
+        (Language::Fr, Kind::DeadlineApproaching) => Source {
+            title: "Échéance proche : {{ tracking_code }}",
+            body: "La demande {{ tracking_code }} doit recevoir une réponse le {{ due_date }} \
+                   ({{ days }} jour(s) ouvrable(s) restant(s)).",
+        },
+        (Language::Fr, Kind::DeadlineBreached) => Source {
+            title: "Délai dépassé : {{ tracking_code }}",
+            body: "Le délai de réponse à la demande {{ tracking_code }} a expiré le {{ due_date }} ; \
+                   elle est remontée au chef de service.",
+        },
+        (Language::En, Kind::DeadlineExtended) => Source {
+            title: "Deadline extended for your request {{ tracking_code }}",
+            body: "The answer to your request {{ tracking_code }} is now due on {{ due_date }}. \
+                   Reason: {{ reason }}",
+        },
+        (Language::En, Kind::RequestAssigned) => Source {
+            title: "Request {{ tracking_code }} assigned to you",
+            body: "Request {{ tracking_code }} was assigned to you.",
+        },
+        (Language::En, Kind::DeadlineApproaching) => Source {
+            title: "Deadline near: {{ tracking_code }}",
+            body: "Request {{ tracking_code }} is due on {{ due_date }} ({{ days }} working day(s) left).",
+        },
+        (Language::En, Kind::DeadlineBreached) => Source {
+            title: "Deadline passed: {{ tracking_code }}",
+            body: "Request {{ tracking_code }} was due on {{ due_date }}; it was escalated to the \
+                   department head.",
+        },
         (Language::Fr, Kind::RequestSubmitted) => Source {
             title: "Demande reçue",
             body: "Votre demande {{ tracking_code }} a bien été reçue. \
@@ -424,6 +538,23 @@ mod tests {
                 display_name: "Hind".into(),
                 token: "tok".into(),
                 days: 7,
+            },
+            Kind::DeadlineExtended => Notice::DeadlineExtended {
+                tracking_code: "CAS-2025-000042".into(),
+                due_date: "2026-12-31".into(),
+                reason: "consultation of another body".into(),
+            },
+            Kind::RequestAssigned => Notice::RequestAssigned {
+                tracking_code: "CAS-2025-000042".into(),
+            },
+            Kind::DeadlineApproaching => Notice::DeadlineApproaching {
+                tracking_code: "CAS-2025-000042".into(),
+                due_date: "2026-12-31".into(),
+                working_days_left: 2,
+            },
+            Kind::DeadlineBreached => Notice::DeadlineBreached {
+                tracking_code: "CAS-2025-000042".into(),
+                due_date: "2026-12-31".into(),
             },
         }
     }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use jamaa_proto::servicerequest::v1::RequestStatus;
+use jamaa_proto::servicerequest::v1::{RequestPriority, RequestStatus, ServiceKind};
 use jamaa_proto::r#type::v1::LocalizedText;
 use uuid::Uuid;
 
@@ -210,6 +210,31 @@ pub fn next_statuses(from: RequestStatus) -> &'static [RequestStatus] {
     }
 }
 
+/// The statuses in which a request is open (its deadline runs).
+pub const OPEN_STATUSES: [RequestStatus; 4] = [
+    RequestStatus::Submitted,
+    RequestStatus::Received,
+    RequestStatus::InProgress,
+    RequestStatus::AwaitingCitizen,
+];
+
+/// Whether staff may move a request from `from` to `to`: any workflow step except cancelling,
+/// which is the citizen's (CancelRequest).
+pub fn staff_may_move(from: RequestStatus, to: RequestStatus) -> bool {
+    to != RequestStatus::Cancelled && can_move(from, to)
+}
+
+/// Whether a request in `from` may be reopened (back to IN_PROGRESS) by its citizen, within
+/// the reopening window.
+pub fn can_reopen(from: RequestStatus) -> bool {
+    matches!(from, RequestStatus::Resolved | RequestStatus::Closed)
+}
+
+/// Whether a request in `status` may be rated by its citizen.
+pub fn can_rate(status: RequestStatus) -> bool {
+    matches!(status, RequestStatus::Resolved | RequestStatus::Closed)
+}
+
 /// Whether the workflow allows moving a request from `from` to `to`.
 pub fn can_move(from: RequestStatus, to: RequestStatus) -> bool {
     next_statuses(from).contains(&to)
@@ -253,6 +278,146 @@ pub const ALL_STATUSES: [RequestStatus; 9] = [
 /// A status as people read it in messages, e.g. `IN_PROGRESS`.
 pub fn status_label(status: RequestStatus) -> &'static str {
     status.as_str_name().trim_start_matches("REQUEST_STATUS_")
+}
+
+/// How a service kind is stored.
+pub fn kind_to_db(kind: ServiceKind) -> &'static str {
+    match kind {
+        ServiceKind::Unspecified => "",
+        ServiceKind::AdministrativeAct => "administrative_act",
+        ServiceKind::IncidentReport => "incident_report",
+        ServiceKind::InformationRequest => "information_request",
+        ServiceKind::Permit => "permit",
+    }
+}
+
+/// The kind stored as `value` (UNSPECIFIED for an unknown or empty one).
+pub fn kind_from_db(value: &str) -> ServiceKind {
+    [
+        ServiceKind::AdministrativeAct,
+        ServiceKind::IncidentReport,
+        ServiceKind::InformationRequest,
+        ServiceKind::Permit,
+    ]
+    .into_iter()
+    .find(|kind| kind_to_db(*kind) == value)
+    .unwrap_or(ServiceKind::Unspecified)
+}
+
+/// How a priority is stored.
+pub fn priority_to_db(priority: RequestPriority) -> &'static str {
+    match priority {
+        RequestPriority::Unspecified | RequestPriority::Normal => "normal",
+        RequestPriority::Low => "low",
+        RequestPriority::High => "high",
+        RequestPriority::Urgent => "urgent",
+    }
+}
+
+/// The priority stored as `value` (NORMAL for an unknown one).
+pub fn priority_from_db(value: &str) -> RequestPriority {
+    match value {
+        "low" => RequestPriority::Low,
+        "high" => RequestPriority::High,
+        "urgent" => RequestPriority::Urgent,
+        _ => RequestPriority::Normal,
+    }
+}
+
+/// A priority in a call: UNSPECIFIED means "keep".
+pub fn parse_priority(raw: i32) -> Result<Option<RequestPriority>, String> {
+    match RequestPriority::try_from(raw) {
+        Ok(RequestPriority::Unspecified) => Ok(None),
+        Ok(priority) => Ok(Some(priority)),
+        Err(_) => Err("is not a known priority".into()),
+    }
+}
+
+/// An optional id: empty means none.
+pub fn parse_optional_id(raw: &str) -> Result<Option<Uuid>, String> {
+    if raw.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse_id(raw).map(Some)
+    }
+}
+
+/// The longest walk-in name, in characters.
+pub const MAX_FULL_NAME_CHARS: usize = 200;
+
+/// A walk-in citizen's full name: required, at most 200 characters, one line.
+pub fn parse_full_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("is required".into());
+    }
+    if name.chars().count() > MAX_FULL_NAME_CHARS || name.contains(['\n', '\r']) {
+        return Err(format!(
+            "must be one line of at most {MAX_FULL_NAME_CHARS} characters"
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// A phone number: an optional leading `+`, then 6 to 15 digits; spaces, dots and dashes
+/// between them are dropped. Stored as `+` and digits, or digits.
+pub fn parse_phone(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    let (plus, rest) = match raw.strip_prefix('+') {
+        Some(rest) => ("+", rest),
+        None => ("", raw),
+    };
+    let mut digits = String::new();
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '.' | '-' => {}
+            _ => return Err("must be a phone number: digits, optionally after a +".into()),
+        }
+    }
+    if !(6..=15).contains(&digits.len()) {
+        return Err("must have 6 to 15 digits".into());
+    }
+    Ok(format!("{plus}{digits}"))
+}
+
+/// A reason or comment: trimmed, at most 2,000 characters, required when `required`.
+pub fn parse_reason(raw: &str, required: bool) -> Result<String, String> {
+    let reason = raw.trim();
+    if reason.chars().count() > MAX_NOTE_CHARS {
+        return Err(format!("must have at most {MAX_NOTE_CHARS} characters"));
+    }
+    if required && reason.is_empty() {
+        return Err("is required".into());
+    }
+    Ok(reason.to_string())
+}
+
+/// The longest address, in characters.
+pub const MAX_ADDRESS_CHARS: usize = 500;
+
+/// An optional address: trimmed, at most 500 characters; empty means none.
+pub fn parse_address(raw: &str) -> Result<Option<String>, String> {
+    let address = raw.trim();
+    if address.chars().count() > MAX_ADDRESS_CHARS {
+        return Err(format!("must have at most {MAX_ADDRESS_CHARS} characters"));
+    }
+    Ok((!address.is_empty()).then(|| address.to_string()))
+}
+
+/// A satisfaction rating: 1 to 5.
+pub fn parse_rating(raw: i32) -> Result<i32, String> {
+    if (1..=5).contains(&raw) {
+        Ok(raw)
+    } else {
+        Err("must be between 1 and 5".into())
+    }
+}
+
+/// A civil date written `YYYY-MM-DD`.
+pub fn parse_date(raw: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .map_err(|_| "must be a date written YYYY-MM-DD".to_string())
 }
 
 #[cfg(test)]
@@ -412,6 +577,55 @@ mod tests {
         assert_eq!(parse_status_filter(0), Ok(None));
         assert_eq!(parse_status_filter(Closed as i32), Ok(Some(Closed)));
         assert!(parse_status_filter(-1).is_err());
+    }
+
+    #[test]
+    fn phones_keep_digits_and_a_leading_plus() {
+        assert_eq!(
+            parse_phone(" +212 6 12-34.56 78 "),
+            Ok("+212612345678".into())
+        );
+        assert_eq!(parse_phone("0612345678"), Ok("0612345678".into()));
+        assert!(parse_phone("12345").is_err());
+        assert!(parse_phone("06 12 ab").is_err());
+        assert!(parse_phone("+").is_err());
+        assert!(parse_phone(&"1".repeat(16)).is_err());
+    }
+
+    #[test]
+    fn small_values_parse() {
+        assert_eq!(
+            parse_full_name("  Fatima Zahra "),
+            Ok("Fatima Zahra".into())
+        );
+        assert!(parse_full_name("").is_err());
+        assert!(parse_full_name("a\nb").is_err());
+        assert_eq!(parse_rating(5), Ok(5));
+        assert!(parse_rating(0).is_err());
+        assert!(parse_rating(6).is_err());
+        assert!(parse_reason(" ", true).is_err());
+        assert_eq!(parse_reason(" ", false), Ok(String::new()));
+        assert_eq!(parse_address(" "), Ok(None));
+        assert!(parse_address(&"a".repeat(501)).is_err());
+        assert!(parse_date("2026-02-30").is_err());
+        assert_eq!(parse_optional_id(""), Ok(None));
+        assert!(parse_optional_id("x").is_err());
+        for kind in [
+            ServiceKind::AdministrativeAct,
+            ServiceKind::InformationRequest,
+            ServiceKind::Permit,
+            ServiceKind::IncidentReport,
+        ] {
+            assert_eq!(kind_from_db(kind_to_db(kind)), kind);
+        }
+        for priority in [
+            RequestPriority::Low,
+            RequestPriority::Normal,
+            RequestPriority::High,
+            RequestPriority::Urgent,
+        ] {
+            assert_eq!(priority_from_db(priority_to_db(priority)), priority);
+        }
     }
 
     #[test]

@@ -22,9 +22,21 @@ pub enum Error {
         from: RequestStatus,
         to: RequestStatus,
     },
-    /// Another change committed between reading and updating the request.
+    /// Another change committed between reading and updating the request, or the caller's
+    /// etag is stale.
     #[error("the request changed meanwhile; reload and retry")]
     Conflict,
+    /// Another edit of the service committed first.
+    #[error("the service changed meanwhile; reload and retry")]
+    ServiceChanged,
+    #[error("{0}")]
+    ClosedDayExists(String),
+    /// A rule of the workflow forbids the call now; `reason` is the machine-readable code.
+    #[error("{message}")]
+    FailedPrecondition {
+        reason: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     PermissionDenied(String),
     #[error("database: {0}")]
@@ -44,12 +56,25 @@ impl From<Error> for Status {
             Error::InvalidTransition { .. } => {
                 status::failed_precondition("INVALID_TRANSITION", message)
             }
-            Error::Conflict => {
+            Error::Conflict | Error::ServiceChanged => {
                 status::with_reason(Code::Aborted, "CONCURRENT_MODIFICATION", message)
+            }
+            Error::ClosedDayExists(_) => status::already_exists(message),
+            Error::FailedPrecondition { reason, .. } => {
+                status::failed_precondition(reason, message)
             }
             Error::PermissionDenied(message) => status::permission_denied(message),
             Error::Database(error) => status::from_db(error),
             Error::Internal(message) => status::internal(message),
+        }
+    }
+}
+
+impl Error {
+    pub fn precondition(reason: &'static str, message: impl Into<String>) -> Error {
+        Error::FailedPrecondition {
+            reason,
+            message: message.into(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The gRPC face of the service-request service: parse requests, check the caller, call
-//! [`Catalogue`] and [`Requests`], map replies.
+//! [`Catalogue`], [`Requests`] and [`ClosedDays`], map replies.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,16 +8,22 @@ use jamaa_auth::{Principal, Role, principal};
 use jamaa_proto::servicerequest::v1 as pb;
 use jamaa_proto::servicerequest::v1::service_request_service_server::ServiceRequestService;
 use jamaa_proto::timestamp_from_millis;
-use jamaa_proto::r#type::v1::{GeoPoint, LocalizedText};
+use jamaa_proto::r#type::v1::GeoPoint;
 use jamaa_server::PageRequest;
 use jamaa_server::status::{FieldViolations, invalid_argument};
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use crate::catalogue::{Catalogue, NewService};
+use crate::closed_days::{ClosedDayKind, ClosedDayScope, ClosedDayView, ClosedDays, NewClosedDay};
+use crate::definition::{name_of, parse_definition};
 use crate::domain::{self, RequestDescription, ServiceCode};
 use crate::error::Error;
-use crate::requests::{self, ListScope, Location, NewRequest, RequestView, Requests};
-use crate::storage::{history_entry, service, service_request};
+use crate::requests::{
+    self, Assignment, Canceller, Filed, Filer, ListScope, Location, NewRequest, RequestView,
+    Requests, StaffScope, WalkIn, account_of, etag_of,
+};
+use crate::storage::{history_entry, service_request};
 
 /// The staff roles that may move requests along their workflow.
 pub const WORKFLOW_ROLES: [Role; 4] = [
@@ -27,17 +33,47 @@ pub const WORKFLOW_ROLES: [Role; 4] = [
     Role::DepartmentHead,
 ];
 
+/// The staff roles that may assign requests.
+pub const ASSIGNING_ROLES: [Role; 3] = [
+    Role::CommuneAdmin,
+    Role::DepartmentHead,
+    Role::ReceptionAgent,
+];
+
+/// The staff roles that may extend a deadline.
+pub const EXTENDING_ROLES: [Role; 3] =
+    [Role::CommuneAdmin, Role::DepartmentHead, Role::CaseOfficer];
+
+/// The staff roles that file at the desk for walk-ins.
+pub const DESK_ROLES: [Role; 2] = [Role::ReceptionAgent, Role::CommuneAdmin];
+
+/// The staff roles that read requests.
+pub const READING_ROLES: [Role; 6] = [
+    Role::CommuneAdmin,
+    Role::CaseOfficer,
+    Role::ReceptionAgent,
+    Role::DepartmentHead,
+    Role::CouncilSecretary,
+    Role::Moderator,
+];
+
 /// The `ServiceRequestService` implementation.
 pub struct ServiceRequestGrpc {
     catalogue: Arc<Catalogue>,
     requests: Arc<Requests>,
+    closed_days: Arc<ClosedDays>,
 }
 
 impl ServiceRequestGrpc {
-    pub fn new(catalogue: Arc<Catalogue>, requests: Arc<Requests>) -> Self {
+    pub fn new(
+        catalogue: Arc<Catalogue>,
+        requests: Arc<Requests>,
+        closed_days: Arc<ClosedDays>,
+    ) -> Self {
         ServiceRequestGrpc {
             catalogue,
             requests,
+            closed_days,
         }
     }
 }
@@ -51,51 +87,151 @@ impl ServiceRequestService for ServiceRequestGrpc {
         let caller = principal(&request)?;
         let commune_id = caller.require_staff(&[Role::CommuneAdmin])?;
         let commune_code = commune_code_of(caller)?;
-        let request = request.into_inner();
+        let service = request.into_inner().service.unwrap_or_default();
         let mut violations = FieldViolations::new();
-        let code = violations.check("code", ServiceCode::parse(&request.code));
-        let name = violations.check("name", domain::parse_service_name(request.name.as_ref()));
-        let description = violations.check(
-            "description",
-            domain::parse_service_description(request.description.as_ref()),
-        );
-        let (Some(code), Some(name), Some(description)) = (code, name, description) else {
+        let code = violations.check("service.code", ServiceCode::parse(&service.code));
+        let definition = parse_definition(&service, &mut violations);
+        let (Some(code), Some(definition)) = (code, definition) else {
             return Err(violations.into_status());
         };
-        violations.into_result()?;
         let created = self
             .catalogue
             .create_service(NewService {
                 commune_id,
                 commune_code,
                 code,
-                name,
-                description,
+                definition,
             })
             .await?;
         Ok(Response::new(pb::CreateServiceResponse {
-            service: Some(service_to_proto(&created)),
+            service: Some(created),
+        }))
+    }
+
+    async fn update_service(
+        &self,
+        request: Request<pb::UpdateServiceRequest>,
+    ) -> Result<Response<pb::UpdateServiceResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_staff(&[Role::CommuneAdmin])?;
+        let service = request.into_inner().service.unwrap_or_default();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("service.id", domain::parse_id(&service.id));
+        let definition = parse_definition(&service, &mut violations);
+        let (Some(id), Some(definition)) = (id, definition) else {
+            return Err(violations.into_status());
+        };
+        if let Ok(current) = self.catalogue.find_of_commune(commune_id, id).await
+            && !service.code.trim().is_empty()
+            && service.code.trim() != current.code
+        {
+            return Err(invalid_argument(
+                "service.code",
+                "cannot change; leave it empty or send the service's code",
+            ));
+        }
+        let updated = self
+            .catalogue
+            .update_service(commune_id, id, definition)
+            .await?;
+        Ok(Response::new(pb::UpdateServiceResponse {
+            service: Some(updated),
         }))
     }
 
     /// Public: no token needed.
+    async fn get_service(
+        &self,
+        request: Request<pb::GetServiceRequest>,
+    ) -> Result<Response<pb::GetServiceResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", domain::parse_id(&request.id));
+        if request.version < 0 {
+            violations.add("version", "must be 0 (the current one) or a version number");
+        }
+        let Some(id) = id else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let version = (request.version > 0).then_some(request.version);
+        let service = self.catalogue.get_service(id, version).await?;
+        Ok(Response::new(pb::GetServiceResponse {
+            service: Some(service),
+        }))
+    }
+
+    /// Public: no token needed (inactive services only for the commune's staff).
     async fn list_services(
         &self,
         request: Request<pb::ListServicesRequest>,
     ) -> Result<Response<pb::ListServicesResponse>, Status> {
+        let caller = request.extensions().get::<Principal>().cloned();
         let request = request.into_inner();
         let commune_code = request.commune_code.trim().to_uppercase();
         if commune_code.is_empty() {
             return Err(invalid_argument("commune_code", "is required"));
         }
+        if request.include_inactive {
+            let own_staff = caller.as_ref().is_some_and(|caller| {
+                caller.commune_code.as_deref() == Some(commune_code.as_str())
+                    && caller.commune_id.is_some_and(|id| caller.is_staff_of(id))
+            });
+            if !own_staff {
+                return Err(Error::PermissionDenied(
+                    "only the commune's staff list its inactive services".into(),
+                )
+                .into());
+            }
+        }
         let page = PageRequest::parse(request.page_size, &request.page_token)?;
         let (services, next_page_token) = self
             .catalogue
-            .list_active_services(&commune_code, page)
+            .list_services(&commune_code, request.include_inactive, page)
             .await?;
         Ok(Response::new(pb::ListServicesResponse {
-            services: services.iter().map(service_to_proto).collect(),
+            services,
             next_page_token,
+        }))
+    }
+
+    async fn activate_service(
+        &self,
+        request: Request<pb::ActivateServiceRequest>,
+    ) -> Result<Response<pb::ActivateServiceResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let id = parse_id_field("id", &request.get_ref().id)?;
+        let service = self.catalogue.set_active(commune_id, id, true).await?;
+        Ok(Response::new(pb::ActivateServiceResponse {
+            service: Some(service),
+        }))
+    }
+
+    async fn deactivate_service(
+        &self,
+        request: Request<pb::DeactivateServiceRequest>,
+    ) -> Result<Response<pb::DeactivateServiceResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let id = parse_id_field("id", &request.get_ref().id)?;
+        let service = self.catalogue.set_active(commune_id, id, false).await?;
+        Ok(Response::new(pb::DeactivateServiceResponse {
+            service: Some(service),
+        }))
+    }
+
+    async fn import_starter_catalogue(
+        &self,
+        request: Request<pb::ImportStarterCatalogueRequest>,
+    ) -> Result<Response<pb::ImportStarterCatalogueResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_staff(&[Role::CommuneAdmin])?;
+        let commune_code = commune_code_of(caller)?;
+        let services = self
+            .catalogue
+            .import_starter(commune_id, &commune_code)
+            .await?;
+        Ok(Response::new(pb::ImportStarterCatalogueResponse {
+            services,
         }))
     }
 
@@ -104,9 +240,14 @@ impl ServiceRequestService for ServiceRequestGrpc {
         request: Request<pb::SubmitRequestRequest>,
     ) -> Result<Response<pb::SubmitRequestResponse>, Status> {
         let caller = principal(&request)?;
-        let commune_id = caller.require_citizen()?;
+        let at_desk = request.get_ref().walk_in.is_some();
+        let commune_id = if at_desk {
+            caller.require_staff(&DESK_ROLES)?
+        } else {
+            caller.require_citizen()?
+        };
         let commune_code = commune_code_of(caller)?;
-        let citizen_id = caller.user_id;
+        let caller_id = caller.user_id;
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
         let client_request_id =
@@ -116,8 +257,7 @@ impl ServiceRequestService for ServiceRequestGrpc {
             "description",
             RequestDescription::parse(&request.description),
         );
-        let attributes =
-            violations.check("attributes", domain::parse_attributes(&request.attributes));
+        let address = violations.check("address", domain::parse_address(&request.address));
         // `Some(None)`: a location was given but is invalid (its violations are recorded).
         let location = request.location.map(|point| {
             let latitude =
@@ -133,27 +273,64 @@ impl ServiceRequestService for ServiceRequestGrpc {
                     longitude,
                 })
         });
-        let (Some(client_request_id), Some(service_id), Some(description), Some(attributes)) =
-            (client_request_id, service_id, description, attributes)
+        let filer = match &request.walk_in {
+            None => Some(Filer::Citizen(caller_id)),
+            Some(walk_in) => {
+                let full_name = violations.check(
+                    "walk_in.full_name",
+                    domain::parse_full_name(&walk_in.full_name),
+                );
+                let phone = violations.check("walk_in.phone", domain::parse_phone(&walk_in.phone));
+                let account = violations.check(
+                    "walk_in.citizen_id",
+                    domain::parse_optional_id(&walk_in.citizen_id),
+                );
+                match (full_name, phone, account) {
+                    (Some(full_name), Some(phone), Some(account)) => Some(Filer::Desk {
+                        agent_id: caller_id,
+                        walk_in: WalkIn {
+                            full_name,
+                            phone,
+                            account,
+                        },
+                    }),
+                    _ => None,
+                }
+            }
+        };
+        let (
+            Some(client_request_id),
+            Some(service_id),
+            Some(description),
+            Some(address),
+            Some(filer),
+        ) = (client_request_id, service_id, description, address, filer)
         else {
             return Err(violations.into_status());
         };
         violations.into_result()?;
-        let view = self
+        let filed = self
             .requests
             .submit(NewRequest {
                 client_request_id,
-                citizen_id,
+                filer,
                 commune_id,
                 commune_code,
                 service_id,
                 description,
-                attributes,
+                attributes: request.attributes,
                 location: location.flatten(),
+                address,
+                urgent: request.urgent,
             })
             .await?;
+        let receipt = receipt_of(&filed);
         Ok(Response::new(pb::SubmitRequestResponse {
-            request: Some(view_to_proto(&view)?),
+            request: Some(view_to_proto(
+                &filed.view,
+                Audience::of(caller_id, &filed.view.request, at_desk),
+            )?),
+            receipt: Some(receipt),
         }))
     }
 
@@ -162,16 +339,15 @@ impl ServiceRequestService for ServiceRequestGrpc {
         request: Request<pb::GetRequestRequest>,
     ) -> Result<Response<pb::GetRequestResponse>, Status> {
         let caller = principal(&request)?;
-        let id = domain::parse_id(&request.get_ref().id)
-            .map_err(|description| invalid_argument("id", description))?;
+        let id = parse_id_field("id", &request.get_ref().id)?;
         let view = self
             .requests
             .find(id)
             .await?
-            .filter(|view| may_see(caller, &view.request))
+            .and_then(|view| audience(caller, &view.request).map(|audience| (view, audience)))
             .ok_or_else(|| Error::NotFound(format!("request {id}")))?;
         Ok(Response::new(pb::GetRequestResponse {
-            request: Some(view_to_proto(&view)?),
+            request: Some(view_to_proto(&view.0, view.1)?),
         }))
     }
 
@@ -179,19 +355,75 @@ impl ServiceRequestService for ServiceRequestGrpc {
         &self,
         request: Request<pb::ListRequestsRequest>,
     ) -> Result<Response<pb::ListRequestsResponse>, Status> {
-        let scope = list_scope(principal(&request)?)?;
-        let request = request.into_inner();
-        let status = domain::parse_status_filter(request.status)
-            .map_err(|description| invalid_argument("status", description))?;
+        let caller = principal(&request)?;
+        let request = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let status = violations.check("status", domain::parse_status_filter(request.status));
+        let assignee = violations.check(
+            "assignee_id",
+            domain::parse_optional_id(&request.assignee_id),
+        );
+        let (Some(status), Some(assignee)) = (status, assignee) else {
+            return Err(violations.into_status());
+        };
+        let (scope, audience) = list_scope(caller, assignee)?;
         let page = PageRequest::parse(request.page_size, &request.page_token)?;
         let (rows, next_page_token) = self.requests.list(scope, status, page).await?;
         let requests = rows
             .iter()
-            .map(|row| request_to_proto(row, &[]))
+            .map(|row| request_to_proto(row, &[], audience))
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(Response::new(pb::ListRequestsResponse {
             requests,
             next_page_token,
+        }))
+    }
+
+    /// Public: no token needed; the receipt's secret is the key.
+    async fn get_public_request_status(
+        &self,
+        request: Request<pb::GetPublicRequestStatusRequest>,
+    ) -> Result<Response<pb::GetPublicRequestStatusResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let tracking_code = request.tracking_code.trim().to_uppercase();
+        if tracking_code.is_empty() || tracking_code.len() > 64 {
+            violations.add(
+                "tracking_code",
+                "is required (it is printed on the receipt)",
+            );
+        }
+        if request.secret.trim().is_empty() || request.secret.len() > 64 {
+            violations.add("secret", "is required (it is printed on the receipt)");
+        }
+        violations.into_result()?;
+        let (view, definition) = self
+            .requests
+            .find_by_receipt(&tracking_code, &request.secret)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound("a request with this tracking code and secret".to_string())
+            })?;
+        let row = &view.request;
+        Ok(Response::new(pb::GetPublicRequestStatusResponse {
+            status: Some(pb::PublicRequestStatus {
+                tracking_code: row.tracking_code.clone(),
+                service_code: row.service_code.clone(),
+                service_name: Some(name_of(&definition)),
+                status: requests::stored_status(&row.status)? as i32,
+                create_time: Some(timestamp_from_millis(row.created_at.timestamp_millis())),
+                update_time: Some(timestamp_from_millis(row.updated_at.timestamp_millis())),
+                due_date: row.due_date.map(|due| due.to_string()).unwrap_or_default(),
+                history: view
+                    .history
+                    .iter()
+                    .map(|entry| {
+                        let mut change = history_to_proto(entry, Audience::Citizen)?;
+                        change.actor_id = String::new();
+                        Ok(change)
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?,
+            }),
         }))
     }
 
@@ -200,7 +432,7 @@ impl ServiceRequestService for ServiceRequestGrpc {
         request: Request<pb::ChangeRequestStatusRequest>,
     ) -> Result<Response<pb::ChangeRequestStatusResponse>, Status> {
         let caller = principal(&request)?;
-        let commune_id = caller.require_staff(&WORKFLOW_ROLES)?;
+        let scope = staff_scope(caller, &WORKFLOW_ROLES)?;
         let actor_id = caller.user_id;
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
@@ -211,7 +443,17 @@ impl ServiceRequestService for ServiceRequestGrpc {
             "note",
             domain::parse_note(&request.note, to.unwrap_or(pb::RequestStatus::Unspecified)),
         );
-        let (Some(id), Some(to), Some(note)) = (id, to, note) else {
+        let internal_note = violations.check(
+            "internal_note",
+            domain::parse_reason(&request.internal_note, false),
+        );
+        let legal_ground = violations.check(
+            "legal_ground",
+            domain::parse_reason(&request.legal_ground, false),
+        );
+        let (Some(id), Some(to), Some(note), Some(internal_note), Some(legal_ground)) =
+            (id, to, note, internal_note, legal_ground)
+        else {
             return Err(violations.into_status());
         };
         violations.into_result()?;
@@ -219,16 +461,319 @@ impl ServiceRequestService for ServiceRequestGrpc {
             .requests
             .change_status(requests::StatusChange {
                 request_id: id,
-                commune_id,
+                scope,
                 actor_id,
                 to,
                 note,
+                internal_note,
+                legal_ground,
+                etag: optional_etag(&request.etag),
             })
             .await?;
         Ok(Response::new(pb::ChangeRequestStatusResponse {
-            request: Some(view_to_proto(&view)?),
+            request: Some(view_to_proto(&view, Audience::Staff)?),
         }))
     }
+
+    async fn cancel_request(
+        &self,
+        request: Request<pb::CancelRequestRequest>,
+    ) -> Result<Response<pb::CancelRequestResponse>, Status> {
+        let caller = principal(&request)?;
+        let (canceller, audience) = if caller.has_role(Role::Citizen) {
+            caller.require_citizen()?;
+            (Canceller::Citizen(caller.user_id), Audience::Citizen)
+        } else {
+            let scope = staff_scope(caller, &DESK_ROLES)?;
+            (
+                Canceller::Desk {
+                    scope,
+                    agent_id: caller.user_id,
+                },
+                Audience::Staff,
+            )
+        };
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", domain::parse_id(&request.id));
+        let reason = violations.check("reason", domain::parse_reason(&request.reason, false));
+        let (Some(id), Some(reason)) = (id, reason) else {
+            return Err(violations.into_status());
+        };
+        let view = self.requests.cancel(id, canceller, reason).await?;
+        Ok(Response::new(pb::CancelRequestResponse {
+            request: Some(view_to_proto(&view, audience)?),
+        }))
+    }
+
+    async fn reopen_request(
+        &self,
+        request: Request<pb::ReopenRequestRequest>,
+    ) -> Result<Response<pb::ReopenRequestResponse>, Status> {
+        let caller = principal(&request)?;
+        caller.require_citizen()?;
+        let citizen_id = caller.user_id;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", domain::parse_id(&request.id));
+        let reason = violations.check("reason", domain::parse_reason(&request.reason, true));
+        let (Some(id), Some(reason)) = (id, reason) else {
+            return Err(violations.into_status());
+        };
+        let view = self.requests.reopen(id, citizen_id, reason).await?;
+        Ok(Response::new(pb::ReopenRequestResponse {
+            request: Some(view_to_proto(&view, Audience::Citizen)?),
+        }))
+    }
+
+    async fn assign_request(
+        &self,
+        request: Request<pb::AssignRequestRequest>,
+    ) -> Result<Response<pb::AssignRequestResponse>, Status> {
+        let caller = principal(&request)?;
+        let scope = staff_scope(caller, &ASSIGNING_ROLES)?;
+        let actor_id = caller.user_id;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", domain::parse_id(&request.id));
+        let department_id = violations.check(
+            "department_id",
+            domain::parse_optional_id(&request.department_id),
+        );
+        let assignee_id = violations.check(
+            "assignee_id",
+            domain::parse_optional_id(&request.assignee_id),
+        );
+        let priority = violations.check("priority", domain::parse_priority(request.priority));
+        let (Some(id), Some(department_id), Some(assignee_id), Some(priority)) =
+            (id, department_id, assignee_id, priority)
+        else {
+            return Err(violations.into_status());
+        };
+        if let (Some(department), Some(departments)) = (department_id, &scope.departments)
+            && !departments.contains(&department)
+        {
+            return Err(Error::PermissionDenied(
+                "you may assign requests only within your own department".into(),
+            )
+            .into());
+        }
+        let view = self
+            .requests
+            .assign(Assignment {
+                request_id: id,
+                scope,
+                actor_id,
+                department_id,
+                assignee_id,
+                priority,
+                etag: optional_etag(&request.etag),
+            })
+            .await?;
+        Ok(Response::new(pb::AssignRequestResponse {
+            request: Some(view_to_proto(&view, Audience::Staff)?),
+        }))
+    }
+
+    async fn extend_request_deadline(
+        &self,
+        request: Request<pb::ExtendRequestDeadlineRequest>,
+    ) -> Result<Response<pb::ExtendRequestDeadlineResponse>, Status> {
+        let caller = principal(&request)?;
+        let scope = staff_scope(caller, &EXTENDING_ROLES)?;
+        let actor_id = caller.user_id;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", domain::parse_id(&request.id));
+        let reason = violations.check("reason", domain::parse_reason(&request.reason, true));
+        let (Some(id), Some(reason)) = (id, reason) else {
+            return Err(violations.into_status());
+        };
+        let view = self
+            .requests
+            .extend_deadline(id, &scope, actor_id, reason)
+            .await?;
+        Ok(Response::new(pb::ExtendRequestDeadlineResponse {
+            request: Some(view_to_proto(&view, Audience::Staff)?),
+        }))
+    }
+
+    async fn rate_request(
+        &self,
+        request: Request<pb::RateRequestRequest>,
+    ) -> Result<Response<pb::RateRequestResponse>, Status> {
+        let caller = principal(&request)?;
+        caller.require_citizen()?;
+        let citizen_id = caller.user_id;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", domain::parse_id(&request.id));
+        let rating = violations.check("rating", domain::parse_rating(request.rating));
+        let comment = violations.check("comment", domain::parse_reason(&request.comment, false));
+        let (Some(id), Some(rating), Some(comment)) = (id, rating, comment) else {
+            return Err(violations.into_status());
+        };
+        let view = self.requests.rate(id, citizen_id, rating, comment).await?;
+        Ok(Response::new(pb::RateRequestResponse {
+            request: Some(view_to_proto(&view, Audience::Citizen)?),
+        }))
+    }
+
+    async fn create_closed_day(
+        &self,
+        request: Request<pb::CreateClosedDayRequest>,
+    ) -> Result<Response<pb::CreateClosedDayResponse>, Status> {
+        let caller = principal(&request)?;
+        let scope = closed_day_scope(caller)?;
+        let created_by = caller.user_id;
+        let closed_day = request.into_inner().closed_day.unwrap_or_default();
+        let mut violations = FieldViolations::new();
+        let date = violations.check("closed_day.date", domain::parse_date(&closed_day.date));
+        let name = violations.check(
+            "closed_day.name",
+            domain::parse_service_name(closed_day.name.as_ref()),
+        );
+        let (Some(date), Some(name)) = (date, name) else {
+            return Err(violations.into_status());
+        };
+        let created = self
+            .closed_days
+            .create(NewClosedDay {
+                scope,
+                date,
+                name,
+                created_by,
+            })
+            .await?;
+        Ok(Response::new(pb::CreateClosedDayResponse {
+            closed_day: Some(closed_day_to_proto(&created)),
+        }))
+    }
+
+    async fn delete_closed_day(
+        &self,
+        request: Request<pb::DeleteClosedDayRequest>,
+    ) -> Result<Response<pb::DeleteClosedDayResponse>, Status> {
+        let caller = principal(&request)?;
+        let scope = closed_day_scope(caller)?;
+        let id = parse_id_field("id", &request.get_ref().id)?;
+        let allowed = |day: &ClosedDayView| match &scope {
+            ClosedDayScope::National => day.commune_id.is_none(),
+            ClosedDayScope::Commune { id, .. } => day.commune_id == Some(*id),
+        };
+        self.closed_days
+            .find(id)
+            .await?
+            .filter(allowed)
+            .ok_or_else(|| Error::NotFound(format!("closed day {id}")))?;
+        self.closed_days.delete(id).await?;
+        Ok(Response::new(pb::DeleteClosedDayResponse {}))
+    }
+
+    /// Public: no token needed.
+    async fn list_closed_days(
+        &self,
+        request: Request<pb::ListClosedDaysRequest>,
+    ) -> Result<Response<pb::ListClosedDaysResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let commune_code = request.commune_code.trim().to_uppercase();
+        if commune_code.is_empty() {
+            violations.add("commune_code", "is required");
+        }
+        if !(2000..=2100).contains(&request.year) {
+            violations.add("year", "must be between 2000 and 2100");
+        }
+        violations.into_result()?;
+        let days = self.closed_days.list(&commune_code, request.year).await?;
+        Ok(Response::new(pb::ListClosedDaysResponse {
+            closed_days: days.iter().map(closed_day_to_proto).collect(),
+        }))
+    }
+}
+
+/// What a reader of a request may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    /// The citizen: no internal notes, no desk details.
+    Citizen,
+    /// Staff of the commune: everything.
+    Staff,
+}
+
+impl Audience {
+    /// The audience of the filer's own answer.
+    fn of(caller_id: Uuid, request: &service_request::Model, at_desk: bool) -> Audience {
+        if at_desk || account_of(request) != Some(caller_id) {
+            Audience::Staff
+        } else {
+            Audience::Citizen
+        }
+    }
+}
+
+/// How `caller` may see `request`, if at all: the citizen whose request it is, or staff of its
+/// commune within their departments.
+fn audience(caller: &Principal, request: &service_request::Model) -> Option<Audience> {
+    if caller.service.is_none() && account_of(request) == Some(caller.user_id) {
+        return Some(Audience::Citizen);
+    }
+    let scope = staff_scope(caller, &READING_ROLES).ok()?;
+    scope.covers(request).then_some(Audience::Staff)
+}
+
+/// The caller's staff scope for an action needing one of `roles`: their commune, and their
+/// departments when every one of those roles they hold is limited to a department.
+fn staff_scope(caller: &Principal, roles: &[Role]) -> Result<StaffScope, Status> {
+    let commune_id = caller.require_staff(roles)?;
+    let held: Vec<Role> = roles
+        .iter()
+        .copied()
+        .filter(|role| caller.has_role(*role))
+        .collect();
+    let departments = if held
+        .iter()
+        .any(|role| caller.department_for(*role).is_none())
+    {
+        None
+    } else {
+        Some(
+            held.iter()
+                .filter_map(|role| caller.department_for(*role))
+                .collect(),
+        )
+    };
+    Ok(StaffScope {
+        commune_id,
+        departments,
+    })
+}
+
+/// Which requests `caller` lists: staff their commune's (or departments'), citizens their own.
+fn list_scope(caller: &Principal, assignee: Option<Uuid>) -> Result<(ListScope, Audience), Status> {
+    if caller.has_role(Role::Citizen) && caller.commune_id.is_some() {
+        return Ok((ListScope::Citizen(caller.user_id), Audience::Citizen));
+    }
+    match staff_scope(caller, &READING_ROLES) {
+        Ok(scope) => Ok((ListScope::Staff { scope, assignee }, Audience::Staff)),
+        Err(_) => Err(Error::PermissionDenied(
+            "only citizens and commune staff list requests".into(),
+        )
+        .into()),
+    }
+}
+
+/// Who may configure closed days: platform administrators (national moving holidays) and
+/// commune administrators (their commune's closures).
+fn closed_day_scope(caller: &Principal) -> Result<ClosedDayScope, Status> {
+    if caller.is_platform_admin() {
+        return Ok(ClosedDayScope::National);
+    }
+    let id = caller.require_staff(&[Role::CommuneAdmin])?;
+    Ok(ClosedDayScope::Commune {
+        id,
+        code: commune_code_of(caller)?,
+    })
 }
 
 /// The caller's commune code (the first part of tracking codes, the key of public lists).
@@ -240,51 +785,53 @@ fn commune_code_of(caller: &Principal) -> Result<String, Error> {
         .ok_or_else(|| Error::PermissionDenied("this action needs an account in a commune".into()))
 }
 
-/// Whether `caller` may see `request`: the citizen who filed it, or staff of its commune.
-fn may_see(caller: &Principal, request: &service_request::Model) -> bool {
-    request.citizen_id == caller.user_id || caller.is_staff_of(request.commune_id)
+fn parse_id_field(field: &str, raw: &str) -> Result<Uuid, Status> {
+    domain::parse_id(raw).map_err(|description| invalid_argument(field, description))
 }
 
-/// Which requests `caller` lists: staff see their commune's, citizens their own.
-fn list_scope(caller: &Principal) -> Result<ListScope, Error> {
-    match caller.commune_id {
-        Some(commune_id) if caller.is_staff_of(commune_id) => Ok(ListScope::Commune(commune_id)),
-        Some(_) if caller.has_role(Role::Citizen) => Ok(ListScope::Citizen(caller.user_id)),
-        _ => Err(Error::PermissionDenied(
-            "only citizens and commune staff list requests".into(),
-        )),
+fn optional_etag(raw: &str) -> Option<String> {
+    let etag = raw.trim();
+    (!etag.is_empty()).then(|| etag.to_string())
+}
+
+fn receipt_of(filed: &Filed) -> pb::Receipt {
+    let request = &filed.view.request;
+    pb::Receipt {
+        tracking_code: request.tracking_code.clone(),
+        secret: filed.secret.clone().unwrap_or_default(),
+        due_date: request
+            .due_date
+            .map(|due| due.to_string())
+            .unwrap_or_default(),
+        next_steps: filed.definition.next_steps.clone(),
+        service_code: request.service_code.clone(),
+        service_name: Some(name_of(&filed.definition)),
+        submit_time: Some(timestamp_from_millis(request.created_at.timestamp_millis())),
     }
 }
 
-fn service_to_proto(service: &service::Model) -> pb::ServiceDefinition {
-    pb::ServiceDefinition {
-        id: service.id.to_string(),
-        commune_id: service.commune_id.to_string(),
-        code: service.code.clone(),
-        name: Some(LocalizedText {
-            ar: service.name_ar.clone(),
-            fr: service.name_fr.clone(),
-            en: service.name_en.clone(),
-            tzm: service.name_tzm.clone(),
-        }),
-        description: Some(LocalizedText {
-            ar: service.description_ar.clone(),
-            fr: service.description_fr.clone(),
-            en: service.description_en.clone(),
-            tzm: service.description_tzm.clone(),
-        }),
-        active: service.active,
-        create_time: Some(timestamp_from_millis(service.created_at.timestamp_millis())),
+fn closed_day_to_proto(day: &ClosedDayView) -> pb::ClosedDay {
+    pb::ClosedDay {
+        id: day.id.map(|id| id.to_string()).unwrap_or_default(),
+        date: day.date.to_string(),
+        name: Some(day.name.clone()),
+        kind: match day.kind {
+            ClosedDayKind::FixedHoliday => pb::ClosedDayKind::FixedHoliday,
+            ClosedDayKind::MovingHoliday => pb::ClosedDayKind::MovingHoliday,
+            ClosedDayKind::LocalClosure => pb::ClosedDayKind::LocalClosure,
+        } as i32,
+        commune_id: day.commune_id.map(|id| id.to_string()).unwrap_or_default(),
     }
 }
 
-fn view_to_proto(view: &RequestView) -> Result<pb::ServiceRequest, Error> {
-    request_to_proto(&view.request, &view.history)
+fn view_to_proto(view: &RequestView, audience: Audience) -> Result<pb::ServiceRequest, Error> {
+    request_to_proto(&view.request, &view.history, audience)
 }
 
 fn request_to_proto(
     request: &service_request::Model,
     history: &[history_entry::Model],
+    audience: Audience,
 ) -> Result<pb::ServiceRequest, Error> {
     let attributes: HashMap<String, String> =
         serde_json::from_str(&request.attributes).map_err(|error| {
@@ -300,12 +847,31 @@ fn request_to_proto(
         }),
         _ => None,
     };
+    let deadline = request.due_date.map(|due| pb::RequestDeadline {
+        due_date: due.to_string(),
+        clock_stopped: request.clock_stopped_on.is_some(),
+        extended: request.extended,
+        extension_reason: request.extension_reason.clone().unwrap_or_default(),
+        urgent: request.urgent,
+        breached: request.breached_notified_for.is_some(),
+    });
+    let walk_in = match (audience, &request.walk_in_name, &request.walk_in_phone) {
+        (Audience::Staff, Some(full_name), Some(phone)) => Some(pb::WalkInCitizen {
+            full_name: full_name.clone(),
+            phone: phone.clone(),
+            citizen_id: account_of(request)
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    let id_or_empty = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
     Ok(pb::ServiceRequest {
         id: request.id.to_string(),
         commune_id: request.commune_id.to_string(),
         service_id: request.service_id.to_string(),
         service_code: request.service_code.clone(),
-        citizen_id: request.citizen_id.to_string(),
+        citizen_id: id_or_empty(account_of(request)),
         tracking_code: request.tracking_code.clone(),
         description: request.description.clone(),
         attributes,
@@ -315,17 +881,41 @@ fn request_to_proto(
         update_time: Some(timestamp_from_millis(request.updated_at.timestamp_millis())),
         history: history
             .iter()
-            .map(history_to_proto)
+            .map(|entry| history_to_proto(entry, audience))
             .collect::<Result<Vec<_>, Error>>()?,
+        service_version: request.service_version,
+        address: request.address.clone().unwrap_or_default(),
+        deadline,
+        department_id: id_or_empty(request.department_id),
+        assignee_id: id_or_empty(request.assignee_id),
+        priority: domain::priority_from_db(&request.priority) as i32,
+        etag: etag_of(request),
+        walk_in,
+        filed_by: id_or_empty(request.filed_by),
+        satisfaction: request.rating.map(|rating| pb::Satisfaction {
+            rating,
+            comment: request.rating_comment.clone().unwrap_or_default(),
+            rate_time: request
+                .rated_at
+                .map(|at| timestamp_from_millis(at.timestamp_millis())),
+        }),
     })
 }
 
-fn history_to_proto(entry: &history_entry::Model) -> Result<pb::StatusChange, Error> {
+fn history_to_proto(
+    entry: &history_entry::Model,
+    audience: Audience,
+) -> Result<pb::StatusChange, Error> {
     Ok(pb::StatusChange {
         from_status: requests::stored_status(&entry.from_status)? as i32,
         to_status: requests::stored_status(&entry.to_status)? as i32,
         note: entry.note.clone(),
         actor_id: entry.actor_id.to_string(),
         change_time: Some(timestamp_from_millis(entry.changed_at.timestamp_millis())),
+        internal_note: match audience {
+            Audience::Staff => entry.internal_note.clone(),
+            Audience::Citizen => String::new(),
+        },
+        legal_ground: entry.legal_ground.clone(),
     })
 }

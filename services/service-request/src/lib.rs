@@ -1,15 +1,22 @@
 //! The service-request service: each commune's catalogue of services, and the requests citizens
-//! file for them with their workflow (submitted → received → in progress → resolved → closed).
+//! file for them with their workflow (submitted → received → in progress → resolved → closed),
+//! their legal deadlines on the commune's working-day calendar, and the desk.
 //!
-//! Layout: [`grpc`] (handlers: parse, check the caller) → [`catalogue`] and [`requests`]
-//! (operations, outbox) → [`storage`] (tables, migrations). [`domain`] holds the parsed value
-//! types and the workflow.
+//! Layout: [`grpc`] (handlers: parse, check the caller) → [`catalogue`], [`requests`],
+//! [`closed_days`] and [`deadlines`] (operations, outbox, the deadline scheduler) →
+//! [`storage`] (tables, migrations). [`domain`] and [`definition`] hold the parsed value types
+//! and the workflow; [`calendar`] the working-day arithmetic.
 
+pub mod calendar;
 pub mod catalogue;
+pub mod closed_days;
+pub mod deadlines;
+pub mod definition;
 pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod requests;
+pub mod starter;
 pub mod storage;
 
 use std::sync::Arc;
@@ -21,27 +28,84 @@ use jamaa_server::{Application, GrpcServer, ServiceContext, StartError};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::Catalogue;
+use crate::closed_days::ClosedDays;
 use crate::requests::Requests;
 
 /// The CloudEvents source of this service's events.
 pub const EVENT_SOURCE: &str = "jamaa/service-request";
 
-/// Settings of the standalone service-request process (it has no section of its own).
-pub type Settings = jamaa_settings::ServiceSettings;
+/// The service-request service's own settings (section `[service_request]`, env
+/// `JAMAA__SERVICE_REQUEST__…`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ServiceRequestConfig {
+    /// How long after its resolution a citizen may reopen a request, in days.
+    pub reopen_window_days: u32,
+    /// The communes' offset from UTC, in minutes, that decides which civil day "today" is for
+    /// deadlines (Morocco: +60; the Ramadan switch to +0 is not modelled).
+    pub utc_offset_minutes: i32,
+    /// `DeadlineApproaching` goes out this many working days before the due date.
+    pub deadline_warning_working_days: u32,
+    /// How often the deadline scheduler scans, in seconds.
+    pub deadline_scan_interval_seconds: u64,
+}
+
+/// Settings of the standalone service-request process.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Settings {
+    pub server: jamaa_settings::ServerSettings,
+    pub database: jamaa_settings::DatabaseSettings,
+    pub events: jamaa_settings::EventsSettings,
+    pub auth: jamaa_settings::AuthSettings,
+    pub telemetry: jamaa_settings::TelemetrySettings,
+    pub service_request: ServiceRequestConfig,
+}
+
+/// The defaults of the `[service_request]` section.
+pub const SERVICE_REQUEST_DEFAULTS: &str = r#"
+[service_request]
+reopen_window_days = 30
+utc_offset_minutes = 60
+deadline_warning_working_days = 2
+deadline_scan_interval_seconds = 60
+"#;
 
 /// The built-in defaults of the standalone process.
 pub fn default_settings() -> String {
-    jamaa_settings::common_defaults("service-request")
+    jamaa_settings::common_defaults("service-request") + SERVICE_REQUEST_DEFAULTS
 }
 
-/// Adds the service-request service to `server`: its gRPC service and its outbox relay.
-pub async fn mount(server: &mut GrpcServer, context: &ServiceContext) -> Result<(), StartError> {
+/// Adds the service-request service to `server`: its gRPC service, its outbox relay and its
+/// deadline scheduler.
+pub async fn mount(
+    server: &mut GrpcServer,
+    context: &ServiceContext,
+    config: &ServiceRequestConfig,
+) -> Result<(), StartError> {
     let outbox = Outbox::new(EVENT_SOURCE);
+    let clock = deadlines::CommuneClock::new(config.utc_offset_minutes);
+    let closed_days = Arc::new(ClosedDays::new(context.db.clone()));
     let catalogue = Arc::new(Catalogue::new(context.db.clone()));
-    let requests = Arc::new(Requests::new(context.db.clone(), outbox.clone()));
+    let requests = Arc::new(Requests::new(
+        context.db.clone(),
+        outbox.clone(),
+        closed_days.clone(),
+        clock,
+        config.reopen_window_days,
+    ));
+    let scheduler = deadlines::DeadlineScheduler::new(
+        context.db.clone(),
+        outbox.clone(),
+        closed_days.clone(),
+        clock,
+        config.deadline_warning_working_days,
+    );
+    scheduler.run_every(
+        std::time::Duration::from_secs(config.deadline_scan_interval_seconds.max(1)),
+        context.shutdown.clone(),
+    );
     context.start_outbox_relay(&outbox);
     server.add_service(ServiceRequestServiceServer::new(
-        grpc::ServiceRequestGrpc::new(catalogue, requests),
+        grpc::ServiceRequestGrpc::new(catalogue, requests, closed_days),
     ));
     Ok(())
 }
@@ -59,7 +123,7 @@ pub async fn build(
         shutdown,
     )
     .await?;
-    mount(&mut server, &context).await?;
+    mount(&mut server, &context, &settings.service_request).await?;
     Ok(Application::standalone(
         server,
         &context,

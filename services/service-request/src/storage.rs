@@ -28,6 +28,64 @@ pub mod service {
         pub description_tzm: String,
         pub active: bool,
         pub created_at: DateTimeUtc,
+        /// The current version (1 at creation).
+        pub version: i32,
+        /// The current version's definition: a `jamaa.servicerequest.v1.ServiceDefinition` in
+        /// proto3 JSON (empty for services made before versions existed).
+        pub definition: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod service_version {
+    use sea_orm::entity::prelude::*;
+
+    /// One version of a service's definition; requests point at the version they were filed
+    /// under, so later edits never change what a filed request was asked.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "service_versions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub service_id: Uuid,
+        pub version: i32,
+        /// A `jamaa.servicerequest.v1.ServiceDefinition` in proto3 JSON.
+        pub definition: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod closed_day {
+    use sea_orm::entity::prelude::*;
+
+    /// A configured closed day: a moving national holiday (`commune_code` empty) or a
+    /// commune's local closure.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "closed_days")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// Empty for national holidays.
+        pub commune_code: String,
+        pub commune_id: Option<Uuid>,
+        pub date: Date,
+        /// `moving_holiday` or `local_closure`.
+        pub kind: String,
+        pub name_ar: String,
+        pub name_fr: String,
+        pub name_en: String,
+        pub name_tzm: String,
+        pub created_by: Uuid,
+        pub created_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -46,6 +104,9 @@ pub mod service_request {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
         pub commune_id: Uuid,
+        /// The citizen's account; the nil UUID for a walk-in without one (the column predates
+        /// walk-ins and SQLite cannot drop its NOT NULL). Read it through
+        /// [`crate::requests::account_of`], never directly.
         pub citizen_id: Uuid,
         /// The citizen's `request_id`: unique per citizen, it makes submissions idempotent.
         pub client_request_id: Uuid,
@@ -60,10 +121,41 @@ pub mod service_request {
         pub longitude: Option<f64>,
         /// As in [`crate::domain::status_to_db`].
         pub status: String,
-        /// Raised by one at each change (optimistic concurrency).
+        /// Raised by one at each change (optimistic concurrency; the etag).
         pub version: i32,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// The service's version the request was filed under.
+        pub service_version: i32,
+        /// The service's kind then, as in [`crate::domain::kind_to_db`].
+        pub service_kind: String,
+        pub address: Option<String>,
+        /// A walk-in filed at the desk: their name and phone, and the agent who filed.
+        pub walk_in_name: Option<String>,
+        pub walk_in_phone: Option<String>,
+        pub filed_by: Option<Uuid>,
+        /// SHA-256 (hex) of the receipt's secret.
+        pub receipt_secret_hash: Option<String>,
+        pub urgent: bool,
+        /// The answer's due date in the commune's calendar; `None` without a deadline policy.
+        pub due_date: Option<Date>,
+        /// Set while the clock stands still (awaiting the citizen, when the policy says so).
+        pub clock_stopped_on: Option<Date>,
+        pub extended: bool,
+        pub extension_reason: Option<String>,
+        /// The due date `DeadlineApproaching` / `DeadlineBreached` was emitted for (each once
+        /// per due date, whichever scheduler instance claims it first).
+        pub approaching_notified_for: Option<Date>,
+        pub breached_notified_for: Option<Date>,
+        pub department_id: Option<Uuid>,
+        pub assignee_id: Option<Uuid>,
+        /// As in [`crate::domain::priority_to_db`].
+        pub priority: String,
+        pub rating: Option<i32>,
+        pub rating_comment: Option<String>,
+        pub rated_at: Option<DateTimeUtc>,
+        /// When it last became RESOLVED or REJECTED (the reopening window counts from it).
+        pub resolved_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -88,6 +180,10 @@ pub mod history_entry {
         pub note: String,
         pub actor_id: Uuid,
         pub changed_at: DateTimeUtc,
+        /// Staff only.
+        pub internal_note: String,
+        /// The legal ground of a refused access-to-information request.
+        pub legal_ground: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -125,6 +221,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateOutboxEvents),
             Box::new(CreateInboxEvents),
             Box::new(CreateServiceRequestTables),
+            Box::new(AddVersionsDeadlinesAndDesk),
         ]
     }
 }
@@ -308,5 +405,269 @@ impl MigrationTrait for CreateServiceRequestTables {
                     .to_owned(),
             )
             .await
+    }
+}
+
+struct AddVersionsDeadlinesAndDesk;
+
+impl MigrationName for AddVersionsDeadlinesAndDesk {
+    fn name(&self) -> &str {
+        "m0002_000001_add_versions_deadlines_and_desk"
+    }
+}
+
+/// Adds one column (SQLite alters one column per statement).
+async fn add_column(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    column: &mut ColumnDef,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(
+            Table::alter()
+                .table(table.to_string())
+                .add_column(column.take())
+                .to_owned(),
+        )
+        .await
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddVersionsDeadlinesAndDesk {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        add_column(
+            manager,
+            "services",
+            ColumnDef::new("version").integer().not_null().default(1),
+        )
+        .await?;
+        add_column(
+            manager,
+            "services",
+            ColumnDef::new("definition").text().not_null().default(""),
+        )
+        .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table("service_versions")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("service_id").uuid().not_null())
+                    .col(ColumnDef::new("version").integer().not_null())
+                    .col(ColumnDef::new("definition").text().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("service_versions", "service_id")
+                            .to("services", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("service_versions_unique")
+                    .table("service_versions")
+                    .col("service_id")
+                    .col("version")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("closed_days")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_code").string_len(16).not_null())
+                    .col(ColumnDef::new("commune_id").uuid().null())
+                    .col(ColumnDef::new("date").date().not_null())
+                    .col(ColumnDef::new("kind").string_len(32).not_null())
+                    .col(ColumnDef::new("name_ar").string().not_null())
+                    .col(ColumnDef::new("name_fr").string().not_null())
+                    .col(ColumnDef::new("name_en").string().not_null())
+                    .col(ColumnDef::new("name_tzm").string().not_null())
+                    .col(ColumnDef::new("created_by").uuid().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("closed_days_unique")
+                    .table("closed_days")
+                    .col("commune_code")
+                    .col("date")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        let requests = "requests";
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("service_version")
+                .integer()
+                .not_null()
+                .default(1),
+        )
+        .await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("service_kind")
+                .string_len(32)
+                .not_null()
+                .default(""),
+        )
+        .await?;
+        add_column(manager, requests, ColumnDef::new("address").text().null()).await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("walk_in_name").string().null(),
+        )
+        .await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("walk_in_phone").string_len(32).null(),
+        )
+        .await?;
+        add_column(manager, requests, ColumnDef::new("filed_by").uuid().null()).await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("receipt_secret_hash").string_len(64).null(),
+        )
+        .await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("urgent").boolean().not_null().default(false),
+        )
+        .await?;
+        add_column(manager, requests, ColumnDef::new("due_date").date().null()).await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("clock_stopped_on").date().null(),
+        )
+        .await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("extended")
+                .boolean()
+                .not_null()
+                .default(false),
+        )
+        .await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("extension_reason").text().null(),
+        )
+        .await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("approaching_notified_for").date().null(),
+        )
+        .await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("breached_notified_for").date().null(),
+        )
+        .await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("department_id").uuid().null(),
+        )
+        .await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("assignee_id").uuid().null(),
+        )
+        .await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("priority")
+                .string_len(16)
+                .not_null()
+                .default("normal"),
+        )
+        .await?;
+        add_column(manager, requests, ColumnDef::new("rating").integer().null()).await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("rating_comment").text().null(),
+        )
+        .await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("rated_at").timestamp_with_time_zone().null(),
+        )
+        .await?;
+        add_column(
+            manager,
+            requests,
+            ColumnDef::new("resolved_at")
+                .timestamp_with_time_zone()
+                .null(),
+        )
+        .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("requests_by_due_date")
+                    .table("requests")
+                    .col("due_date")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("requests_by_commune_department")
+                    .table("requests")
+                    .col("commune_id")
+                    .col("department_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
+        add_column(
+            manager,
+            "request_history",
+            ColumnDef::new("internal_note")
+                .text()
+                .not_null()
+                .default(""),
+        )
+        .await?;
+        add_column(
+            manager,
+            "request_history",
+            ColumnDef::new("legal_ground").text().not_null().default(""),
+        )
+        .await
     }
 }

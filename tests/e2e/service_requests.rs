@@ -1,0 +1,1028 @@
+//! The service-request service in depth, through gRPC on both backends: a versioned catalogue
+//! with Open311-style attributes and the starter catalogue; filing online and at the desk for a
+//! walk-in; the receipt and the public status by tracking code and secret; the workflow with
+//! internal notes, etags, cancelling, reopening and rating; deadlines on the working-day
+//! calendar (law 31-13: 20 working days, 3 when urgent, one extension, refusals with their legal
+//! ground; the clock stopped while awaiting the citizen); and the deadline scheduler's events,
+//! once each even with several scheduler instances.
+
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDate, Utc};
+use jamaa_events::Outbox;
+use jamaa_proto::identity::v1::Role;
+use jamaa_proto::servicerequest::v1 as requests;
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
+use jamaa_service_request::calendar::{DayCount, WorkingCalendar};
+use jamaa_service_request::closed_days::ClosedDays;
+use jamaa_service_request::deadlines::{CommuneClock, DeadlineScheduler};
+use jamaa_tests::{Backend, TestStack, authorized, error_reason, spawn_stack_with, token_claims};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+crate::on_both_backends!(catalogue_desk_and_workflow, catalogue_desk_and_workflow);
+crate::on_both_backends!(information_request_deadlines, information_request_deadlines);
+crate::on_both_backends!(
+    deadline_events_are_emitted_once,
+    deadline_events_are_emitted_once
+);
+
+fn text(fr: &str) -> Option<LocalizedText> {
+    Some(LocalizedText {
+        fr: fr.into(),
+        ..Default::default()
+    })
+}
+
+fn bad_fields(status: &tonic::Status) -> Vec<String> {
+    let mut fields: Vec<String> = status
+        .get_error_details()
+        .bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .iter()
+                .map(|v| v.field.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    fields.sort();
+    fields
+}
+
+fn pothole() -> requests::ServiceDefinition {
+    requests::ServiceDefinition {
+        code: "pothole".into(),
+        name: text("Nid-de-poule"),
+        kind: requests::ServiceKind::IncidentReport as i32,
+        channel: requests::ServiceChannel::OnlineAndDesk as i32,
+        next_steps: text("Une équipe passe sous dix jours ouvrables."),
+        deadline_policy: Some(requests::DeadlinePolicy {
+            unit: requests::DeadlineUnit::WorkingDays as i32,
+            days: 10,
+            ..Default::default()
+        }),
+        attributes: vec![
+            requests::ServiceAttribute {
+                code: "size".into(),
+                datatype: requests::AttributeDatatype::Singlevaluelist as i32,
+                required: true,
+                order: 1,
+                description: text("Taille"),
+                values: ["small", "large"]
+                    .into_iter()
+                    .map(|key| requests::AttributeValue {
+                        key: key.into(),
+                        name: text(key),
+                    })
+                    .collect(),
+            },
+            requests::ServiceAttribute {
+                code: "depth_cm".into(),
+                datatype: requests::AttributeDatatype::Number as i32,
+                required: false,
+                order: 2,
+                description: text("Profondeur"),
+                values: vec![],
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+async fn create(
+    stack: &TestStack,
+    admin: &str,
+    service: requests::ServiceDefinition,
+) -> requests::ServiceDefinition {
+    stack
+        .requests()
+        .create_service(authorized(
+            requests::CreateServiceRequest {
+                service: Some(service),
+            },
+            admin,
+        ))
+        .await
+        .expect("the admin adds a service")
+        .into_inner()
+        .service
+        .expect("service")
+}
+
+fn submission(service_id: &str, attributes: &[(&str, &str)]) -> requests::SubmitRequestRequest {
+    requests::SubmitRequestRequest {
+        request_id: uuid::Uuid::now_v7().to_string(),
+        service_id: service_id.into(),
+        description: "A deep hole in front of the school.".into(),
+        attributes: attributes
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+async fn submit(
+    stack: &TestStack,
+    token: &str,
+    request: requests::SubmitRequestRequest,
+) -> Result<requests::SubmitRequestResponse, tonic::Status> {
+    stack
+        .requests()
+        .submit_request(authorized(request, token))
+        .await
+        .map(|response| response.into_inner())
+}
+
+async fn change(
+    stack: &TestStack,
+    token: &str,
+    id: &str,
+    status: requests::RequestStatus,
+    etag: &str,
+) -> Result<requests::ServiceRequest, tonic::Status> {
+    stack
+        .requests()
+        .change_request_status(authorized(
+            requests::ChangeRequestStatusRequest {
+                id: id.into(),
+                status: status as i32,
+                note: "noted".into(),
+                internal_note: "call the roads team first".into(),
+                etag: etag.into(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await
+        .map(|response| response.into_inner().request.unwrap_or_default())
+}
+
+async fn get(stack: &TestStack, token: &str, id: &str) -> requests::ServiceRequest {
+    stack
+        .requests()
+        .get_request(authorized(
+            requests::GetRequestRequest { id: id.into() },
+            token,
+        ))
+        .await
+        .expect("get")
+        .into_inner()
+        .request
+        .expect("request")
+}
+
+async fn catalogue_desk_and_workflow(backend: Backend) {
+    let Some(stack) = spawn_stack_with(backend, Default::default()).await else {
+        return;
+    };
+    let (_, admin) = stack.create_commune("SRQ", 3).await;
+    let (_, other_admin) = stack.create_commune("SRX", 3).await;
+    let agent = stack
+        .create_staff(&admin, "desk@srq.test", &[Role::ReceptionAgent])
+        .await;
+    let (citizen_id, citizen) = stack.register_citizen("SRQ", "Salma", Language::Fr).await;
+
+    // A definition with bad fields names each of them.
+    let bad = stack
+        .requests()
+        .create_service(authorized(
+            requests::CreateServiceRequest {
+                service: Some(requests::ServiceDefinition {
+                    code: "Bad Code".into(),
+                    name: text("x"),
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("invalid definition");
+    assert_eq!(
+        bad_fields(&bad),
+        ["service.channel", "service.code", "service.kind"]
+    );
+
+    // Version 1, then version 2 with a new required question.
+    let service = create(&stack, &admin, pothole()).await;
+    assert_eq!(service.version, 1);
+    let first = submit(
+        &stack,
+        &citizen,
+        submission(&service.id, &[("size", "large")]),
+    )
+    .await
+    .expect("filed under version 1");
+    let mut second_version = pothole();
+    second_version.id = service.id.clone();
+    second_version.attributes.push(requests::ServiceAttribute {
+        code: "near_school".into(),
+        datatype: requests::AttributeDatatype::Singlevaluelist as i32,
+        required: true,
+        order: 3,
+        description: text("Près d'une école ?"),
+        values: ["yes", "no"]
+            .into_iter()
+            .map(|key| requests::AttributeValue {
+                key: key.into(),
+                name: text(key),
+            })
+            .collect(),
+    });
+    let updated = stack
+        .requests()
+        .update_service(authorized(
+            requests::UpdateServiceRequest {
+                service: Some(second_version),
+            },
+            &admin,
+        ))
+        .await
+        .expect("update")
+        .into_inner()
+        .service
+        .expect("service");
+    assert_eq!(updated.version, 2);
+    let old = stack
+        .requests()
+        .get_service(requests::GetServiceRequest {
+            id: service.id.clone(),
+            version: 1,
+        })
+        .await
+        .expect("version 1 stays readable")
+        .into_inner()
+        .service
+        .expect("service");
+    assert_eq!(old.attributes.len(), 2);
+    let filed = first.request.expect("request");
+    assert_eq!(get(&stack, &citizen, &filed.id).await.service_version, 1);
+    // Another commune's admin cannot edit it.
+    let foreign = stack
+        .requests()
+        .deactivate_service(authorized(
+            requests::DeactivateServiceRequest {
+                id: service.id.clone(),
+            },
+            &other_admin,
+        ))
+        .await
+        .expect_err("another commune's service");
+    assert_eq!(foreign.code(), Code::NotFound);
+
+    // Answers are checked against the current version, each bad one named.
+    let wrong = submit(
+        &stack,
+        &citizen,
+        submission(
+            &service.id,
+            &[("size", "huge"), ("depth_cm", "deep"), ("colour", "red")],
+        ),
+    )
+    .await
+    .expect_err("bad answers");
+    assert_eq!(wrong.code(), Code::InvalidArgument);
+    assert_eq!(
+        bad_fields(&wrong),
+        [
+            "attributes.colour",
+            "attributes.depth_cm",
+            "attributes.near_school",
+            "attributes.size"
+        ]
+    );
+
+    // The receipt: tracking code, secret, due date, next steps.
+    let filed = submit(
+        &stack,
+        &citizen,
+        submission(&service.id, &[("size", "small"), ("near_school", "yes")]),
+    )
+    .await
+    .expect("filed");
+    let receipt = filed.receipt.expect("receipt");
+    let request = filed.request.expect("request");
+    assert_eq!(receipt.tracking_code, request.tracking_code);
+    assert_eq!(receipt.secret.len(), 10);
+    assert!(!receipt.due_date.is_empty());
+    assert_eq!(
+        receipt.next_steps.expect("next steps").fr,
+        "Une équipe passe sous dix jours ouvrables."
+    );
+    assert_eq!(request.service_version, 2);
+
+    // Two agents change it from the same read: one wins, the other gets a clear conflict.
+    let etag = request.etag.clone();
+    let received = change(
+        &stack,
+        &agent,
+        &request.id,
+        requests::RequestStatus::Received,
+        &etag,
+    )
+    .await
+    .expect("the first change");
+    let conflict = change(
+        &stack,
+        &agent,
+        &request.id,
+        requests::RequestStatus::Rejected,
+        &etag,
+    )
+    .await
+    .expect_err("the second, from a stale read");
+    assert_eq!(conflict.code(), Code::Aborted);
+    assert_eq!(received.status, requests::RequestStatus::Received as i32);
+
+    // Staff see the internal note; the citizen and the public do not.
+    let staff_view = get(&stack, &agent, &request.id).await;
+    assert_eq!(
+        staff_view.history[1].internal_note,
+        "call the roads team first"
+    );
+    let citizen_view = get(&stack, &citizen, &request.id).await;
+    assert!(
+        citizen_view
+            .history
+            .iter()
+            .all(|h| h.internal_note.is_empty())
+    );
+    let public = stack
+        .requests()
+        .get_public_request_status(requests::GetPublicRequestStatusRequest {
+            tracking_code: receipt.tracking_code.to_lowercase(),
+            secret: receipt.secret.to_lowercase(),
+        })
+        .await
+        .expect("the receipt reads the status")
+        .into_inner()
+        .status
+        .expect("status");
+    assert_eq!(public.status, requests::RequestStatus::Received as i32);
+    assert_eq!(public.due_date, receipt.due_date);
+    assert!(
+        public
+            .history
+            .iter()
+            .all(|h| h.internal_note.is_empty() && h.actor_id.is_empty())
+    );
+    let wrong_secret = stack
+        .requests()
+        .get_public_request_status(requests::GetPublicRequestStatusRequest {
+            tracking_code: receipt.tracking_code.clone(),
+            secret: "AAAAAAAAAA".into(),
+        })
+        .await
+        .expect_err("a wrong secret");
+    assert_eq!(wrong_secret.code(), Code::NotFound);
+
+    // Cancelling is the citizen's, before work starts; staff cannot cancel for them.
+    let staff_cancel = change(
+        &stack,
+        &agent,
+        &request.id,
+        requests::RequestStatus::Cancelled,
+        "",
+    )
+    .await
+    .expect_err("staff do not cancel");
+    assert_eq!(staff_cancel.code(), Code::FailedPrecondition);
+    change(
+        &stack,
+        &agent,
+        &request.id,
+        requests::RequestStatus::InProgress,
+        "",
+    )
+    .await
+    .expect("in progress");
+    let late_cancel = stack
+        .requests()
+        .cancel_request(authorized(
+            requests::CancelRequestRequest {
+                id: request.id.clone(),
+                reason: "fixed by a neighbour".into(),
+            },
+            &citizen,
+        ))
+        .await
+        .expect_err("work has started");
+    assert_eq!(error_reason(&late_cancel), "INVALID_TRANSITION");
+
+    // Resolved → rated once → reopened within the window.
+    let early_rating = stack
+        .requests()
+        .rate_request(authorized(
+            requests::RateRequestRequest {
+                id: request.id.clone(),
+                rating: 5,
+                comment: String::new(),
+            },
+            &citizen,
+        ))
+        .await
+        .expect_err("not resolved yet");
+    assert_eq!(error_reason(&early_rating), "NOT_RESOLVED");
+    change(
+        &stack,
+        &agent,
+        &request.id,
+        requests::RequestStatus::Resolved,
+        "",
+    )
+    .await
+    .expect("resolved");
+    let rate = |rating: i32| {
+        let mut client = stack.requests();
+        let (id, citizen) = (request.id.clone(), citizen.clone());
+        async move {
+            client
+                .rate_request(authorized(
+                    requests::RateRequestRequest {
+                        id,
+                        rating,
+                        comment: "quick".into(),
+                    },
+                    &citizen,
+                ))
+                .await
+        }
+    };
+    let rated = rate(4)
+        .await
+        .expect("rated")
+        .into_inner()
+        .request
+        .expect("request");
+    assert_eq!(rated.satisfaction.expect("satisfaction").rating, 4);
+    assert_eq!(
+        error_reason(&rate(1).await.expect_err("once")),
+        "ALREADY_RATED"
+    );
+    let reopened = stack
+        .requests()
+        .reopen_request(authorized(
+            requests::ReopenRequestRequest {
+                id: request.id.clone(),
+                reason: "the hole is back".into(),
+            },
+            &citizen,
+        ))
+        .await
+        .expect("reopened")
+        .into_inner()
+        .request
+        .expect("request");
+    assert_eq!(reopened.status, requests::RequestStatus::InProgress as i32);
+
+    // At the desk, for a walk-in without an account.
+    let desk = submit(
+        &stack,
+        &agent,
+        requests::SubmitRequestRequest {
+            walk_in: Some(requests::WalkInCitizen {
+                full_name: "Mohamed Alaoui".into(),
+                phone: "+212 6 61 23 45 67".into(),
+                citizen_id: String::new(),
+            }),
+            ..submission(&service.id, &[("size", "large"), ("near_school", "no")])
+        },
+    )
+    .await
+    .expect("filed at the desk");
+    let desk_request = desk.request.expect("request");
+    assert!(desk_request.citizen_id.is_empty());
+    let walk_in = desk_request.walk_in.expect("the desk sees the walk-in");
+    assert_eq!(walk_in.phone, "+212661234567");
+    assert!(!desk.receipt.expect("receipt").secret.is_empty());
+    // A citizen cannot file for someone else, nor a citizen's request be read by another.
+    let pretend = submit(
+        &stack,
+        &citizen,
+        requests::SubmitRequestRequest {
+            walk_in: Some(requests::WalkInCitizen {
+                full_name: "X".into(),
+                phone: "0600000000".into(),
+                citizen_id: String::new(),
+            }),
+            ..submission(&service.id, &[("size", "large"), ("near_school", "no")])
+        },
+    )
+    .await
+    .expect_err("citizens do not file at the desk");
+    assert_eq!(pretend.code(), Code::PermissionDenied);
+    let (_, neighbour) = stack.register_citizen("SRQ", "Yassine", Language::Ar).await;
+    let not_theirs = stack
+        .requests()
+        .get_request(authorized(
+            requests::GetRequestRequest {
+                id: request.id.clone(),
+            },
+            &neighbour,
+        ))
+        .await
+        .expect_err("another citizen's request");
+    assert_eq!(not_theirs.code(), Code::NotFound);
+    // The citizen's own request lists as theirs; the walk-in's does not.
+    let own = stack
+        .requests()
+        .list_requests(authorized(
+            requests::ListRequestsRequest::default(),
+            &citizen,
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .requests;
+    assert!(own.iter().all(|r| r.citizen_id == citizen_id));
+    assert!(own.iter().all(|r| r.id != desk_request.id));
+
+    // A desk-only service is not filed online.
+    let desk_only = create(
+        &stack,
+        &admin,
+        requests::ServiceDefinition {
+            code: "legalisation".into(),
+            name: text("Légalisation"),
+            kind: requests::ServiceKind::AdministrativeAct as i32,
+            channel: requests::ServiceChannel::Desk as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    let online = submit(&stack, &citizen, submission(&desk_only.id, &[]))
+        .await
+        .expect_err("desk only");
+    assert_eq!(error_reason(&online), "DESK_ONLY_SERVICE");
+
+    // Deactivated services take no requests and list only for staff.
+    stack
+        .requests()
+        .deactivate_service(authorized(
+            requests::DeactivateServiceRequest {
+                id: service.id.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("deactivate");
+    let inactive = submit(
+        &stack,
+        &citizen,
+        submission(&service.id, &[("size", "small"), ("near_school", "no")]),
+    )
+    .await
+    .expect_err("inactive");
+    assert_eq!(error_reason(&inactive), "SERVICE_INACTIVE");
+    let all = stack
+        .requests()
+        .list_services(authorized(
+            requests::ListServicesRequest {
+                commune_code: "SRQ".into(),
+                include_inactive: true,
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .expect("staff list inactive ones")
+        .into_inner()
+        .services;
+    assert!(all.iter().any(|s| s.id == service.id && !s.active));
+    let citizen_list = stack
+        .requests()
+        .list_services(authorized(
+            requests::ListServicesRequest {
+                commune_code: "SRQ".into(),
+                include_inactive: true,
+                ..Default::default()
+            },
+            &citizen,
+        ))
+        .await
+        .expect_err("citizens see active services only");
+    assert_eq!(citizen_list.code(), Code::PermissionDenied);
+
+    // The starter catalogue, imported once.
+    let imported = stack
+        .requests()
+        .import_starter_catalogue(authorized(
+            requests::ImportStarterCatalogueRequest {},
+            &admin,
+        ))
+        .await
+        .expect("import")
+        .into_inner()
+        .services;
+    assert!(imported.iter().any(|s| s.code == "access-to-information"));
+    let again = stack
+        .requests()
+        .import_starter_catalogue(authorized(
+            requests::ImportStarterCatalogueRequest {},
+            &admin,
+        ))
+        .await
+        .expect("import again")
+        .into_inner()
+        .services;
+    assert!(again.is_empty());
+    stack.stop().await;
+}
+
+fn date(raw: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d").expect("a date")
+}
+
+async fn service_request_db(stack: &TestStack) -> DatabaseConnection {
+    Database::connect(stack.database_url("service_request").as_str())
+        .await
+        .expect("the service-request database")
+}
+
+/// Sets a date column of request `id` (simulating the passing of time).
+async fn set_date(db: &DatabaseConnection, id: &str, column: &str, value: NaiveDate) {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            format!("UPDATE requests SET {column} = $1 WHERE id = $2")
+        }
+        _ => format!("UPDATE requests SET {column} = ? WHERE id = ?"),
+    };
+    let id = uuid::Uuid::parse_str(id).expect("uuid");
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [value.into(), id.into()],
+    ))
+    .await
+    .expect("update");
+}
+
+async fn information_request_deadlines(backend: Backend) {
+    let Some(stack) = spawn_stack_with(backend, Default::default()).await else {
+        return;
+    };
+    let (commune_id, admin) = stack.create_commune("ATI", 3).await;
+    let officer = stack
+        .create_staff(&admin, "officer@ati.test", &[Role::CaseOfficer])
+        .await;
+    let (_, citizen) = stack.register_citizen("ATI", "Hajar", Language::Fr).await;
+    let services = stack
+        .requests()
+        .import_starter_catalogue(authorized(
+            requests::ImportStarterCatalogueRequest {},
+            &admin,
+        ))
+        .await
+        .expect("import")
+        .into_inner()
+        .services;
+    let information = services
+        .iter()
+        .find(|s| s.code == "access-to-information")
+        .expect("the 31-13 service");
+
+    // The commune closes tomorrow for a local event: deadlines skip it.
+    let today = CommuneClock::new(60).today(Utc::now());
+    let mut closure = today + Duration::days(1);
+    while !WorkingCalendar::default().is_working_day(closure) {
+        closure += Duration::days(1);
+    }
+    stack
+        .requests()
+        .create_closed_day(authorized(
+            requests::CreateClosedDayRequest {
+                closed_day: Some(requests::ClosedDay {
+                    date: closure.to_string(),
+                    name: text("Moussem"),
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("a local closure");
+    let year = closure.format("%Y").to_string().parse().expect("year");
+    let listed = stack
+        .requests()
+        .list_closed_days(requests::ListClosedDaysRequest {
+            commune_code: "ATI".into(),
+            year,
+        })
+        .await
+        .expect("public calendar")
+        .into_inner()
+        .closed_days;
+    assert!(
+        listed.iter().any(|d| d.date == closure.to_string()
+            && d.kind == requests::ClosedDayKind::LocalClosure as i32)
+    );
+    assert!(listed.iter().any(|d| d.date == format!("{year}-11-18")
+        && d.kind == requests::ClosedDayKind::FixedHoliday as i32));
+    let calendar = WorkingCalendar::new([closure]);
+
+    let answers = [
+        ("information_sought", "The 2026 budget"),
+        ("format", "electronic"),
+    ];
+    let normal = submit(&stack, &citizen, submission(&information.id, &answers))
+        .await
+        .expect("filed")
+        .request
+        .expect("request");
+    let expected = calendar.due_date(today, DayCount::WorkingDays(20));
+    assert_eq!(
+        normal.deadline.clone().expect("deadline").due_date,
+        expected.to_string()
+    );
+    // Without the closure the date would be a working day earlier.
+    assert_eq!(
+        WorkingCalendar::default().add_working_days(today, 20),
+        calendar.add_working_days(today, 19)
+    );
+    let urgent = submit(
+        &stack,
+        &citizen,
+        requests::SubmitRequestRequest {
+            urgent: true,
+            ..submission(&information.id, &answers)
+        },
+    )
+    .await
+    .expect("filed urgently")
+    .request
+    .expect("request");
+    assert_eq!(
+        urgent.deadline.expect("deadline").due_date,
+        calendar
+            .due_date(today, DayCount::WorkingDays(3))
+            .to_string()
+    );
+    assert_eq!(urgent.priority, requests::RequestPriority::Urgent as i32);
+
+    // One extension of 20 working days, with the reason told to the citizen.
+    let extend = || {
+        let mut client = stack.requests();
+        let (id, officer) = (normal.id.clone(), officer.clone());
+        async move {
+            client
+                .extend_request_deadline(authorized(
+                    requests::ExtendRequestDeadlineRequest {
+                        id,
+                        reason: "the archives must be consulted".into(),
+                    },
+                    &officer,
+                ))
+                .await
+        }
+    };
+    let extended = extend()
+        .await
+        .expect("extended")
+        .into_inner()
+        .request
+        .expect("request");
+    let deadline = extended.deadline.expect("deadline");
+    assert!(deadline.extended);
+    assert_eq!(
+        deadline.due_date,
+        calendar.add_working_days(expected, 20).to_string()
+    );
+    assert_eq!(
+        error_reason(&extend().await.expect_err("only once")),
+        "ALREADY_EXTENDED"
+    );
+    stack
+        .wait_for_notification(&citizen, "the archives must be consulted")
+        .await;
+
+    // A refusal needs its legal ground.
+    change(
+        &stack,
+        &officer,
+        &normal.id,
+        requests::RequestStatus::Received,
+        "",
+    )
+    .await
+    .expect("received");
+    let unreasoned = change(
+        &stack,
+        &officer,
+        &normal.id,
+        requests::RequestStatus::Rejected,
+        "",
+    )
+    .await
+    .expect_err("no legal ground");
+    assert_eq!(bad_fields(&unreasoned), ["legal_ground"]);
+    let refused = stack
+        .requests()
+        .change_request_status(authorized(
+            requests::ChangeRequestStatusRequest {
+                id: normal.id.clone(),
+                status: requests::RequestStatus::Rejected as i32,
+                note: "This information concerns national defence.".into(),
+                legal_ground: "Law 31-13, article 7".into(),
+                ..Default::default()
+            },
+            &officer,
+        ))
+        .await
+        .expect("a reasoned refusal")
+        .into_inner()
+        .request
+        .expect("request");
+    assert_eq!(
+        refused.history.last().expect("history").legal_ground,
+        "Law 31-13, article 7"
+    );
+
+    // The clock stops while awaiting the citizen (residence certificates say so).
+    let residence = services
+        .iter()
+        .find(|s| s.code == "residence-certificate")
+        .expect("residence certificate");
+    let waiting = submit(
+        &stack,
+        &citizen,
+        submission(&residence.id, &[("district", "Hay Salam")]),
+    )
+    .await
+    .expect("filed")
+    .request
+    .expect("request");
+    let due = date(&waiting.deadline.expect("deadline").due_date);
+    change(
+        &stack,
+        &officer,
+        &waiting.id,
+        requests::RequestStatus::Received,
+        "",
+    )
+    .await
+    .expect("received");
+    change(
+        &stack,
+        &officer,
+        &waiting.id,
+        requests::RequestStatus::InProgress,
+        "",
+    )
+    .await
+    .expect("in progress");
+    let stopped = change(
+        &stack,
+        &officer,
+        &waiting.id,
+        requests::RequestStatus::AwaitingCitizen,
+        "",
+    )
+    .await
+    .expect("awaiting");
+    assert!(stopped.deadline.expect("deadline").clock_stopped);
+    // Ten days pass while the clock stands still.
+    let db = service_request_db(&stack).await;
+    set_date(
+        &db,
+        &waiting.id,
+        "clock_stopped_on",
+        today - Duration::days(10),
+    )
+    .await;
+    let resumed = change(
+        &stack,
+        &officer,
+        &waiting.id,
+        requests::RequestStatus::InProgress,
+        "",
+    )
+    .await
+    .expect("resumed");
+    let resumed_deadline = resumed.deadline.expect("deadline");
+    assert!(!resumed_deadline.clock_stopped);
+    assert_eq!(
+        resumed_deadline.due_date,
+        calendar.on_or_after(due + Duration::days(10)).to_string()
+    );
+    let _ = commune_id;
+    stack.stop().await;
+}
+
+async fn deadline_events_are_emitted_once(backend: Backend) {
+    // The stack's own scheduler scans rarely; the test's instances race on the same database.
+    let options = jamaa_tests::Options {
+        extra_env: vec![(
+            "JAMAA__SERVICE_REQUEST__DEADLINE_SCAN_INTERVAL_SECONDS".into(),
+            "3600".into(),
+        )],
+        ..Default::default()
+    };
+    let Some(stack) = spawn_stack_with(backend, options).await else {
+        return;
+    };
+    let (_, admin) = stack.create_commune("DLN", 3).await;
+    let officer = stack
+        .create_staff(&admin, "officer@dln.test", &[Role::CaseOfficer])
+        .await;
+    let officer_id = token_claims(&officer)["sub"]
+        .as_str()
+        .expect("sub")
+        .to_string();
+    let (_, citizen) = stack.register_citizen("DLN", "Omar", Language::En).await;
+    let service = create(&stack, &admin, pothole()).await;
+    let request = submit(
+        &stack,
+        &citizen,
+        submission(&service.id, &[("size", "large")]),
+    )
+    .await
+    .expect("filed")
+    .request
+    .expect("request");
+    stack
+        .requests()
+        .assign_request(authorized(
+            requests::AssignRequestRequest {
+                id: request.id.clone(),
+                assignee_id: officer_id.clone(),
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .expect("assigned");
+    stack
+        .wait_for_notification(&officer, &request.tracking_code)
+        .await;
+
+    let scheduler = |db: DatabaseConnection| {
+        DeadlineScheduler::new(
+            db.clone(),
+            Outbox::new(jamaa_service_request::EVENT_SOURCE),
+            Arc::new(ClosedDays::new(db)),
+            CommuneClock::new(60),
+            2,
+        )
+    };
+    let (first, second) = (
+        scheduler(service_request_db(&stack).await),
+        scheduler(service_request_db(&stack).await),
+    );
+    let db = service_request_db(&stack).await;
+    let today = CommuneClock::new(60).today(Utc::now());
+
+    // Due tomorrow-ish (within the warning window): one DeadlineApproaching.
+    let soon = WorkingCalendar::default().add_working_days(today, 1);
+    set_date(&db, &request.id, "due_date", soon).await;
+    let now = Utc::now();
+    let (a, b) = tokio::join!(first.scan(now), second.scan(now));
+    let (a, b) = (a.expect("scan"), b.expect("scan"));
+    assert_eq!(a.approaching + b.approaching, 1, "{a:?} {b:?}");
+    assert_eq!(a.breached + b.breached, 0);
+    assert_eq!(first.scan(now).await.expect("scan").approaching, 0);
+
+    // Past due: one DeadlineBreached, the request escalated.
+    set_date(&db, &request.id, "due_date", today - Duration::days(1)).await;
+    let mut total = 0;
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(first.scan(now), second.scan(now));
+        total += a.expect("scan").breached + b.expect("scan").breached;
+    }
+    assert_eq!(total, 1);
+    let escalated = get(&stack, &officer, &request.id).await;
+    assert_eq!(escalated.priority, requests::RequestPriority::Urgent as i32);
+    assert!(escalated.deadline.expect("deadline").breached);
+
+    // The agent hears of each once: the assignment, the warning, the breach (staff are
+    // written to in Arabic until notification learns their language).
+    let code = request.tracking_code.clone();
+    jamaa_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "three notices",
+        || async {
+            let count = stack
+                .inbox(&officer)
+                .await
+                .iter()
+                .filter(|n| n.body.contains(&code))
+                .count();
+            (count >= 3).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let inbox = stack.inbox(&officer).await;
+    let notices: Vec<&str> = inbox
+        .iter()
+        .filter(|n| n.body.contains(&code))
+        .map(|n| n.title.as_str())
+        .collect();
+    assert_eq!(notices.len(), 3, "{notices:?}");
+    assert!(
+        notices.iter().any(|title| title.contains("تجاوز")),
+        "{notices:?}"
+    );
+    stack.stop().await;
+}

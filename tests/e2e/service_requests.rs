@@ -1026,3 +1026,329 @@ async fn deadline_events_are_emitted_once(backend: Backend) {
     );
     stack.stop().await;
 }
+
+crate::on_both_backends!(
+    no_call_sequence_breaks_the_workflow,
+    no_call_sequence_breaks_the_workflow
+);
+
+/// The workflow as the tests know it, written independently of the service: the steps staff
+/// may take, and the citizen's cancel and reopen.
+fn staff_may(from: requests::RequestStatus, to: requests::RequestStatus) -> bool {
+    use requests::RequestStatus::*;
+    matches!(
+        (from, to),
+        (Submitted, Received)
+            | (Submitted, Rejected)
+            | (Received, InProgress)
+            | (Received, Rejected)
+            | (InProgress, AwaitingCitizen)
+            | (InProgress, Resolved)
+            | (InProgress, Rejected)
+            | (AwaitingCitizen, InProgress)
+            | (AwaitingCitizen, Resolved)
+            | (AwaitingCitizen, Rejected)
+            | (Resolved, Closed)
+            | (Resolved, InProgress)
+            | (Rejected, Closed)
+    )
+}
+
+/// A random walk of 80 calls (staff moves to any status, citizen cancels and reopens) on
+/// fresh requests: every accepted call is a step the workflow allows, every refused one leaves
+/// the request as it was, and the history grows by one per accepted step.
+async fn no_call_sequence_breaks_the_workflow(backend: Backend) {
+    let Some(stack) = spawn_stack_with(backend, Default::default()).await else {
+        return;
+    };
+    let (_, admin) = stack.create_commune("PRP", 3).await;
+    let officer = stack
+        .create_staff(&admin, "officer@prp.test", &[Role::CaseOfficer])
+        .await;
+    let (_, citizen) = stack.register_citizen("PRP", "Nadia", Language::Fr).await;
+    let service = create(&stack, &admin, pothole()).await;
+    let statuses = [
+        requests::RequestStatus::Unspecified,
+        requests::RequestStatus::Submitted,
+        requests::RequestStatus::Received,
+        requests::RequestStatus::InProgress,
+        requests::RequestStatus::AwaitingCitizen,
+        requests::RequestStatus::Resolved,
+        requests::RequestStatus::Rejected,
+        requests::RequestStatus::Closed,
+        requests::RequestStatus::Cancelled,
+    ];
+    // xorshift: a fixed seed per backend, so a failure replays.
+    let mut seed: u64 = match backend {
+        Backend::Embedded => 0x9E37_79B9_7F4A_7C15,
+        Backend::Real => 0xD1B5_4A32_D192_ED03,
+    };
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut request = submit(
+        &stack,
+        &citizen,
+        submission(&service.id, &[("size", "small")]),
+    )
+    .await
+    .expect("filed")
+    .request
+    .expect("request");
+    for step in 0..80 {
+        let before = get(&stack, &officer, &request.id).await;
+        let from = requests::RequestStatus::try_from(before.status).expect("a known status");
+        let choice = next() % 11;
+        let (expected, outcome) = if choice < 9 {
+            let to = statuses[choice as usize];
+            let outcome = change(&stack, &officer, &request.id, to, "").await;
+            (
+                to != requests::RequestStatus::Unspecified && staff_may(from, to),
+                outcome.map(|_| to),
+            )
+        } else if choice == 9 {
+            let outcome = stack
+                .requests()
+                .cancel_request(authorized(
+                    requests::CancelRequestRequest {
+                        id: request.id.clone(),
+                        reason: String::new(),
+                    },
+                    &citizen,
+                ))
+                .await;
+            let allowed = matches!(
+                from,
+                requests::RequestStatus::Submitted | requests::RequestStatus::Received
+            );
+            (allowed, outcome.map(|_| requests::RequestStatus::Cancelled))
+        } else {
+            let outcome = stack
+                .requests()
+                .reopen_request(authorized(
+                    requests::ReopenRequestRequest {
+                        id: request.id.clone(),
+                        reason: "again".into(),
+                    },
+                    &citizen,
+                ))
+                .await;
+            // Reopening needs a resolution within the window: the last resolution still counts
+            // after closing, but not after a rejection.
+            let resolved = before
+                .history
+                .iter()
+                .rev()
+                .find(|h| {
+                    h.to_status == requests::RequestStatus::Resolved as i32
+                        || h.to_status == requests::RequestStatus::InProgress as i32
+                })
+                .is_some_and(|h| h.to_status == requests::RequestStatus::Resolved as i32);
+            let allowed = resolved
+                && matches!(
+                    from,
+                    requests::RequestStatus::Resolved | requests::RequestStatus::Closed
+                );
+            (
+                allowed,
+                outcome.map(|_| requests::RequestStatus::InProgress),
+            )
+        };
+        let after = get(&stack, &officer, &request.id).await;
+        match outcome {
+            Ok(to) => {
+                assert!(expected, "step {step}: {from:?} -> {to:?} was accepted");
+                assert_eq!(after.status, to as i32, "step {step}");
+                assert_eq!(after.history.len(), before.history.len() + 1, "step {step}");
+            }
+            Err(status) => {
+                assert!(
+                    !expected,
+                    "step {step}: {from:?}, choice {choice}: {status:?}"
+                );
+                assert!(
+                    matches!(
+                        status.code(),
+                        Code::FailedPrecondition | Code::InvalidArgument
+                    ),
+                    "step {step}: {status:?}"
+                );
+                assert_eq!(after.status, before.status, "step {step}");
+                assert_eq!(after.history.len(), before.history.len(), "step {step}");
+            }
+        }
+        // A finished request is replaced by a fresh one, so the walk keeps exploring.
+        if matches!(
+            requests::RequestStatus::try_from(after.status),
+            Ok(requests::RequestStatus::Cancelled)
+        ) || (after.status == requests::RequestStatus::Closed as i32 && next() % 2 == 0)
+        {
+            request = submit(
+                &stack,
+                &citizen,
+                submission(&service.id, &[("size", "small")]),
+            )
+            .await
+            .expect("filed")
+            .request
+            .expect("request");
+        }
+    }
+    stack.stop().await;
+}
+
+crate::on_both_backends!(
+    department_staff_see_their_department,
+    department_staff_see_their_department
+);
+
+/// A case officer limited to the urbanism department reads, lists and moves only that
+/// department's requests; the others are not found for them.
+async fn department_staff_see_their_department(backend: Backend) {
+    use jamaa_proto::identity::v1 as identity;
+    let Some(stack) = spawn_stack_with(backend, Default::default()).await else {
+        return;
+    };
+    let (_, admin) = stack.create_commune("DPT", 3).await;
+    let urbanism = stack
+        .identity()
+        .create_department(authorized(
+            identity::CreateDepartmentRequest {
+                code: "URBANISM".into(),
+                name: text("Urbanisme"),
+            },
+            &admin,
+        ))
+        .await
+        .expect("department")
+        .into_inner()
+        .department
+        .expect("department");
+    let unscoped = stack
+        .create_staff(&admin, "urban@dpt.test", &[Role::CaseOfficer])
+        .await;
+    let officer_id = token_claims(&unscoped)["sub"]
+        .as_str()
+        .expect("sub")
+        .to_string();
+    stack
+        .identity()
+        .revoke_role(authorized(
+            identity::RevokeRoleRequest {
+                user_id: officer_id.clone(),
+                role: identity::Role::CaseOfficer as i32,
+            },
+            &admin,
+        ))
+        .await
+        .expect("unscoped grant revoked");
+    stack
+        .identity()
+        .grant_role(authorized(
+            identity::GrantRoleRequest {
+                user_id: officer_id.clone(),
+                grant: Some(identity::RoleGrant {
+                    role: identity::Role::CaseOfficer as i32,
+                    department_id: urbanism.id.clone(),
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("scoped grant");
+    let officer = stack.login("urban@dpt.test", "staff-password-1").await;
+    assert_eq!(
+        token_claims(&officer)["departments"]["case_officer"],
+        urbanism.id.as_str()
+    );
+
+    let permits = create(
+        &stack,
+        &admin,
+        requests::ServiceDefinition {
+            code: "fence-permit".into(),
+            department_id: urbanism.id.clone(),
+            ..pothole()
+        },
+    )
+    .await;
+    let roads = create(&stack, &admin, pothole()).await;
+    let (_, citizen) = stack.register_citizen("DPT", "Karim", Language::Ar).await;
+    let theirs = submit(
+        &stack,
+        &citizen,
+        submission(&permits.id, &[("size", "small")]),
+    )
+    .await
+    .expect("filed")
+    .request
+    .expect("request");
+    assert_eq!(theirs.department_id, urbanism.id);
+    let other = submit(
+        &stack,
+        &citizen,
+        submission(&roads.id, &[("size", "small")]),
+    )
+    .await
+    .expect("filed")
+    .request
+    .expect("request");
+
+    let listed = stack
+        .requests()
+        .list_requests(authorized(
+            requests::ListRequestsRequest::default(),
+            &officer,
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .requests;
+    assert_eq!(
+        listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [theirs.id.as_str()]
+    );
+    let hidden = stack
+        .requests()
+        .get_request(authorized(
+            requests::GetRequestRequest {
+                id: other.id.clone(),
+            },
+            &officer,
+        ))
+        .await
+        .expect_err("another department's request");
+    assert_eq!(hidden.code(), Code::NotFound);
+    let refused = change(
+        &stack,
+        &officer,
+        &other.id,
+        requests::RequestStatus::Received,
+        "",
+    )
+    .await
+    .expect_err("another department's request");
+    assert_eq!(refused.code(), Code::NotFound);
+    change(
+        &stack,
+        &officer,
+        &theirs.id,
+        requests::RequestStatus::Received,
+        "",
+    )
+    .await
+    .expect("their own department's");
+    // The commune administrator sees both.
+    let all = stack
+        .requests()
+        .list_requests(authorized(requests::ListRequestsRequest::default(), &admin))
+        .await
+        .expect("list")
+        .into_inner()
+        .requests;
+    assert_eq!(all.len(), 2);
+    stack.stop().await;
+}

@@ -32,7 +32,12 @@ call("POST", "/v1/citizens", {"communeCode": "LRH", "email": "salma@lrh.test",
                               "password": "citizen-password-1", "displayName": "Salma"})
 admin = call("POST", "/v1/sessions", {"email": "admin@lrh.test", "password": "admin-password-1"})["accessToken"]
 salma = call("POST", "/v1/sessions", {"email": "salma@lrh.test", "password": "citizen-password-1"})["accessToken"]
-service = call("POST", "/v1/services", {"code": "lighting", "name": {"fr": "Éclairage"}}, admin)["service"]
+service = call("POST", "/v1/services", {"service": {
+    "code": "lighting",
+    "name": {"fr": "Éclairage"},
+    "kind": "SERVICE_KIND_INCIDENT_REPORT",
+    "channel": "SERVICE_CHANNEL_ONLINE_AND_DESK",
+}}, admin)["service"]
 request = call("POST", "/v1/requests", {"requestId": str(uuid.uuid4()), "serviceId": service["id"],
                                         "description": "Lamp out"}, salma)["request"]
 print("load: reading", request["trackingCode"], flush=True)

@@ -10,6 +10,7 @@ const FILES: &[&str] = &[
     "jamaa/type/v1/types.proto",
     "jamaa/identity/v1/identity.proto",
     "jamaa/servicerequest/v1/service_request.proto",
+    "jamaa/servicerequest/v1/appointments.proto",
     "jamaa/participation/v1/participation.proto",
     "jamaa/notification/v1/notification.proto",
     "jamaa/events/v1/events.proto",

@@ -293,6 +293,15 @@ impl TestStack {
     pub fn requests(&self) -> ServiceRequestServiceClient<Channel> {
         ServiceRequestServiceClient::new(self.channel.clone())
     }
+    pub fn appointments(
+        &self,
+    ) -> jamaa_proto::servicerequest::v1::appointment_service_client::AppointmentServiceClient<
+        Channel,
+    > {
+        jamaa_proto::servicerequest::v1::appointment_service_client::AppointmentServiceClient::new(
+            self.channel.clone(),
+        )
+    }
     pub fn participation(&self) -> ParticipationServiceClient<Channel> {
         ParticipationServiceClient::new(self.channel.clone())
     }

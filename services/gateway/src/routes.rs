@@ -26,6 +26,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use jamaa_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use jamaa_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use jamaa_proto::participation::v1::participation_service_client::ParticipationServiceClient;
+use jamaa_proto::servicerequest::v1::appointment_service_client::AppointmentServiceClient;
 use jamaa_proto::servicerequest::v1::service_request_service_client::ServiceRequestServiceClient;
 use jamaa_server::StartError;
 use jamaa_server::client::{BalancedChannel, balanced_channel, is_retryable};
@@ -54,6 +55,8 @@ pub type TracedChannel = InterceptedService<BalancedChannel, TraceContextInterce
 pub struct Clients {
     pub identity: IdentityServiceClient<TracedChannel>,
     pub service_requests: ServiceRequestServiceClient<TracedChannel>,
+    /// Desk appointments (served by the service-request service).
+    pub appointments: AppointmentServiceClient<TracedChannel>,
     pub participation: ParticipationServiceClient<TracedChannel>,
     pub notifications: NotificationServiceClient<TracedChannel>,
     /// `grpc.health.v1` where identity runs, for readiness.
@@ -71,12 +74,14 @@ impl Clients {
         let identity = channel("gateway.identity_url", &config.identity_url)?;
         let traced =
             |channel: BalancedChannel| InterceptedService::new(channel, TraceContextInterceptor);
+        let service_request = traced(channel(
+            "gateway.service_request_url",
+            &config.service_request_url,
+        )?);
         Ok(Clients {
             identity: IdentityServiceClient::new(traced(identity.clone())),
-            service_requests: ServiceRequestServiceClient::new(traced(channel(
-                "gateway.service_request_url",
-                &config.service_request_url,
-            )?)),
+            service_requests: ServiceRequestServiceClient::new(service_request.clone()),
+            appointments: AppointmentServiceClient::new(service_request),
             participation: ParticipationServiceClient::new(traced(channel(
                 "gateway.participation_url",
                 &config.participation_url,
@@ -599,6 +604,91 @@ pub fn operations() -> Vec<Operation> {
             RouteSpec::new(Post, "/v1/closed-days/{id}/delete", "DeleteClosedDay")
                 .summary("Removes a configured closed day. Who may create it may delete it."),
             |mut clients: Clients, request| async move { clients.service_requests.delete_closed_day(request).await },
+        ),
+        // desk appointments
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/communes/{communeCode}/offices", "ListOffices")
+                .summary("Lists a commune's offices with their opening hours.")
+                .public(),
+            |mut clients: Clients, request| async move { clients.appointments.list_offices(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/offices", "CreateOffice")
+                .summary("Adds an office ({office: {name, address, openingHours: [{weekday, opens, closes}]}}). Commune administrators."),
+            |mut clients: Clients, request| async move { clients.appointments.create_office(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/offices/{officeId}/slots", "CreateSlots")
+                .summary("Opens slots for a service ({serviceId, startDate, endDate, slotMinutes, capacity}) on the commune's working days within opening hours. Commune administrators and reception agents."),
+            |mut clients: Clients, request| async move { clients.appointments.create_slots(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/offices/{officeId}/slots", "ListSlots")
+                .summary("Lists an office's slots for a service between two dates.")
+                .query(&[
+                    QueryParam {
+                        name: "serviceId",
+                        kind: ParamKind::String,
+                        description: "The service.",
+                    },
+                    QueryParam {
+                        name: "startDate",
+                        kind: ParamKind::String,
+                        description: "The first date, YYYY-MM-DD.",
+                    },
+                    QueryParam {
+                        name: "endDate",
+                        kind: ParamKind::String,
+                        description: "The last date, YYYY-MM-DD (at most 92 days later).",
+                    },
+                    QueryParam {
+                        name: "availableOnly",
+                        kind: ParamKind::Boolean,
+                        description: "Only slots with a free place.",
+                    },
+                ])
+                .public(),
+            |mut clients: Clients, request| async move { clients.appointments.list_slots(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/appointments", "BookAppointment")
+                .idempotent()
+                .summary("Books a slot ({appointmentId, slotId, requestId}), never beyond its capacity. Citizens. Idempotent by appointmentId."),
+            |mut clients: Clients, request| async move { clients.appointments.book_appointment(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/appointments", "ListAppointments")
+                .summary("Lists appointments: a citizen's own, or (desk staff) an office's on a date.")
+                .query(&[
+                    QueryParam {
+                        name: "officeId",
+                        kind: ParamKind::String,
+                        description: "Staff: the office.",
+                    },
+                    QueryParam {
+                        name: "date",
+                        kind: ParamKind::String,
+                        description: "Staff: the date, YYYY-MM-DD.",
+                    },
+                ]),
+            |mut clients: Clients, request| async move { clients.appointments.list_appointments(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/appointments/{appointmentId}/move", "MoveAppointment")
+                .summary("Moves a booked appointment to another slot ({slotId}) of the same office and service. Its citizen."),
+            |mut clients: Clients, request| async move { clients.appointments.move_appointment(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/appointments/{appointmentId}/cancel", "CancelAppointment")
+                .summary("Cancels a booked appointment. Its citizen, or the desk."),
+            |mut clients: Clients, request| async move { clients.appointments.cancel_appointment(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/appointments/{appointmentId}/outcome", "RecordAppointmentOutcome")
+                .summary("Records at the desk that the citizen arrived, was served or did not come ({status}). Reception agents and commune administrators."),
+            |mut clients: Clients, request| async move {
+                clients.appointments.record_appointment_outcome(request).await
+            },
         ),
         // notifications
         Operation::rpc(

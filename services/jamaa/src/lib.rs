@@ -132,6 +132,7 @@ reopen_window_days = 30
 utc_offset_minutes = 60
 deadline_warning_working_days = 2
 deadline_scan_interval_seconds = 60
+appointment_reminder_hours = 24
 
 # E-mail: none on a laptop (messages reach the in-app inbox); e.g. smtp://127.0.0.1:1025 for a
 # local mail catcher.

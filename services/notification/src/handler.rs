@@ -36,6 +36,8 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::RequestAssigned>(),
         CloudEvent::type_of::<events::DeadlineApproaching>(),
         CloudEvent::type_of::<events::DeadlineBreached>(),
+        CloudEvent::type_of::<events::AppointmentBooked>(),
+        CloudEvent::type_of::<events::AppointmentReminder>(),
     ]
 }
 
@@ -259,6 +261,30 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
             notice: Notice::DeadlineBreached {
                 tracking_code: payload.tracking_code,
                 due_date: payload.due_date,
+            },
+            language: None,
+            email: None,
+        }
+    } else if event.is::<events::AppointmentBooked>() {
+        let payload = event.decode::<events::AppointmentBooked>()?;
+        Effect::Notify {
+            recipient_id: parse_id(event, "citizen_id", &payload.citizen_id)?,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::AppointmentBooked {
+                office: payload.office_name.unwrap_or_default(),
+                start: payload.local_start,
+            },
+            language: None,
+            email: None,
+        }
+    } else if event.is::<events::AppointmentReminder>() {
+        let payload = event.decode::<events::AppointmentReminder>()?;
+        Effect::Notify {
+            recipient_id: parse_id(event, "citizen_id", &payload.citizen_id)?,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::AppointmentReminder {
+                office: payload.office_name.unwrap_or_default(),
+                start: payload.local_start,
             },
             language: None,
             email: None,

@@ -13,7 +13,7 @@
 use std::sync::LazyLock;
 
 use jamaa_proto::servicerequest::v1::RequestStatus;
-use jamaa_proto::r#type::v1::Language;
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, context};
 
@@ -65,6 +65,16 @@ pub enum Notice {
         tracking_code: String,
         due_date: String,
     },
+    /// The recipient booked a desk appointment at `office`, at `start` (local time).
+    AppointmentBooked {
+        office: LocalizedText,
+        start: String,
+    },
+    /// The recipient's desk appointment is near.
+    AppointmentReminder {
+        office: LocalizedText,
+        start: String,
+    },
 }
 
 /// The kind of a [`Notice`]: which pair of templates it uses.
@@ -81,11 +91,15 @@ pub enum Kind {
     RequestAssigned,
     DeadlineApproaching,
     DeadlineBreached,
+    AppointmentBooked,
+    AppointmentReminder,
 }
 
 impl Kind {
     /// Every kind (for tests and checks).
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
+        Kind::AppointmentBooked,
+        Kind::AppointmentReminder,
         Kind::DeadlineExtended,
         Kind::RequestAssigned,
         Kind::DeadlineApproaching,
@@ -113,6 +127,8 @@ impl Kind {
             Kind::RequestAssigned => "request_assigned",
             Kind::DeadlineApproaching => "deadline_approaching",
             Kind::DeadlineBreached => "deadline_breached",
+            Kind::AppointmentBooked => "appointment_booked",
+            Kind::AppointmentReminder => "appointment_reminder",
         }
     }
 }
@@ -131,6 +147,8 @@ impl Notice {
             Notice::RequestAssigned { .. } => Kind::RequestAssigned,
             Notice::DeadlineApproaching { .. } => Kind::DeadlineApproaching,
             Notice::DeadlineBreached { .. } => Kind::DeadlineBreached,
+            Notice::AppointmentBooked { .. } => Kind::AppointmentBooked,
+            Notice::AppointmentReminder { .. } => Kind::AppointmentReminder,
         }
     }
 }
@@ -230,12 +248,34 @@ pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja
             tracking_code => tracking_code,
             due_date => due_date,
         },
+        Notice::AppointmentBooked { office, start }
+        | Notice::AppointmentReminder { office, start } => context! {
+            office => in_language(office, language),
+            start => start,
+        },
     };
     Ok(Rendered {
         title: render_one(kind, source.title, &context)?,
         body: render_one(kind, source.body, &context)?,
         language,
     })
+}
+
+/// `text` in `language`, falling back along its chain, then to any language given.
+fn in_language(text: &LocalizedText, language: Language) -> String {
+    let of = |language: Language| match language {
+        Language::Fr => text.fr.trim(),
+        Language::En => text.en.trim(),
+        Language::Tzm => text.tzm.trim(),
+        Language::Ar | Language::Unspecified => text.ar.trim(),
+    };
+    fallback_chain(language)
+        .iter()
+        .chain(&[Language::Fr, Language::En, Language::Tzm])
+        .map(|language| of(*language))
+        .find(|text| !text.is_empty())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The environment every template renders in: no auto-escaping (plain text, see the module
@@ -319,6 +359,14 @@ fn arabic(kind: Kind) -> Source {
             title: "تجاوز أجل الطلب {{ tracking_code }}",
             body: "انقضى أجل الرد على الطلب {{ tracking_code }} في {{ due_date }}، وأحيل على رئيس القسم.",
         },
+        Kind::AppointmentBooked => Source {
+            title: "تم حجز موعدكم",
+            body: "موعدكم في {{ office }} يوم {{ start }}. أحضروا البطاقة الوطنية والوثائق المطلوبة.",
+        },
+        Kind::AppointmentReminder => Source {
+            title: "تذكير بموعدكم",
+            body: "نذكركم بموعدكم في {{ office }} يوم {{ start }}.",
+        },
         Kind::PasswordResetCode => Source {
             title: "رمز إعادة تعيين كلمة المرور: {{ code }}",
             body: "رمز إعادة تعيين كلمة المرور هو {{ code }}. صالح لمدة {{ minutes }} دقيقة. \
@@ -330,6 +378,24 @@ fn arabic(kind: Kind) -> Source {
 /// The templates of `kind` in `language`, when that language has them.
 fn translation(kind: Kind, language: Language) -> Option<Source> {
     let source = match (language, kind) {
+        (Language::Fr, Kind::AppointmentBooked) => Source {
+            title: "Rendez-vous réservé",
+            body: "Votre rendez-vous : {{ office }}, le {{ start }}. Apportez votre carte \
+                   d'identité et les documents demandés.",
+        },
+        (Language::Fr, Kind::AppointmentReminder) => Source {
+            title: "Rappel de rendez-vous",
+            body: "Rappel : rendez-vous à {{ office }} le {{ start }}.",
+        },
+        (Language::En, Kind::AppointmentBooked) => Source {
+            title: "Appointment booked",
+            body: "Your appointment: {{ office }}, on {{ start }}. Bring your identity card and \
+                   the documents asked for.",
+        },
+        (Language::En, Kind::AppointmentReminder) => Source {
+            title: "Appointment reminder",
+            body: "A reminder: your appointment at {{ office }} is on {{ start }}.",
+        },
         (Language::Fr, Kind::DeadlineExtended) => Source {
             title: "Délai prolongé pour votre demande {{ tracking_code }}",
             body: "Le délai de réponse à votre demande {{ tracking_code }} est prolongé jusqu'au \
@@ -555,6 +621,22 @@ mod tests {
             Kind::DeadlineBreached => Notice::DeadlineBreached {
                 tracking_code: "CAS-2025-000042".into(),
                 due_date: "2026-12-31".into(),
+            },
+            Kind::AppointmentBooked => Notice::AppointmentBooked {
+                office: LocalizedText {
+                    ar: "مكتب الحالة المدنية".into(),
+                    fr: "Bureau d'état civil".into(),
+                    ..Default::default()
+                },
+                start: "2026-12-04 09:30".into(),
+            },
+            Kind::AppointmentReminder => Notice::AppointmentReminder {
+                office: LocalizedText {
+                    ar: "مكتب الحالة المدنية".into(),
+                    fr: "Bureau d'état civil".into(),
+                    ..Default::default()
+                },
+                start: "2026-12-04 09:30".into(),
             },
         }
     }

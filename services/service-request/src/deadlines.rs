@@ -41,6 +41,18 @@ impl CommuneClock {
         }
     }
 
+    /// The instant of the communes' local date and time `local`.
+    pub fn to_utc(&self, local: chrono::NaiveDateTime) -> DateTime<Utc> {
+        (local - self.offset).and_utc()
+    }
+
+    /// `at` in the communes' local time, written `YYYY-MM-DD HH:MM`.
+    pub fn local_text(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.offset)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    }
+
     /// The communes' civil date at `now`.
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
         now.with_timezone(&self.offset).date_naive()

@@ -7,6 +7,8 @@
 //! [`storage`] (tables, migrations). [`domain`] and [`definition`] hold the parsed value types
 //! and the workflow; [`calendar`] the working-day arithmetic.
 
+pub mod appointments;
+pub mod appointments_grpc;
 pub mod calendar;
 pub mod catalogue;
 pub mod closed_days;
@@ -23,6 +25,7 @@ use std::sync::Arc;
 
 use jamaa_auth::TokenVerifier;
 use jamaa_events::Outbox;
+use jamaa_proto::servicerequest::v1::appointment_service_server::AppointmentServiceServer;
 use jamaa_proto::servicerequest::v1::service_request_service_server::ServiceRequestServiceServer;
 use jamaa_server::{Application, GrpcServer, ServiceContext, StartError};
 use tokio_util::sync::CancellationToken;
@@ -45,8 +48,10 @@ pub struct ServiceRequestConfig {
     pub utc_offset_minutes: i32,
     /// `DeadlineApproaching` goes out this many working days before the due date.
     pub deadline_warning_working_days: u32,
-    /// How often the deadline scheduler scans, in seconds.
+    /// How often the deadline scheduler and the appointment reminders scan, in seconds.
     pub deadline_scan_interval_seconds: u64,
+    /// `AppointmentReminder` goes out this many hours before an appointment.
+    pub appointment_reminder_hours: u32,
 }
 
 /// Settings of the standalone service-request process.
@@ -67,6 +72,7 @@ reopen_window_days = 30
 utc_offset_minutes = 60
 deadline_warning_working_days = 2
 deadline_scan_interval_seconds = 60
+appointment_reminder_hours = 24
 "#;
 
 /// The built-in defaults of the standalone process.
@@ -99,13 +105,26 @@ pub async fn mount(
         clock,
         config.deadline_warning_working_days,
     );
-    scheduler.run_every(
-        std::time::Duration::from_secs(config.deadline_scan_interval_seconds.max(1)),
-        context.shutdown.clone(),
-    );
+    let scan_every = std::time::Duration::from_secs(config.deadline_scan_interval_seconds.max(1));
+    scheduler.run_every(scan_every, context.shutdown.clone());
+    let appointments = Arc::new(appointments::Appointments::new(
+        context.db.clone(),
+        outbox.clone(),
+        clock,
+    ));
+    appointments::AppointmentReminders::new(
+        context.db.clone(),
+        outbox.clone(),
+        clock,
+        config.appointment_reminder_hours,
+    )
+    .run_every(scan_every, context.shutdown.clone());
     context.start_outbox_relay(&outbox);
     server.add_service(ServiceRequestServiceServer::new(
         grpc::ServiceRequestGrpc::new(catalogue, requests, closed_days),
+    ));
+    server.add_service(AppointmentServiceServer::new(
+        appointments_grpc::AppointmentGrpc::new(appointments),
     ));
     Ok(())
 }

@@ -94,6 +94,88 @@ pub mod closed_day {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod office {
+    use sea_orm::entity::prelude::*;
+
+    /// A commune's office where citizens come to the desk.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "offices")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        pub commune_code: String,
+        pub name_ar: String,
+        pub name_fr: String,
+        pub name_en: String,
+        pub name_tzm: String,
+        pub address: String,
+        /// The weekly opening intervals, as JSON (see [`crate::appointments::Interval`]).
+        pub opening_hours: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod slot {
+    use sea_orm::entity::prelude::*;
+
+    /// A time at an office for one service, with a capacity; `booked` only moves by
+    /// conditional updates (never above `capacity`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "slots")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        pub office_id: Uuid,
+        pub service_id: Uuid,
+        pub start_at: DateTimeUtc,
+        pub duration_minutes: i32,
+        pub capacity: i32,
+        pub booked: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod appointment {
+    use sea_orm::entity::prelude::*;
+
+    /// A citizen's booking of a slot; its id is the client's (idempotency).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "appointments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        pub slot_id: Uuid,
+        pub office_id: Uuid,
+        pub service_id: Uuid,
+        pub citizen_id: Uuid,
+        pub request_id: Option<Uuid>,
+        pub start_at: DateTimeUtc,
+        /// As in [`crate::appointments::status_to_db`].
+        pub status: String,
+        /// The start time a reminder went out for (once per start time).
+        pub reminded_for: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod service_request {
     use sea_orm::entity::prelude::*;
 
@@ -222,6 +304,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateInboxEvents),
             Box::new(CreateServiceRequestTables),
             Box::new(AddVersionsDeadlinesAndDesk),
+            Box::new(CreateAppointmentTables),
         ]
     }
 }
@@ -669,5 +752,155 @@ impl MigrationTrait for AddVersionsDeadlinesAndDesk {
             ColumnDef::new("legal_ground").text().not_null().default(""),
         )
         .await
+    }
+}
+
+struct CreateAppointmentTables;
+
+impl MigrationName for CreateAppointmentTables {
+    fn name(&self) -> &str {
+        "m0003_000001_create_appointment_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAppointmentTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("offices")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("commune_code").string_len(16).not_null())
+                    .col(ColumnDef::new("name_ar").string().not_null())
+                    .col(ColumnDef::new("name_fr").string().not_null())
+                    .col(ColumnDef::new("name_en").string().not_null())
+                    .col(ColumnDef::new("name_tzm").string().not_null())
+                    .col(ColumnDef::new("address").text().not_null())
+                    .col(ColumnDef::new("opening_hours").text().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("offices_by_commune_code")
+                    .table("offices")
+                    .col("commune_code")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("slots")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("office_id").uuid().not_null())
+                    .col(ColumnDef::new("service_id").uuid().not_null())
+                    .col(
+                        ColumnDef::new("start_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new("duration_minutes").integer().not_null())
+                    .col(ColumnDef::new("capacity").integer().not_null())
+                    .col(ColumnDef::new("booked").integer().not_null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("slots", "office_id")
+                            .to("offices", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("slots_unique")
+                    .table("slots")
+                    .col("office_id")
+                    .col("service_id")
+                    .col("start_at")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("appointments")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("slot_id").uuid().not_null())
+                    .col(ColumnDef::new("office_id").uuid().not_null())
+                    .col(ColumnDef::new("service_id").uuid().not_null())
+                    .col(ColumnDef::new("citizen_id").uuid().not_null())
+                    .col(ColumnDef::new("request_id").uuid().null())
+                    .col(
+                        ColumnDef::new("start_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new("status").string_len(16).not_null())
+                    .col(
+                        ColumnDef::new("reminded_for")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("updated_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("appointments", "slot_id")
+                            .to("slots", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("appointments_by_citizen")
+                    .table("appointments")
+                    .col("citizen_id")
+                    .col("start_at")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("appointments_by_office")
+                    .table("appointments")
+                    .col("office_id")
+                    .col("start_at")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("appointments_by_start")
+                    .table("appointments")
+                    .col("status")
+                    .col("start_at")
+                    .to_owned(),
+            )
+            .await
     }
 }

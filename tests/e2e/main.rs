@@ -26,6 +26,7 @@ mod service_requests;
 mod sessions;
 mod staff;
 mod standalone;
+mod statistics;
 mod story;
 mod throttling;
 mod tracing;

@@ -109,7 +109,7 @@ pub const PLATFORM_ADMIN_EMAIL: &str = "platform@jamaa.local";
 pub const PLATFORM_ADMIN_PASSWORD: &str = "platform-admin-change-me";
 
 /// The consumers whose queues a test's exchange gets.
-const CONSUMERS: &[&str] = &["notification"];
+const CONSUMERS: &[&str] = &["notification", "service-request"];
 
 #[derive(Default)]
 pub struct Options {

@@ -101,6 +101,13 @@ fn describe(operation: &Operation) -> Value {
             "description": description,
             "content": {"text/plain": {"schema": {"type": "string"}}},
         }),
+        ResponseBody::File(description) => json!({
+            "description": description,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            },
+        }),
     };
     let mut object = json!({
         "operationId": spec.operation_id,

@@ -236,6 +236,8 @@ pub enum ResponseBody {
     Json(&'static str),
     /// Plain text, described.
     Text(&'static str),
+    /// A file whose type the service chooses (e.g. CSV or JSON), described.
+    File(&'static str),
 }
 
 /// One HTTP operation: its route, its request and response, and its handler.
@@ -271,6 +273,40 @@ pub fn operations() -> Vec<Operation> {
             name: "includeInactive",
             kind: ParamKind::Boolean,
             description: "Also the inactive services (the commune's staff only).",
+        },
+    ];
+    const STATISTICS_QUERY: [QueryParam; 4] = [
+        QueryParam {
+            name: "serviceCode",
+            kind: ParamKind::String,
+            description: "Only this service.",
+        },
+        QueryParam {
+            name: "startMonth",
+            kind: ParamKind::String,
+            description: "The first month, YYYY-MM.",
+        },
+        QueryParam {
+            name: "endMonth",
+            kind: ParamKind::String,
+            description: "The last month, YYYY-MM.",
+        },
+        QueryParam {
+            name: "breakdown",
+            kind: ParamKind::String,
+            description: "STATISTICS_BREAKDOWN_NONE (default), _GENDER or _AREA.",
+        },
+    ];
+    let statistics_query = &STATISTICS_QUERY;
+    let statistics_export_query = &[
+        STATISTICS_QUERY[0],
+        STATISTICS_QUERY[1],
+        STATISTICS_QUERY[2],
+        STATISTICS_QUERY[3],
+        QueryParam {
+            name: "format",
+            kind: ParamKind::String,
+            description: "EXPORT_FORMAT_CSV or EXPORT_FORMAT_JSON.",
         },
     ];
     let list_notifications = &[
@@ -583,6 +619,29 @@ pub fn operations() -> Vec<Operation> {
                 .summary("Rates a resolved request 1 to 5 ({rating, comment}), once. Its citizen."),
             |mut clients: Clients, request| async move { clients.service_requests.rate_request(request).await },
         ),
+        // service requests: public statistics
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/communes/{communeCode}/statistics", "GetRequestStatistics")
+                .summary("Statistics of a commune's requests over months (received, answered, median and p90 working days, on-time share, satisfaction, backlog), per service and in total. Public; breakdown=STATISTICS_BREAKDOWN_GENDER or _AREA for the commune's administrators and council secretary, cells under 5 suppressed.")
+                .query(statistics_query)
+                .public(),
+            |mut clients: Clients, request| async move {
+                clients.service_requests.get_request_statistics(request).await
+            },
+        ),
+        Operation::rpc_file(
+            RouteSpec::new(Get, "/v1/communes/{communeCode}/statistics/export", "ExportRequestStatistics")
+                .summary("The same statistics as a file: format=EXPORT_FORMAT_CSV (text/csv) or EXPORT_FORMAT_JSON (application/json).")
+                .query(statistics_export_query)
+                .public(),
+            "The statistics as CSV (RFC 4180, a header line) or as a JSON array of StatisticsRow.",
+            |mut clients: Clients, request| async move {
+                clients.service_requests.export_request_statistics(request).await
+            },
+            |response: jamaa_proto::servicerequest::v1::ExportRequestStatisticsResponse| {
+                (response.content_type, response.data)
+            },
+        ),
         // service requests: the working-day calendar
         Operation::rpc(
             RouteSpec::new(Get, "/v1/communes/{communeCode}/closed-days", "ListClosedDays")
@@ -819,6 +878,61 @@ impl Operation {
         }
     }
 
+    /// An RPC whose response is a file: `render` gives its content type and bytes.
+    fn rpc_file<Req, Resp, F, Fut, R>(
+        spec: RouteSpec,
+        description: &'static str,
+        call: F,
+        render: R,
+    ) -> Operation
+    where
+        Req: prost::Name + DeserializeOwned + Clone + Send + 'static,
+        Resp: Send + 'static,
+        F: Fn(Clients, tonic::Request<Req>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>> + Send + 'static,
+        R: Fn(Resp) -> (String, Vec<u8>) + Clone + Send + Sync + 'static,
+    {
+        let handler = move |State(state): State<AppState>,
+                            path: Result<Path<HashMap<String, String>>, PathRejection>,
+                            query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+                            peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+                            headers: HeaderMap,
+                            body: Result<Bytes, BytesRejection>| {
+            let call = call.clone();
+            let render = render.clone();
+            async move {
+                let client_address = client_address(
+                    &headers,
+                    peer.map(|Extension(ConnectInfo(address))| address),
+                    state.trust_forwarded_for,
+                );
+                let input = RequestInput {
+                    path,
+                    query,
+                    headers,
+                    body,
+                    client_address,
+                };
+                let rendered = call_rpc(spec, state, input, call, |response| {
+                    Ok::<_, serde_json::Error>(render(response))
+                })
+                .await;
+                match rendered {
+                    Ok((content_type, bytes)) => {
+                        ([(axum::http::header::CONTENT_TYPE, content_type)], bytes).into_response()
+                    }
+                    Err(problem) => problem.into_response(),
+                }
+            }
+        };
+        Operation {
+            spec,
+            request: Some(Req::full_name()),
+            response: ResponseBody::File(description),
+            handler: on(spec.verb.filter(), handler),
+        }
+    }
+
     /// An operation answered by the gateway itself.
     fn custom<H, T>(spec: RouteSpec, response: ResponseBody, handler: H) -> Operation
     where
@@ -864,18 +978,18 @@ fn client_address(
 }
 
 /// Reads the request message, makes the call, renders the response.
-async fn call_rpc<Req, Resp, F, Fut, R>(
+async fn call_rpc<Req, Resp, F, Fut, R, T>(
     spec: RouteSpec,
     state: AppState,
     input: RequestInput,
     call: F,
     render: R,
-) -> Result<Value, Problem>
+) -> Result<T, Problem>
 where
     Req: prost::Name + DeserializeOwned + Clone,
     F: Fn(Clients, tonic::Request<Req>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
-    R: Fn(Resp) -> Result<Value, serde_json::Error>,
+    R: Fn(Resp) -> Result<T, serde_json::Error>,
 {
     let fields = request_fields(&spec, input.path, input.query, &input.headers, input.body)?;
     let message: Req = serde_json::from_value(Value::Object(fields)).map_err(|error| {

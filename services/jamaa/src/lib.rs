@@ -133,6 +133,7 @@ utc_offset_minutes = 60
 deadline_warning_working_days = 2
 deadline_scan_interval_seconds = 60
 appointment_reminder_hours = 24
+statistics_interval_seconds = 10
 
 # E-mail: none on a laptop (messages reach the in-app inbox); e.g. smtp://127.0.0.1:1025 for a
 # local mail catcher.
@@ -203,17 +204,17 @@ impl Stack {
             &settings.notification,
         )
         .await?;
+        jamaa_service_request::mount(
+            &mut server,
+            &context(requests_db),
+            &settings.service_request,
+        )
+        .await?;
         let keys = jamaa_identity::mount(
             &mut server,
             &context(identity_db),
             &settings.auth,
             &settings.identity,
-        )
-        .await?;
-        jamaa_service_request::mount(
-            &mut server,
-            &context(requests_db),
-            &settings.service_request,
         )
         .await?;
         jamaa_participation::mount(&mut server, &context(participation_db), &own_url).await?;

@@ -405,6 +405,21 @@ pub fn parse_address(raw: &str) -> Result<Option<String>, String> {
     Ok((!address.is_empty()).then(|| address.to_string()))
 }
 
+/// An optional area (district, arrondissement): trimmed, one line, at most 64 characters.
+pub fn parse_area(raw: &str) -> Result<Option<String>, String> {
+    let area = raw.trim();
+    if area.chars().count() > 64 || area.contains(['\n', '\r']) {
+        return Err("must be one line of at most 64 characters".into());
+    }
+    Ok((!area.is_empty()).then(|| area.to_string()))
+}
+
+/// A month written `YYYY-MM`: its first day.
+pub fn parse_month(raw: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(&format!("{}-01", raw.trim()), "%Y-%m-%d")
+        .map_err(|_| "must be a month written YYYY-MM".to_string())
+}
+
 /// A satisfaction rating: 1 to 5.
 pub fn parse_rating(raw: i32) -> Result<i32, String> {
     if (1..=5).contains(&raw) {

@@ -23,6 +23,7 @@ use crate::requests::{
     self, Assignment, Canceller, Filed, Filer, ListScope, Location, NewRequest, RequestView,
     Requests, StaffScope, WalkIn, account_of, etag_of,
 };
+use crate::statistics::{Breakdown, Statistics, StatisticsRow, to_csv};
 use crate::storage::{history_entry, service_request};
 
 /// The staff roles that may move requests along their workflow.
@@ -62,6 +63,7 @@ pub struct ServiceRequestGrpc {
     catalogue: Arc<Catalogue>,
     requests: Arc<Requests>,
     closed_days: Arc<ClosedDays>,
+    statistics: Arc<Statistics>,
 }
 
 impl ServiceRequestGrpc {
@@ -69,11 +71,13 @@ impl ServiceRequestGrpc {
         catalogue: Arc<Catalogue>,
         requests: Arc<Requests>,
         closed_days: Arc<ClosedDays>,
+        statistics: Arc<Statistics>,
     ) -> Self {
         ServiceRequestGrpc {
             catalogue,
             requests,
             closed_days,
+            statistics,
         }
     }
 }
@@ -258,6 +262,7 @@ impl ServiceRequestService for ServiceRequestGrpc {
             RequestDescription::parse(&request.description),
         );
         let address = violations.check("address", domain::parse_address(&request.address));
+        let area = violations.check("area", domain::parse_area(&request.area));
         // `Some(None)`: a location was given but is invalid (its violations are recorded).
         let location = request.location.map(|point| {
             let latitude =
@@ -303,8 +308,16 @@ impl ServiceRequestService for ServiceRequestGrpc {
             Some(service_id),
             Some(description),
             Some(address),
+            Some(area),
             Some(filer),
-        ) = (client_request_id, service_id, description, address, filer)
+        ) = (
+            client_request_id,
+            service_id,
+            description,
+            address,
+            area,
+            filer,
+        )
         else {
             return Err(violations.into_status());
         };
@@ -321,6 +334,7 @@ impl ServiceRequestService for ServiceRequestGrpc {
                 attributes: request.attributes,
                 location: location.flatten(),
                 address,
+                area,
                 urgent: request.urgent,
             })
             .await?;
@@ -619,6 +633,57 @@ impl ServiceRequestService for ServiceRequestGrpc {
         }))
     }
 
+    /// Public without a breakdown; breakdowns for the commune's staff.
+    async fn get_request_statistics(
+        &self,
+        request: Request<pb::GetRequestStatisticsRequest>,
+    ) -> Result<Response<pb::GetRequestStatisticsResponse>, Status> {
+        let caller = request.extensions().get::<Principal>().cloned();
+        let rows = self
+            .statistics_for(caller.as_ref(), request.get_ref())
+            .await?;
+        Ok(Response::new(pb::GetRequestStatisticsResponse {
+            rows: rows.iter().map(statistics_row_to_proto).collect(),
+        }))
+    }
+
+    /// Same access as GetRequestStatistics.
+    async fn export_request_statistics(
+        &self,
+        request: Request<pb::ExportRequestStatisticsRequest>,
+    ) -> Result<Response<pb::ExportRequestStatisticsResponse>, Status> {
+        let caller = request.extensions().get::<Principal>().cloned();
+        let format = pb::ExportFormat::try_from(request.get_ref().format)
+            .unwrap_or(pb::ExportFormat::Unspecified);
+        if format == pb::ExportFormat::Unspecified {
+            return Err(invalid_argument("format", "is required: CSV or JSON"));
+        }
+        let export = request.get_ref();
+        let query = pb::GetRequestStatisticsRequest {
+            commune_code: export.commune_code.clone(),
+            service_code: export.service_code.clone(),
+            start_month: export.start_month.clone(),
+            end_month: export.end_month.clone(),
+            breakdown: export.breakdown,
+        };
+        let rows = self.statistics_for(caller.as_ref(), &query).await?;
+        let (content_type, data) = match format {
+            pb::ExportFormat::Json => {
+                let rows: Vec<pb::StatisticsRow> =
+                    rows.iter().map(statistics_row_to_proto).collect();
+                let json = serde_json::to_vec(&rows).map_err(|error| {
+                    Error::Internal(format!("cannot encode statistics: {error}"))
+                })?;
+                ("application/json", json)
+            }
+            _ => ("text/csv; charset=utf-8", to_csv(&rows).into_bytes()),
+        };
+        Ok(Response::new(pb::ExportRequestStatisticsResponse {
+            content_type: content_type.to_string(),
+            data,
+        }))
+    }
+
     async fn create_closed_day(
         &self,
         request: Request<pb::CreateClosedDayRequest>,
@@ -689,6 +754,82 @@ impl ServiceRequestService for ServiceRequestGrpc {
         Ok(Response::new(pb::ListClosedDaysResponse {
             closed_days: days.iter().map(closed_day_to_proto).collect(),
         }))
+    }
+}
+
+impl ServiceRequestGrpc {
+    /// Parses a statistics query, checks who may see its breakdown, and answers it.
+    async fn statistics_for(
+        &self,
+        caller: Option<&Principal>,
+        query: &pb::GetRequestStatisticsRequest,
+    ) -> Result<Vec<StatisticsRow>, Status> {
+        let mut violations = FieldViolations::new();
+        let commune_code = query.commune_code.trim().to_uppercase();
+        if commune_code.is_empty() {
+            violations.add("commune_code", "is required");
+        }
+        let first = violations.check("start_month", domain::parse_month(&query.start_month));
+        let last = violations.check("end_month", domain::parse_month(&query.end_month));
+        let breakdown = match pb::StatisticsBreakdown::try_from(query.breakdown) {
+            Ok(pb::StatisticsBreakdown::Unspecified | pb::StatisticsBreakdown::None) => {
+                Some(Breakdown::None)
+            }
+            Ok(pb::StatisticsBreakdown::Gender) => Some(Breakdown::Gender),
+            Ok(pb::StatisticsBreakdown::Area) => Some(Breakdown::Area),
+            Err(_) => {
+                violations.add("breakdown", "is not a known breakdown");
+                None
+            }
+        };
+        let (Some(first), Some(last), Some(breakdown)) = (first, last, breakdown) else {
+            return Err(violations.into_status());
+        };
+        if last < first || (last - first).num_days() > 3660 {
+            violations.add(
+                "end_month",
+                "must be on or after start_month, at most 120 months later",
+            );
+        }
+        violations.into_result()?;
+        if breakdown != Breakdown::None {
+            let own_staff = caller.is_some_and(|caller| {
+                caller.commune_code.as_deref() == Some(commune_code.as_str())
+                    && caller.require_staff(&EQUITY_ROLES).is_ok()
+            });
+            if !own_staff {
+                return Err(Error::PermissionDenied(
+                    "breakdowns by gender or area are for the commune's administrators and council secretary".into(),
+                )
+                .into());
+            }
+        }
+        let service_code = Some(query.service_code.trim()).filter(|code| !code.is_empty());
+        Ok(self
+            .statistics
+            .query(&commune_code, service_code, first, last, breakdown)
+            .await?)
+    }
+}
+
+/// The staff roles that read breakdowns (for the commune's equity body).
+pub const EQUITY_ROLES: [Role; 2] = [Role::CommuneAdmin, Role::CouncilSecretary];
+
+fn statistics_row_to_proto(row: &StatisticsRow) -> pb::StatisticsRow {
+    let a = &row.aggregate;
+    let days = |value: Option<u32>| value.map(|days| i32::try_from(days).unwrap_or(i32::MAX));
+    pb::StatisticsRow {
+        service_code: row.service_code.clone(),
+        group: row.group.clone(),
+        received: a.received,
+        resolved: a.resolved,
+        rejected: a.rejected,
+        median_working_days: days(a.percentile(0.5)),
+        p90_working_days: days(a.percentile(0.9)),
+        on_time_share: a.on_time_share(),
+        mean_satisfaction: a.mean_satisfaction(),
+        open_backlog: a.open,
+        suppressed: row.suppressed,
     }
 }
 
@@ -892,6 +1033,7 @@ fn request_to_proto(
         etag: etag_of(request),
         walk_in,
         filed_by: id_or_empty(request.filed_by),
+        area: request.area.clone().unwrap_or_default(),
         satisfaction: request.rating.map(|rating| pb::Satisfaction {
             rating,
             comment: request.rating_comment.clone().unwrap_or_default(),

@@ -17,14 +17,16 @@ pub mod definition;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod profiles;
 pub mod requests;
 pub mod starter;
+pub mod statistics;
 pub mod storage;
 
 use std::sync::Arc;
 
 use jamaa_auth::TokenVerifier;
-use jamaa_events::Outbox;
+use jamaa_events::{Outbox, Subscription};
 use jamaa_proto::servicerequest::v1::appointment_service_server::AppointmentServiceServer;
 use jamaa_proto::servicerequest::v1::service_request_service_server::ServiceRequestServiceServer;
 use jamaa_server::{Application, GrpcServer, ServiceContext, StartError};
@@ -52,6 +54,8 @@ pub struct ServiceRequestConfig {
     pub deadline_scan_interval_seconds: u64,
     /// `AppointmentReminder` goes out this many hours before an appointment.
     pub appointment_reminder_hours: u32,
+    /// How often the statistics roller folds changed requests into the figures, in seconds.
+    pub statistics_interval_seconds: u64,
 }
 
 /// Settings of the standalone service-request process.
@@ -73,6 +77,7 @@ utc_offset_minutes = 60
 deadline_warning_working_days = 2
 deadline_scan_interval_seconds = 60
 appointment_reminder_hours = 24
+statistics_interval_seconds = 10
 "#;
 
 /// The built-in defaults of the standalone process.
@@ -119,9 +124,25 @@ pub async fn mount(
         config.appointment_reminder_hours,
     )
     .run_every(scan_every, context.shutdown.clone());
+    let statistics = Arc::new(statistics::Statistics::new(
+        context.db.clone(),
+        closed_days.clone(),
+        clock,
+    ));
+    statistics.run_every(
+        std::time::Duration::from_secs(config.statistics_interval_seconds.max(1)),
+        context.shutdown.clone(),
+    );
+    context
+        .subscribe(Subscription {
+            consumer: profiles::CONSUMER.into(),
+            event_types: profiles::handled_event_types(),
+            handler: Arc::new(profiles::ProfileHandler::new(context.db.clone())),
+        })
+        .await;
     context.start_outbox_relay(&outbox);
     server.add_service(ServiceRequestServiceServer::new(
-        grpc::ServiceRequestGrpc::new(catalogue, requests, closed_days),
+        grpc::ServiceRequestGrpc::new(catalogue, requests, closed_days, statistics),
     ));
     server.add_service(AppointmentServiceServer::new(
         appointments_grpc::AppointmentGrpc::new(appointments),

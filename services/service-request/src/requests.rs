@@ -70,6 +70,8 @@ pub struct NewRequest {
     pub attributes: HashMap<String, String>,
     pub location: Option<Location>,
     pub address: Option<String>,
+    /// The district or arrondissement given, if any.
+    pub area: Option<String>,
     pub urgent: bool,
 }
 
@@ -316,6 +318,8 @@ impl Requests {
             rating_comment: Set(None),
             rated_at: Set(None),
             resolved_at: Set(None),
+            answered_at: Set(None),
+            area: Set(new.area.clone()),
         }
         .insert(txn)
         .await?;
@@ -466,7 +470,11 @@ impl Requests {
         let mut next = request.clone();
         next.status = domain::status_to_db(change.to).to_string();
         match change.to {
-            RequestStatus::Resolved => next.resolved_at = Some(now),
+            RequestStatus::Resolved => {
+                next.resolved_at = Some(now);
+                next.answered_at = Some(now);
+            }
+            RequestStatus::Rejected => next.answered_at = Some(now),
             RequestStatus::InProgress => next.resolved_at = None,
             _ => {}
         }

@@ -176,6 +176,79 @@ pub mod appointment {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod citizen_profile {
+    use sea_orm::entity::prelude::*;
+
+    /// What service-request knows of a citizen, for equity statistics only.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "citizen_profiles")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        /// `female`, `male` or `unknown`.
+        pub gender: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod request_stat {
+    use sea_orm::entity::prelude::*;
+
+    /// The figures of one month of one service for one gender and area, recomputed by the
+    /// statistics roller (see [`crate::statistics`]).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "request_stats")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        pub commune_code: String,
+        pub service_id: Uuid,
+        pub service_code: String,
+        /// `YYYY-MM`, the month the requests were filed in.
+        pub month: String,
+        pub gender: String,
+        pub area: String,
+        pub received: i64,
+        pub resolved: i64,
+        pub rejected: i64,
+        pub open: i64,
+        pub with_deadline: i64,
+        pub on_time: i64,
+        pub rating_count: i64,
+        pub rating_sum: i64,
+        /// Answered requests by processing time in working days, as JSON `{days: count}`.
+        pub days: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod stats_cursor {
+    use sea_orm::entity::prelude::*;
+
+    /// How far the statistics roller has read the requests (by `updated_at`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "stats_cursors")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub watermark: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod service_request {
     use sea_orm::entity::prelude::*;
 
@@ -236,8 +309,12 @@ pub mod service_request {
         pub rating: Option<i32>,
         pub rating_comment: Option<String>,
         pub rated_at: Option<DateTimeUtc>,
-        /// When it last became RESOLVED or REJECTED (the reopening window counts from it).
+        /// When it last became RESOLVED (the reopening window counts from it).
         pub resolved_at: Option<DateTimeUtc>,
+        /// When it was last answered (RESOLVED or REJECTED): statistics' processing time.
+        pub answered_at: Option<DateTimeUtc>,
+        /// The district or arrondissement given at filing.
+        pub area: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -305,6 +382,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateServiceRequestTables),
             Box::new(AddVersionsDeadlinesAndDesk),
             Box::new(CreateAppointmentTables),
+            Box::new(CreateStatisticsTables),
         ]
     }
 }
@@ -899,6 +977,124 @@ impl MigrationTrait for CreateAppointmentTables {
                     .table("appointments")
                     .col("status")
                     .col("start_at")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateStatisticsTables;
+
+impl MigrationName for CreateStatisticsTables {
+    fn name(&self) -> &str {
+        "m0004_000001_create_statistics_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateStatisticsTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        add_column(
+            manager,
+            "requests",
+            ColumnDef::new("answered_at")
+                .timestamp_with_time_zone()
+                .null(),
+        )
+        .await?;
+        add_column(
+            manager,
+            "requests",
+            ColumnDef::new("area").string_len(64).null(),
+        )
+        .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("requests_by_updated_at")
+                    .table("requests")
+                    .col("updated_at")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("requests_by_service_created_at")
+                    .table("requests")
+                    .col("service_id")
+                    .col("created_at")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("citizen_profiles")
+                    .col(ColumnDef::new("user_id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("gender").string_len(16).not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("request_stats")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("commune_code").string_len(16).not_null())
+                    .col(ColumnDef::new("service_id").uuid().not_null())
+                    .col(ColumnDef::new("service_code").string_len(64).not_null())
+                    .col(ColumnDef::new("month").string_len(7).not_null())
+                    .col(ColumnDef::new("gender").string_len(16).not_null())
+                    .col(ColumnDef::new("area").string_len(64).not_null())
+                    .col(ColumnDef::new("received").big_integer().not_null())
+                    .col(ColumnDef::new("resolved").big_integer().not_null())
+                    .col(ColumnDef::new("rejected").big_integer().not_null())
+                    .col(ColumnDef::new("open").big_integer().not_null())
+                    .col(ColumnDef::new("with_deadline").big_integer().not_null())
+                    .col(ColumnDef::new("on_time").big_integer().not_null())
+                    .col(ColumnDef::new("rating_count").big_integer().not_null())
+                    .col(ColumnDef::new("rating_sum").big_integer().not_null())
+                    .col(ColumnDef::new("days").text().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("request_stats_by_commune_month")
+                    .table("request_stats")
+                    .col("commune_code")
+                    .col("month")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("request_stats_by_service_month")
+                    .table("request_stats")
+                    .col("service_id")
+                    .col("month")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("stats_cursors")
+                    .col(
+                        ColumnDef::new("name")
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new("watermark")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await

@@ -1,0 +1,422 @@
+//! Public statistics against hand-computed figures on a fixed data set, on both backends: nine
+//! requests of October 2026 (their dates set in the database, as if filed then), with known
+//! answers, ratings, genders and areas. Public totals; breakdowns only for the commune's
+//! administrators, cells under 5 suppressed; CSV through the gateway.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use jamaa_proto::identity::v1 as identity;
+use jamaa_proto::servicerequest::v1 as requests;
+use jamaa_proto::r#type::v1::{Language, LocalizedText};
+use jamaa_tests::{Backend, Options, TestStack, authorized, eventually, spawn_stack_with};
+use sea_orm::{ConnectionTrait, Database, Statement};
+use tonic::Code;
+
+crate::on_both_backends!(figures_match_a_hand_computed_data_set, figures_match);
+
+async fn citizen(stack: &TestStack, name: &str, gender: identity::Gender) -> String {
+    let email = format!("{name}@sta.test");
+    stack
+        .identity()
+        .register_citizen(identity::RegisterCitizenRequest {
+            commune_code: "STA".into(),
+            email: email.clone(),
+            password: "citizen-password-1".into(),
+            display_name: name.into(),
+            preferred_language: Language::Fr as i32,
+            gender: gender as i32,
+        })
+        .await
+        .expect("registered");
+    stack.login(&email, "citizen-password-1").await
+}
+
+/// One request of the data set.
+struct Case {
+    name: &'static str,
+    gender: identity::Gender,
+    area: &'static str,
+    created: (u32, u32),
+    /// The answer's day and whether it was a refusal; `None`: still open.
+    answered: Option<(u32, bool)>,
+    due: (u32, u32),
+    rating: Option<i32>,
+}
+
+const fn case(
+    name: &'static str,
+    gender: identity::Gender,
+    area: &'static str,
+    created: (u32, u32),
+    answered: Option<(u32, bool)>,
+    due: (u32, u32),
+    rating: Option<i32>,
+) -> Case {
+    Case {
+        name,
+        gender,
+        area,
+        created,
+        answered,
+        due,
+        rating,
+    }
+}
+
+async fn move_status(stack: &TestStack, admin: &str, id: &str, status: requests::RequestStatus) {
+    stack
+        .requests()
+        .change_request_status(authorized(
+            requests::ChangeRequestStatusRequest {
+                id: id.into(),
+                status: status as i32,
+                note: "done".into(),
+                ..Default::default()
+            },
+            admin,
+        ))
+        .await
+        .expect("status");
+}
+
+async fn figures_match(backend: Backend) {
+    let options = Options {
+        extra_env: vec![(
+            "JAMAA__SERVICE_REQUEST__STATISTICS_INTERVAL_SECONDS".into(),
+            "1".into(),
+        )],
+        ..Default::default()
+    };
+    let Some(stack) = spawn_stack_with(backend, options).await else {
+        return;
+    };
+    let (_, admin) = stack.create_commune("STA", 3).await;
+    let service = stack
+        .requests()
+        .create_service(authorized(
+            requests::CreateServiceRequest {
+                service: Some(requests::ServiceDefinition {
+                    code: "pothole".into(),
+                    name: Some(LocalizedText {
+                        fr: "Nid-de-poule".into(),
+                        ..Default::default()
+                    }),
+                    kind: requests::ServiceKind::IncidentReport as i32,
+                    channel: requests::ServiceChannel::OnlineAndDesk as i32,
+                    deadline_policy: Some(requests::DeadlinePolicy {
+                        unit: requests::DeadlineUnit::WorkingDays as i32,
+                        days: 10,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("service")
+        .into_inner()
+        .service
+        .expect("service");
+
+    use identity::Gender::{Female, Male, Unspecified};
+    // October 2026: the 1st is a Thursday; no holiday that month. Due dates are 10 working days.
+    let cases = [
+        case(
+            "f1",
+            Female,
+            "Nord",
+            (10, 1),
+            Some((2, false)),
+            (10, 15),
+            Some(5),
+        ), // 1 day
+        case(
+            "f2",
+            Female,
+            "Nord",
+            (10, 1),
+            Some((5, false)),
+            (10, 15),
+            Some(4),
+        ), // 2 days
+        case(
+            "f3",
+            Female,
+            "Nord",
+            (10, 5),
+            Some((9, false)),
+            (10, 19),
+            None,
+        ), // 4 days
+        case(
+            "f4",
+            Female,
+            "Sud",
+            (10, 5),
+            Some((26, true)),
+            (10, 19),
+            None,
+        ), // 15, late
+        case("f5", Female, "Sud", (10, 12), None, (10, 26), None), // open
+        case(
+            "f6",
+            Female,
+            "Sud",
+            (10, 12),
+            Some((13, false)),
+            (10, 26),
+            Some(3),
+        ), // 1 day
+        case(
+            "m1",
+            Male,
+            "Nord",
+            (10, 1),
+            Some((8, false)),
+            (10, 15),
+            Some(2),
+        ), // 5 days
+        case("m2", Male, "Nord", (10, 2), None, (10, 16), None),   // open
+        case(
+            "u1",
+            Unspecified,
+            "Sud",
+            (10, 7),
+            Some((7, false)),
+            (10, 21),
+            None,
+        ), // 0 days
+    ];
+    let db = Database::connect(stack.database_url("service_request").as_str())
+        .await
+        .expect("database");
+    let backend_kind = db.get_database_backend();
+    let placeholder = |n: usize| match backend_kind {
+        sea_orm::DatabaseBackend::Postgres => format!("${n}"),
+        _ => "?".to_string(),
+    };
+    for case in &cases {
+        let token = citizen(&stack, case.name, case.gender).await;
+        let request = stack
+            .requests()
+            .submit_request(authorized(
+                requests::SubmitRequestRequest {
+                    request_id: uuid::Uuid::now_v7().to_string(),
+                    service_id: service.id.clone(),
+                    description: "A hole.".into(),
+                    area: case.area.into(),
+                    ..Default::default()
+                },
+                &token,
+            ))
+            .await
+            .expect("filed")
+            .into_inner()
+            .request
+            .expect("request");
+        if let Some((_, refused)) = case.answered {
+            move_status(
+                &stack,
+                &admin,
+                &request.id,
+                requests::RequestStatus::Received,
+            )
+            .await;
+            move_status(
+                &stack,
+                &admin,
+                &request.id,
+                requests::RequestStatus::InProgress,
+            )
+            .await;
+            let last = if refused {
+                requests::RequestStatus::Rejected
+            } else {
+                requests::RequestStatus::Resolved
+            };
+            move_status(&stack, &admin, &request.id, last).await;
+        }
+        if let Some(rating) = case.rating {
+            stack
+                .requests()
+                .rate_request(authorized(
+                    requests::RateRequestRequest {
+                        id: request.id.clone(),
+                        rating,
+                        comment: String::new(),
+                    },
+                    &token,
+                ))
+                .await
+                .expect("rated");
+        }
+        // As if filed and answered in October (09:00 local, 08:00 UTC).
+        let at = |(month, day): (u32, u32)| {
+            Utc.with_ymd_and_hms(2026, month, day, 8, 0, 0)
+                .single()
+                .expect("a time")
+        };
+        let created = at(case.created);
+        let answered = case.answered.map(|(day, _)| at((10, day)));
+        let due = NaiveDate::from_ymd_opt(2026, case.due.0, case.due.1).expect("date");
+        let sql = format!(
+            "UPDATE requests SET created_at = {}, answered_at = {}, due_date = {}, updated_at = {} WHERE id = {}",
+            placeholder(1),
+            placeholder(2),
+            placeholder(3),
+            placeholder(4),
+            placeholder(5)
+        );
+        db.execute_raw(Statement::from_sql_and_values(
+            backend_kind,
+            sql,
+            [
+                created.into(),
+                answered.into(),
+                due.into(),
+                Utc::now().into(),
+                uuid::Uuid::parse_str(&request.id).expect("uuid").into(),
+            ],
+        ))
+        .await
+        .expect("time travel");
+    }
+
+    let query = |breakdown: requests::StatisticsBreakdown| requests::GetRequestStatisticsRequest {
+        commune_code: "STA".into(),
+        start_month: "2026-10".into(),
+        end_month: "2026-10".into(),
+        breakdown: breakdown as i32,
+        ..Default::default()
+    };
+    // Public, no token: per service and the total, the same here.
+    let rows = eventually(
+        std::time::Duration::from_secs(30),
+        "october's figures",
+        || async {
+            let rows = stack
+                .requests()
+                .get_request_statistics(query(requests::StatisticsBreakdown::None))
+                .await
+                .ok()?
+                .into_inner()
+                .rows;
+            rows.iter()
+                .any(|row| row.received == 9 && row.open_backlog == 2)
+                .then_some(rows)
+        },
+    )
+    .await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert_eq!(
+            (row.received, row.resolved, row.rejected, row.open_backlog),
+            (9, 6, 1, 2)
+        );
+        // Answer days 0, 1, 1, 2, 4, 5, 15: median the 4th (2), p90 the 7th (15).
+        assert_eq!(row.median_working_days, Some(2));
+        assert_eq!(row.p90_working_days, Some(15));
+        let on_time = row.on_time_share.expect("on time");
+        assert!((on_time - 6.0 / 7.0).abs() < 1e-9, "{on_time}");
+        assert_eq!(row.mean_satisfaction, Some(3.5));
+        assert!(!row.suppressed);
+    }
+    assert_eq!(rows[0].service_code, "pothole");
+    assert_eq!(rows[1].service_code, "");
+
+    // Breakdowns are for the commune's administrators; small cells are withheld.
+    let (_, nosy) = stack.register_citizen("STA", "nosy", Language::Fr).await;
+    let refused = stack
+        .requests()
+        .get_request_statistics(authorized(
+            query(requests::StatisticsBreakdown::Gender),
+            &nosy,
+        ))
+        .await
+        .expect_err("a citizen");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let by_gender = stack
+        .requests()
+        .get_request_statistics(authorized(
+            query(requests::StatisticsBreakdown::Gender),
+            &admin,
+        ))
+        .await
+        .expect("the administrator")
+        .into_inner()
+        .rows;
+    let female = by_gender
+        .iter()
+        .find(|row| row.service_code == "pothole" && row.group == "female")
+        .expect("female");
+    assert_eq!(
+        (
+            female.received,
+            female.resolved,
+            female.rejected,
+            female.open_backlog
+        ),
+        (6, 4, 1, 1)
+    );
+    // Days 1, 1, 2, 4, 15: median the 3rd (2), p90 the 5th (15); 4 of 5 on time; (5+4+3)/3.
+    assert_eq!(
+        (female.median_working_days, female.p90_working_days),
+        (Some(2), Some(15))
+    );
+    assert_eq!(female.on_time_share, Some(0.8));
+    assert_eq!(female.mean_satisfaction, Some(4.0));
+    for group in ["male", "unknown"] {
+        let small = by_gender
+            .iter()
+            .find(|row| row.service_code == "pothole" && row.group == group)
+            .unwrap_or_else(|| panic!("{group}"));
+        assert!(small.suppressed, "{small:?}");
+        assert_eq!((small.received, small.median_working_days), (0, None));
+    }
+    let by_area = stack
+        .requests()
+        .get_request_statistics(authorized(
+            query(requests::StatisticsBreakdown::Area),
+            &admin,
+        ))
+        .await
+        .expect("the administrator")
+        .into_inner()
+        .rows;
+    let nord = by_area
+        .iter()
+        .find(|row| row.service_code == "pothole" && row.group == "Nord")
+        .expect("Nord");
+    // f1, f2, f3, m1 answered in 1, 2, 4, 5 days, all on time; m2 open; ratings 5, 4, 2.
+    assert_eq!((nord.received, nord.resolved, nord.open_backlog), (5, 4, 1));
+    assert_eq!(
+        (nord.median_working_days, nord.p90_working_days),
+        (Some(2), Some(5))
+    );
+    assert_eq!(nord.on_time_share, Some(1.0));
+    let mean = nord.mean_satisfaction.expect("mean");
+    assert!((mean - 11.0 / 3.0).abs() < 1e-9, "{mean}");
+    assert!(
+        by_area
+            .iter()
+            .find(|row| row.service_code == "pothole" && row.group == "Sud")
+            .expect("Sud")
+            .suppressed
+    );
+
+    // The CSV export through the gateway.
+    let url = format!(
+        "http://127.0.0.1:{}/v1/communes/STA/statistics/export?startMonth=2026-10&endMonth=2026-10&format=EXPORT_FORMAT_CSV",
+        stack.stack.http_port
+    );
+    let (status, content_type, body) = jamaa_tests::send("GET", &url, &[], String::new()).await;
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    let csv = String::from_utf8(body.to_vec()).expect("utf-8");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("service_code,group,received"));
+    assert_eq!(lines[1], "pothole,,9,6,1,2,15,0.857,3.500,2,false");
+    assert_eq!(lines[2], ",,9,6,1,2,15,0.857,3.500,2,false");
+    stack.stop().await;
+}

@@ -22,6 +22,7 @@ mod residences;
 mod rollout;
 mod second_factor;
 mod service_accounts;
+mod service_request_matrix;
 mod service_requests;
 mod sessions;
 mod staff;

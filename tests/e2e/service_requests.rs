@@ -1352,3 +1352,165 @@ async fn department_staff_see_their_department(backend: Backend) {
     assert_eq!(all.len(), 2);
     stack.stop().await;
 }
+
+crate::on_both_backends!(
+    duplicates_are_suggested_and_followed,
+    duplicates_are_suggested_and_followed
+);
+
+/// Before filing a located request a citizen sees the open ones of the same service nearby,
+/// follows one instead, and hears of its changes until they stop following.
+async fn duplicates_are_suggested_and_followed(backend: Backend) {
+    let Some(stack) = spawn_stack_with(backend, Default::default()).await else {
+        return;
+    };
+    let (_, admin) = stack.create_commune("DUP", 3).await;
+    let (_, first) = stack.register_citizen("DUP", "Ilham", Language::Fr).await;
+    let (_, second) = stack.register_citizen("DUP", "Tarik", Language::Fr).await;
+    let service = create(&stack, &admin, pothole()).await;
+    let here = jamaa_proto::r#type::v1::GeoPoint {
+        latitude: 33.5731,
+        longitude: -7.5898,
+    };
+    let filed = submit(
+        &stack,
+        &first,
+        requests::SubmitRequestRequest {
+            location: Some(here),
+            ..submission(&service.id, &[("size", "large")])
+        },
+    )
+    .await
+    .expect("filed")
+    .request
+    .expect("request");
+
+    // 30 metres north: suggested; 500 metres away with the default 100 m: not.
+    let nearby = |latitude: f64, radius: i32| {
+        let mut client = stack.requests();
+        let service_id = service.id.clone();
+        async move {
+            client
+                .list_nearby_requests(requests::ListNearbyRequestsRequest {
+                    service_id,
+                    location: Some(jamaa_proto::r#type::v1::GeoPoint {
+                        latitude,
+                        longitude: -7.5898,
+                    }),
+                    radius_meters: radius,
+                })
+                .await
+                .expect("nearby is public")
+                .into_inner()
+                .requests
+        }
+    };
+    let close = nearby(33.5731 + 30.0 / 111_320.0, 0).await;
+    assert_eq!(close.len(), 1);
+    assert_eq!(close[0].tracking_code, filed.tracking_code);
+    assert!(
+        (29.0..31.0).contains(&close[0].distance_meters),
+        "{close:?}"
+    );
+    assert!(nearby(33.5731 + 500.0 / 111_320.0, 0).await.is_empty());
+    assert_eq!(nearby(33.5731 + 500.0 / 111_320.0, 1000).await.len(), 1);
+
+    // The second citizen follows (twice: once counts); the filer cannot follow their own.
+    for _ in 0..2 {
+        stack
+            .requests()
+            .follow_request(authorized(
+                requests::FollowRequestRequest {
+                    id: filed.id.clone(),
+                },
+                &second,
+            ))
+            .await
+            .expect("followed");
+    }
+    let own = stack
+        .requests()
+        .follow_request(authorized(
+            requests::FollowRequestRequest {
+                id: filed.id.clone(),
+            },
+            &first,
+        ))
+        .await
+        .expect_err("one's own request");
+    assert_eq!(error_reason(&own), "OWN_REQUEST");
+    assert_eq!(nearby(33.5731, 0).await[0].follower_count, 1);
+    stack.create_commune("DUQ", 3).await;
+    let (_, stranger) = stack.register_citizen("DUQ", "Said", Language::Ar).await;
+    let foreign = stack
+        .requests()
+        .follow_request(authorized(
+            requests::FollowRequestRequest {
+                id: filed.id.clone(),
+            },
+            &stranger,
+        ))
+        .await
+        .expect_err("another commune's request");
+    assert_eq!(foreign.code(), Code::NotFound);
+
+    // A change reaches the citizen and the follower.
+    change(
+        &stack,
+        &admin,
+        &filed.id,
+        requests::RequestStatus::Received,
+        "",
+    )
+    .await
+    .expect("received");
+    let about = |token: &str| {
+        let (stack, token, code) = (&stack, token.to_string(), filed.tracking_code.clone());
+        async move {
+            stack
+                .inbox(&token)
+                .await
+                .into_iter()
+                .filter(|n| {
+                    n.body.contains(&code) && n.event_type.ends_with("RequestStatusChanged")
+                })
+                .count()
+        }
+    };
+    jamaa_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "the follower hears",
+        || async { (about(&second).await == 1 && about(&first).await == 1).then_some(()) },
+    )
+    .await;
+
+    // After unfollowing, the next change reaches the citizen only.
+    stack
+        .requests()
+        .unfollow_request(authorized(
+            requests::UnfollowRequestRequest {
+                id: filed.id.clone(),
+            },
+            &second,
+        ))
+        .await
+        .expect("unfollowed");
+    change(
+        &stack,
+        &admin,
+        &filed.id,
+        requests::RequestStatus::InProgress,
+        "",
+    )
+    .await
+    .expect("in progress");
+    jamaa_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "the citizen hears",
+        || async { (about(&first).await == 2).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(about(&second).await, 1, "an unfollower hears no more");
+    stack.stop().await;
+}

@@ -619,6 +619,25 @@ pub fn operations() -> Vec<Operation> {
                 .summary("Rates a resolved request 1 to 5 ({rating, comment}), once. Its citizen."),
             |mut clients: Clients, request| async move { clients.service_requests.rate_request(request).await },
         ),
+        // service requests: duplicates and followers
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/services/{serviceId}/nearby-requests/search", "ListNearbyRequests")
+                .summary("The open requests of a service near a point ({location: {latitude, longitude}, radiusMeters}), nearest first, to follow one instead of filing a duplicate.")
+                .public(),
+            |mut clients: Clients, request| async move {
+                clients.service_requests.list_nearby_requests(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/requests/{id}/follow", "FollowRequest")
+                .summary("Follows a request of the caller's commune: its changes reach the follower. Citizens."),
+            |mut clients: Clients, request| async move { clients.service_requests.follow_request(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/requests/{id}/unfollow", "UnfollowRequest")
+                .summary("Stops following a request. Citizens."),
+            |mut clients: Clients, request| async move { clients.service_requests.unfollow_request(request).await },
+        ),
         // service requests: public statistics
         Operation::rpc(
             RouteSpec::new(Get, "/v1/communes/{communeCode}/statistics", "GetRequestStatistics")

@@ -18,7 +18,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::CONSUMER;
-use crate::storage::{delivery, notification, recipient};
+use crate::storage::{delivery, follower, notification, recipient};
 use crate::templates::{self, Notice};
 
 /// The event types this service consumes.
@@ -36,6 +36,8 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::RequestAssigned>(),
         CloudEvent::type_of::<events::DeadlineApproaching>(),
         CloudEvent::type_of::<events::DeadlineBreached>(),
+        CloudEvent::type_of::<events::RequestFollowed>(),
+        CloudEvent::type_of::<events::RequestUnfollowed>(),
         CloudEvent::type_of::<events::AppointmentBooked>(),
         CloudEvent::type_of::<events::AppointmentReminder>(),
     ]
@@ -58,8 +60,24 @@ impl NotificationHandler {
 enum Effect {
     /// Remember a person's commune and language.
     Recipient(recipient::Model),
-    /// Forget a person whose account was erased: their recipient record and inbox.
+    /// Forget a person whose account was erased: their recipient record, inbox and follows.
     Forget(Uuid),
+    /// Someone follows, or stops following, a request.
+    Follow {
+        request_id: Uuid,
+        user_id: Uuid,
+    },
+    Unfollow {
+        request_id: Uuid,
+        user_id: Uuid,
+    },
+    /// Write to a request's citizen (when it has an account) and to each of its followers.
+    NotifyRequestAudience {
+        request_id: Uuid,
+        citizen: Option<Uuid>,
+        commune_id: Option<Uuid>,
+        notice: Notice,
+    },
     /// Write to `recipient_id`.
     Notify {
         recipient_id: Uuid,
@@ -98,6 +116,76 @@ impl EventHandler for NotificationHandler {
                     .exec(&txn)
                     .await?;
                 recipient::Entity::delete_by_id(user_id).exec(&txn).await?;
+                follower::Entity::delete_many()
+                    .filter(follower::Column::UserId.eq(user_id))
+                    .exec(&txn)
+                    .await?;
+            }
+            Effect::Follow {
+                request_id,
+                user_id,
+            } => {
+                follower::Entity::insert(follower::ActiveModel {
+                    request_id: Set(request_id),
+                    user_id: Set(user_id),
+                })
+                .on_conflict(
+                    OnConflict::columns([follower::Column::RequestId, follower::Column::UserId])
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+            }
+            Effect::Unfollow {
+                request_id,
+                user_id,
+            } => {
+                follower::Entity::delete_many()
+                    .filter(follower::Column::RequestId.eq(request_id))
+                    .filter(follower::Column::UserId.eq(user_id))
+                    .exec(&txn)
+                    .await?;
+            }
+            Effect::NotifyRequestAudience {
+                request_id,
+                citizen,
+                commune_id,
+                notice,
+            } => {
+                let followers = follower::Entity::find()
+                    .filter(follower::Column::RequestId.eq(request_id))
+                    .all(&txn)
+                    .await?;
+                let audience = citizen.into_iter().chain(
+                    followers
+                        .into_iter()
+                        .map(|follower| follower.user_id)
+                        .filter(|user| Some(*user) != citizen),
+                );
+                for recipient_id in audience {
+                    let language = recipient_language(&txn, recipient_id).await?;
+                    let rendered = templates::render(&notice, language).map_err(|error| {
+                        HandlerError(format!("cannot render a notification: {error}"))
+                    })?;
+                    insert_notification(
+                        &txn,
+                        notification::ActiveModel {
+                            id: Set(Uuid::now_v7()),
+                            recipient_id: Set(recipient_id),
+                            commune_id: Set(commune_id),
+                            event_id: Set(event.id),
+                            event_type: Set(event.event_type.clone()),
+                            subject: Set(event.subject.clone()),
+                            title: Set(rendered.title),
+                            body: Set(rendered.body),
+                            language: Set(rendered.language.code().to_string()),
+                            created_at: Set(Utc::now()),
+                            read_at: Set(None),
+                        },
+                    )
+                    .await?;
+                }
             }
             Effect::Notify {
                 recipient_id,
@@ -184,12 +272,9 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
         }
     } else if event.is::<events::RequestStatusChanged>() {
         let payload = event.decode::<events::RequestStatusChanged>()?;
-        let Some(recipient_id) = parse_optional_id(event, "citizen_id", &payload.citizen_id)?
-        else {
-            return Ok(None);
-        };
-        Effect::Notify {
-            recipient_id,
+        Effect::NotifyRequestAudience {
+            request_id: parse_id(event, "request_id", &payload.request_id)?,
+            citizen: parse_optional_id(event, "citizen_id", &payload.citizen_id)?,
             commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
             notice: Notice::RequestStatusChanged {
                 tracking_code: payload.tracking_code,
@@ -197,25 +282,30 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                     .unwrap_or(RequestStatus::Unspecified),
                 public_note: payload.public_note,
             },
-            language: None,
-            email: None,
         }
     } else if event.is::<events::RequestDeadlineExtended>() {
         let payload = event.decode::<events::RequestDeadlineExtended>()?;
-        let Some(recipient_id) = parse_optional_id(event, "citizen_id", &payload.citizen_id)?
-        else {
-            return Ok(None);
-        };
-        Effect::Notify {
-            recipient_id,
+        Effect::NotifyRequestAudience {
+            request_id: parse_id(event, "request_id", &payload.request_id)?,
+            citizen: parse_optional_id(event, "citizen_id", &payload.citizen_id)?,
             commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
             notice: Notice::DeadlineExtended {
                 tracking_code: payload.tracking_code,
                 due_date: payload.new_due_date,
                 reason: payload.reason,
             },
-            language: None,
-            email: None,
+        }
+    } else if event.is::<events::RequestFollowed>() {
+        let payload = event.decode::<events::RequestFollowed>()?;
+        Effect::Follow {
+            request_id: parse_id(event, "request_id", &payload.request_id)?,
+            user_id: parse_id(event, "user_id", &payload.user_id)?,
+        }
+    } else if event.is::<events::RequestUnfollowed>() {
+        let payload = event.decode::<events::RequestUnfollowed>()?;
+        Effect::Unfollow {
+            request_id: parse_id(event, "request_id", &payload.request_id)?,
+            user_id: parse_id(event, "user_id", &payload.user_id)?,
         }
     } else if event.is::<events::RequestAssigned>() {
         let payload = event.decode::<events::RequestAssigned>()?;

@@ -23,6 +23,25 @@ pub mod recipient {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod follower {
+    use sea_orm::entity::prelude::*;
+
+    /// Someone following a request (from `RequestFollowed`): they hear of its changes too.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "request_followers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub request_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod notification {
     use sea_orm::entity::prelude::*;
 
@@ -101,6 +120,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateInboxEvents),
             Box::new(CreateNotificationTables),
             Box::new(CreateDeliveries),
+            Box::new(CreateRequestFollowers),
         ]
     }
 }
@@ -237,6 +257,39 @@ impl MigrationTrait for CreateDeliveries {
                     .table("deliveries")
                     .col("status")
                     .col("next_attempt_at")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateRequestFollowers;
+
+impl MigrationName for CreateRequestFollowers {
+    fn name(&self) -> &str {
+        "m0003_000001_create_request_followers"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateRequestFollowers {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("request_followers")
+                    .col(ColumnDef::new("request_id").uuid().not_null())
+                    .col(ColumnDef::new("user_id").uuid().not_null())
+                    .primary_key(Index::create().col("request_id").col("user_id"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("request_followers_by_user")
+                    .table("request_followers")
+                    .col("user_id")
                     .to_owned(),
             )
             .await

@@ -19,6 +19,7 @@ use crate::closed_days::{ClosedDayKind, ClosedDayScope, ClosedDayView, ClosedDay
 use crate::definition::{name_of, parse_definition};
 use crate::domain::{self, RequestDescription, ServiceCode};
 use crate::error::Error;
+use crate::followers::{Followers, MAX_RADIUS_METERS};
 use crate::requests::{
     self, Assignment, Canceller, Filed, Filer, ListScope, Location, NewRequest, RequestView,
     Requests, StaffScope, WalkIn, account_of, etag_of,
@@ -64,6 +65,7 @@ pub struct ServiceRequestGrpc {
     requests: Arc<Requests>,
     closed_days: Arc<ClosedDays>,
     statistics: Arc<Statistics>,
+    followers: Arc<Followers>,
 }
 
 impl ServiceRequestGrpc {
@@ -72,12 +74,14 @@ impl ServiceRequestGrpc {
         requests: Arc<Requests>,
         closed_days: Arc<ClosedDays>,
         statistics: Arc<Statistics>,
+        followers: Arc<Followers>,
     ) -> Self {
         ServiceRequestGrpc {
             catalogue,
             requests,
             closed_days,
             statistics,
+            followers,
         }
     }
 }
@@ -633,6 +637,97 @@ impl ServiceRequestService for ServiceRequestGrpc {
         }))
     }
 
+    /// Public: no token needed.
+    async fn list_nearby_requests(
+        &self,
+        request: Request<pb::ListNearbyRequestsRequest>,
+    ) -> Result<Response<pb::ListNearbyRequestsResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let service_id = violations.check("service_id", domain::parse_id(&request.service_id));
+        let location = match request.location {
+            Some(point) => {
+                let latitude =
+                    violations.check("location.latitude", domain::parse_latitude(point.latitude));
+                let longitude = violations.check(
+                    "location.longitude",
+                    domain::parse_longitude(point.longitude),
+                );
+                latitude
+                    .zip(longitude)
+                    .map(|(latitude, longitude)| Location {
+                        latitude,
+                        longitude,
+                    })
+            }
+            None => {
+                violations.add("location", "is required");
+                None
+            }
+        };
+        let radius = match request.radius_meters {
+            0 => Some(100),
+            r if (1..=i32::try_from(MAX_RADIUS_METERS).unwrap_or(i32::MAX)).contains(&r) => {
+                u32::try_from(r).ok()
+            }
+            _ => {
+                violations.add(
+                    "radius_meters",
+                    format!("must be between 1 and {MAX_RADIUS_METERS}"),
+                );
+                None
+            }
+        };
+        let (Some(service_id), Some(location), Some(radius)) = (service_id, location, radius)
+        else {
+            return Err(violations.into_status());
+        };
+        let nearby = self.followers.nearby(service_id, location, radius).await?;
+        Ok(Response::new(pb::ListNearbyRequestsResponse {
+            requests: nearby
+                .iter()
+                .map(|entry| {
+                    Ok(pb::NearbyRequest {
+                        request_id: entry.request.id.to_string(),
+                        tracking_code: entry.request.tracking_code.clone(),
+                        status: requests::stored_status(&entry.request.status)? as i32,
+                        distance_meters: entry.distance_meters,
+                        create_time: Some(timestamp_from_millis(
+                            entry.request.created_at.timestamp_millis(),
+                        )),
+                        follower_count: i64::try_from(entry.followers).unwrap_or(i64::MAX),
+                    })
+                })
+                .collect::<Result<_, Error>>()?,
+        }))
+    }
+
+    async fn follow_request(
+        &self,
+        request: Request<pb::FollowRequestRequest>,
+    ) -> Result<Response<pb::FollowRequestResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_citizen()?;
+        let id = parse_id_field("id", &request.get_ref().id)?;
+        self.followers
+            .follow(id, caller.user_id, commune_id)
+            .await?;
+        Ok(Response::new(pb::FollowRequestResponse {}))
+    }
+
+    async fn unfollow_request(
+        &self,
+        request: Request<pb::UnfollowRequestRequest>,
+    ) -> Result<Response<pb::UnfollowRequestResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_citizen()?;
+        let id = parse_id_field("id", &request.get_ref().id)?;
+        self.followers
+            .unfollow(id, caller.user_id, commune_id)
+            .await?;
+        Ok(Response::new(pb::UnfollowRequestResponse {}))
+    }
+
     /// Public without a breakdown; breakdowns for the commune's staff.
     async fn get_request_statistics(
         &self,
@@ -793,6 +888,11 @@ impl ServiceRequestGrpc {
         }
         violations.into_result()?;
         if breakdown != Breakdown::None {
+            if caller.is_none() {
+                return Err(Status::unauthenticated(
+                    "sign in first: breakdowns are for the commune's administrators and council secretary",
+                ));
+            }
             let own_staff = caller.is_some_and(|caller| {
                 caller.commune_code.as_deref() == Some(commune_code.as_str())
                     && caller.require_staff(&EQUITY_ROLES).is_ok()

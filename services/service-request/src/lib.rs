@@ -16,6 +16,7 @@ pub mod deadlines;
 pub mod definition;
 pub mod domain;
 pub mod error;
+pub mod followers;
 pub mod grpc;
 pub mod profiles;
 pub mod requests;
@@ -133,6 +134,10 @@ pub async fn mount(
         std::time::Duration::from_secs(config.statistics_interval_seconds.max(1)),
         context.shutdown.clone(),
     );
+    let followers = Arc::new(followers::Followers::new(
+        context.db.clone(),
+        outbox.clone(),
+    ));
     context
         .subscribe(Subscription {
             consumer: profiles::CONSUMER.into(),
@@ -142,7 +147,7 @@ pub async fn mount(
         .await;
     context.start_outbox_relay(&outbox);
     server.add_service(ServiceRequestServiceServer::new(
-        grpc::ServiceRequestGrpc::new(catalogue, requests, closed_days, statistics),
+        grpc::ServiceRequestGrpc::new(catalogue, requests, closed_days, statistics, followers),
     ));
     server.add_service(AppointmentServiceServer::new(
         appointments_grpc::AppointmentGrpc::new(appointments),

@@ -249,6 +249,26 @@ pub mod stats_cursor {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod request_follower {
+    use sea_orm::entity::prelude::*;
+
+    /// A citizen following someone else's request (unique per request and citizen).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "request_followers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub request_id: Uuid,
+        pub user_id: Uuid,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod service_request {
     use sea_orm::entity::prelude::*;
 
@@ -383,6 +403,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddVersionsDeadlinesAndDesk),
             Box::new(CreateAppointmentTables),
             Box::new(CreateStatisticsTables),
+            Box::new(CreateRequestFollowers),
         ]
     }
 }
@@ -1095,6 +1116,61 @@ impl MigrationTrait for CreateStatisticsTables {
                             .timestamp_with_time_zone()
                             .not_null(),
                     )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateRequestFollowers;
+
+impl MigrationName for CreateRequestFollowers {
+    fn name(&self) -> &str {
+        "m0005_000001_create_request_followers"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateRequestFollowers {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("request_followers")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("request_id").uuid().not_null())
+                    .col(ColumnDef::new("user_id").uuid().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("request_followers", "request_id")
+                            .to("requests", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("request_followers_unique")
+                    .table("request_followers")
+                    .col("request_id")
+                    .col("user_id")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("requests_by_service_latitude")
+                    .table("requests")
+                    .col("service_id")
+                    .col("latitude")
                     .to_owned(),
             )
             .await

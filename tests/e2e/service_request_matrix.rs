@@ -55,6 +55,7 @@ struct World {
     admin: String,
     service: requests::ServiceDefinition,
     spare_service: requests::ServiceDefinition,
+    information: requests::ServiceDefinition,
     office: requests::Office,
     slots: Vec<requests::Slot>,
 }
@@ -123,6 +124,42 @@ impl World {
             .request
             .unwrap_or_default()
             .id
+    }
+
+    /// A fresh access-to-information request of the citizen's, refused with its legal ground.
+    async fn refused_information_request(&self, stack: &TestStack) -> String {
+        let id = stack
+            .requests()
+            .submit_request(authorized(
+                requests::SubmitRequestRequest {
+                    request_id: uuid::Uuid::now_v7().to_string(),
+                    service_id: self.information.id.clone(),
+                    description: "The 2025 contracts.".into(),
+                    ..Default::default()
+                },
+                &self.citizen,
+            ))
+            .await
+            .expect("filed")
+            .into_inner()
+            .request
+            .unwrap_or_default()
+            .id;
+        stack
+            .requests()
+            .change_request_status(authorized(
+                requests::ChangeRequestStatusRequest {
+                    id: id.clone(),
+                    status: requests::RequestStatus::Rejected as i32,
+                    note: "Refused.".into(),
+                    legal_ground: "Law 31-13, article 7".into(),
+                    ..Default::default()
+                },
+                &self.admin,
+            ))
+            .await
+            .expect("refused");
+        id
     }
 
     /// A fresh booking of the citizen's, in slot `index`.
@@ -357,6 +394,152 @@ async fn call(
                     id: request_id(&filed),
                     rating: 4,
                     comment: String::new(),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ())
+        }
+        "AddAttachment" => {
+            let filed = w.request(stack, &[]).await;
+            srv.add_attachment(request(
+                requests::AddAttachmentRequest {
+                    request_id: request_id(&filed),
+                    file_name: "scan.pdf".into(),
+                    content_type: "application/pdf".into(),
+                    data: b"%PDF-1.7".to_vec(),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ())
+        }
+        "ListAttachments" => {
+            let filed = w.request(stack, &[]).await;
+            srv.list_attachments(request(
+                requests::ListAttachmentsRequest {
+                    request_id: request_id(&filed),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ())
+        }
+        "GetAttachment" => {
+            let filed = w.request(stack, &[]).await;
+            let attachment = stack
+                .requests()
+                .add_attachment(authorized(
+                    requests::AddAttachmentRequest {
+                        request_id: request_id(&filed),
+                        file_name: "scan.pdf".into(),
+                        content_type: "application/pdf".into(),
+                        data: b"%PDF-1.7".to_vec(),
+                    },
+                    &w.citizen,
+                ))
+                .await
+                .expect("attached")
+                .into_inner()
+                .attachment
+                .unwrap_or_default();
+            srv.get_attachment(request(
+                requests::GetAttachmentRequest {
+                    request_id: request_id(&filed),
+                    id: attachment.id,
+                },
+                token,
+            ))
+            .await
+            .map(|_| ())
+        }
+        "CreateResponseTemplate" => srv
+            .create_response_template(request(
+                requests::CreateResponseTemplateRequest {
+                    template: Some(requests::ResponseTemplate {
+                        status: Received as i32,
+                        name: "ack".into(),
+                        text: text("Reçu."),
+                        ..Default::default()
+                    }),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "ListResponseTemplates" => srv
+            .list_response_templates(request(
+                requests::ListResponseTemplatesRequest::default(),
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "DeleteResponseTemplate" => {
+            let template = stack
+                .requests()
+                .create_response_template(authorized(
+                    requests::CreateResponseTemplateRequest {
+                        template: Some(requests::ResponseTemplate {
+                            status: Received as i32,
+                            name: "ack".into(),
+                            text: text("Reçu."),
+                            ..Default::default()
+                        }),
+                    },
+                    &w.admin,
+                ))
+                .await
+                .expect("template")
+                .into_inner()
+                .template
+                .unwrap_or_default();
+            srv.delete_response_template(request(
+                requests::DeleteResponseTemplateRequest { id: template.id },
+                token,
+            ))
+            .await
+            .map(|_| ())
+        }
+        "FileAppeal" => {
+            let id = w.refused_information_request(stack).await;
+            srv.file_appeal(request(
+                requests::FileAppealRequest {
+                    id,
+                    level: requests::AppealLevel::HeadOfBody as i32,
+                    reason: "unfounded".into(),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ())
+        }
+        "RecordAppealDecision" => {
+            let id = w.refused_information_request(stack).await;
+            let appeal = stack
+                .requests()
+                .file_appeal(authorized(
+                    requests::FileAppealRequest {
+                        id: id.clone(),
+                        level: requests::AppealLevel::HeadOfBody as i32,
+                        reason: "unfounded".into(),
+                    },
+                    &w.citizen,
+                ))
+                .await
+                .expect("appealed")
+                .into_inner()
+                .request
+                .unwrap_or_default()
+                .appeals
+                .first()
+                .cloned()
+                .unwrap_or_default();
+            srv.record_appeal_decision(request(
+                requests::RecordAppealDecisionRequest {
+                    id,
+                    appeal_id: appeal.id,
+                    decision: "upheld".into(),
+                    upheld: true,
                 },
                 token,
             ))
@@ -708,6 +891,22 @@ async fn matrix(backend: Backend) {
     };
     let main_service = create("lighting").await;
     let spare_service = create("spare").await;
+    let information = stack
+        .requests()
+        .create_service(authorized(
+            requests::CreateServiceRequest {
+                service: Some(requests::ServiceDefinition {
+                    kind: requests::ServiceKind::InformationRequest as i32,
+                    ..definition("information")
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("service")
+        .into_inner()
+        .service
+        .expect("service");
     let office = stack
         .appointments()
         .create_office(authorized(
@@ -780,6 +979,7 @@ async fn matrix(backend: Backend) {
         admin,
         service: main_service,
         spare_service,
+        information,
         office,
         slots,
     };
@@ -830,6 +1030,44 @@ async fn matrix(backend: Backend) {
         ("ExtendRequestDeadline", vec!["case_officer", "admin"]),
         ("RateRequest", vec!["citizen"]),
         ("ListNearbyRequests", everyone.clone()),
+        (
+            "AddAttachment",
+            vec![
+                "citizen",
+                "reception_agent",
+                "case_officer",
+                "council_secretary",
+                "admin",
+            ],
+        ),
+        (
+            "ListAttachments",
+            vec![
+                "citizen",
+                "reception_agent",
+                "case_officer",
+                "council_secretary",
+                "admin",
+            ],
+        ),
+        (
+            "GetAttachment",
+            vec![
+                "citizen",
+                "reception_agent",
+                "case_officer",
+                "council_secretary",
+                "admin",
+            ],
+        ),
+        ("CreateResponseTemplate", vec!["admin", "other_admin"]),
+        (
+            "ListResponseTemplates",
+            [&mtr_staff[..], &["other_admin"]].concat(),
+        ),
+        ("DeleteResponseTemplate", vec!["admin"]),
+        ("FileAppeal", vec!["citizen"]),
+        ("RecordAppealDecision", vec!["admin"]),
         ("FollowRequest", citizens.to_vec()),
         ("UnfollowRequest", citizens.to_vec()),
         ("GetRequestStatistics", everyone.clone()),

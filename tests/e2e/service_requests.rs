@@ -1514,3 +1514,409 @@ async fn duplicates_are_suggested_and_followed(backend: Backend) {
     assert_eq!(about(&second).await, 1, "an unfollower hears no more");
     stack.stop().await;
 }
+
+crate::on_both_backends!(
+    attachments_templates_and_appeals,
+    attachments_templates_and_appeals
+);
+
+/// Attachments (type checked against the bytes, size-limited, visible to who sees the request),
+/// response templates in the citizen's language, and the law 31-13 appeal trail.
+async fn attachments_templates_and_appeals(backend: Backend) {
+    let Some(stack) = spawn_stack_with(backend, Default::default()).await else {
+        return;
+    };
+    let (_, admin) = stack.create_commune("ATT", 3).await;
+    let officer = stack
+        .create_staff(&admin, "officer@att.test", &[Role::CaseOfficer])
+        .await;
+    let (_, citizen) = stack.register_citizen("ATT", "Loubna", Language::Fr).await;
+    let (_, neighbour) = stack.register_citizen("ATT", "Omar", Language::Ar).await;
+    let service = create(&stack, &admin, pothole()).await;
+    let request = submit(
+        &stack,
+        &citizen,
+        submission(&service.id, &[("size", "small")]),
+    )
+    .await
+    .expect("filed")
+    .request
+    .expect("request");
+
+    // Attachments.
+    let attach = |token: &str, content_type: &str, data: Vec<u8>| {
+        let mut client = stack.requests();
+        let (id, token, content_type) = (
+            request.id.clone(),
+            token.to_string(),
+            content_type.to_string(),
+        );
+        async move {
+            client
+                .add_attachment(authorized(
+                    requests::AddAttachmentRequest {
+                        request_id: id,
+                        file_name: "hole.png".into(),
+                        content_type,
+                        data,
+                    },
+                    &token,
+                ))
+                .await
+        }
+    };
+    let png = [b"\x89PNG\r\n\x1a\n".to_vec(), vec![7u8; 1000]].concat();
+    let added = attach(&citizen, "image/png", png.clone())
+        .await
+        .expect("a PNG")
+        .into_inner()
+        .attachment
+        .expect("attachment");
+    assert_eq!(added.size_bytes, 1008);
+    let disguised = attach(
+        &citizen,
+        "image/png",
+        b"<html>not a picture</html>".to_vec(),
+    )
+    .await
+    .expect_err("HTML named PNG");
+    assert_eq!(bad_fields(&disguised), ["content_type"]);
+    let huge = attach(
+        &citizen,
+        "application/pdf",
+        [b"%PDF-".to_vec(), vec![0u8; 3 * 1024 * 1024]].concat(),
+    )
+    .await
+    .expect_err("too big");
+    assert_eq!(bad_fields(&huge), ["data"]);
+    let foreign = attach(&neighbour, "image/png", png.clone())
+        .await
+        .expect_err("someone else's request");
+    assert_eq!(foreign.code(), Code::NotFound);
+    attach(&officer, "application/pdf", b"%PDF-1.7 report".to_vec())
+        .await
+        .expect("staff attach too");
+    let fetched = stack
+        .requests()
+        .get_attachment(authorized(
+            requests::GetAttachmentRequest {
+                request_id: request.id.clone(),
+                id: added.id.clone(),
+            },
+            &officer,
+        ))
+        .await
+        .expect("staff read it")
+        .into_inner();
+    assert_eq!(fetched.data, png);
+    let listed = stack
+        .requests()
+        .list_attachments(authorized(
+            requests::ListAttachmentsRequest {
+                request_id: request.id.clone(),
+            },
+            &citizen,
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .attachments;
+    assert_eq!(listed.len(), 2);
+
+    // A response template answers in the citizen's language.
+    let template = stack
+        .requests()
+        .create_response_template(authorized(
+            requests::CreateResponseTemplateRequest {
+                template: Some(requests::ResponseTemplate {
+                    status: requests::RequestStatus::Received as i32,
+                    name: "Accusé de réception".into(),
+                    text: Some(LocalizedText {
+                        ar: "توصلنا بطلبكم".into(),
+                        fr: "Nous avons bien reçu votre demande.".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("template")
+        .into_inner()
+        .template
+        .expect("template");
+    let with_template = |status: requests::RequestStatus, note: &str| {
+        let mut client = stack.requests();
+        let (id, officer, template_id, note) = (
+            request.id.clone(),
+            officer.clone(),
+            template.id.clone(),
+            note.to_string(),
+        );
+        async move {
+            client
+                .change_request_status(authorized(
+                    requests::ChangeRequestStatusRequest {
+                        id,
+                        status: status as i32,
+                        note,
+                        template_id,
+                        ..Default::default()
+                    },
+                    &officer,
+                ))
+                .await
+        }
+    };
+    assert_eq!(
+        bad_fields(
+            &with_template(requests::RequestStatus::Received, "both")
+                .await
+                .expect_err("note and template")
+        ),
+        ["note"]
+    );
+    assert_eq!(
+        error_reason(
+            &with_template(requests::RequestStatus::Rejected, "")
+                .await
+                .expect_err("another status")
+        ),
+        "TEMPLATE_MISMATCH"
+    );
+    let received = with_template(requests::RequestStatus::Received, "")
+        .await
+        .expect("templated")
+        .into_inner()
+        .request
+        .expect("request");
+    assert_eq!(
+        received.history.last().expect("history").note,
+        "Nous avons bien reçu votre demande."
+    );
+    let templates = stack
+        .requests()
+        .list_response_templates(authorized(
+            requests::ListResponseTemplatesRequest::default(),
+            &officer,
+        ))
+        .await
+        .expect("staff list them")
+        .into_inner()
+        .templates;
+    assert_eq!(templates.len(), 1);
+
+    // Appeals: only access-to-information requests, in order, within the law's windows.
+    let not_information = stack
+        .requests()
+        .file_appeal(authorized(
+            requests::FileAppealRequest {
+                id: request.id.clone(),
+                level: requests::AppealLevel::HeadOfBody as i32,
+                reason: "no".into(),
+            },
+            &citizen,
+        ))
+        .await
+        .expect_err("a pothole");
+    assert_eq!(error_reason(&not_information), "NOT_AN_INFORMATION_REQUEST");
+    let information = stack
+        .requests()
+        .import_starter_catalogue(authorized(
+            requests::ImportStarterCatalogueRequest {},
+            &admin,
+        ))
+        .await
+        .expect("starter")
+        .into_inner()
+        .services
+        .into_iter()
+        .find(|s| s.code == "access-to-information")
+        .expect("31-13");
+    let asked = submit(
+        &stack,
+        &citizen,
+        submission(
+            &information.id,
+            &[
+                ("information_sought", "Contracts of 2025"),
+                ("format", "paper"),
+            ],
+        ),
+    )
+    .await
+    .expect("filed")
+    .request
+    .expect("request");
+    let appeal = |level: requests::AppealLevel| {
+        let mut client = stack.requests();
+        let (id, citizen) = (asked.id.clone(), citizen.clone());
+        async move {
+            client
+                .file_appeal(authorized(
+                    requests::FileAppealRequest {
+                        id,
+                        level: level as i32,
+                        reason: "The refusal is not founded.".into(),
+                    },
+                    &citizen,
+                ))
+                .await
+        }
+    };
+    assert_eq!(
+        error_reason(
+            &appeal(requests::AppealLevel::HeadOfBody)
+                .await
+                .expect_err("nothing to appeal yet")
+        ),
+        "APPEAL_NOT_OPEN"
+    );
+    change(
+        &stack,
+        &officer,
+        &asked.id,
+        requests::RequestStatus::Received,
+        "",
+    )
+    .await
+    .expect("received");
+    stack
+        .requests()
+        .change_request_status(authorized(
+            requests::ChangeRequestStatusRequest {
+                id: asked.id.clone(),
+                status: requests::RequestStatus::Rejected as i32,
+                note: "Refused.".into(),
+                legal_ground: "Law 31-13, article 7".into(),
+                ..Default::default()
+            },
+            &officer,
+        ))
+        .await
+        .expect("refused");
+    assert_eq!(
+        error_reason(
+            &appeal(requests::AppealLevel::NationalCommission)
+                .await
+                .expect_err("head first")
+        ),
+        "HEAD_OF_BODY_FIRST"
+    );
+    let head = appeal(requests::AppealLevel::HeadOfBody)
+        .await
+        .expect("to the head of the body")
+        .into_inner()
+        .request
+        .expect("request");
+    assert_eq!(head.appeals.len(), 1);
+    assert_eq!(
+        error_reason(
+            &appeal(requests::AppealLevel::HeadOfBody)
+                .await
+                .expect_err("once")
+        ),
+        "ALREADY_APPEALED"
+    );
+    // Before the head answers (15 days), the commission is not open yet.
+    assert_eq!(
+        error_reason(
+            &appeal(requests::AppealLevel::NationalCommission)
+                .await
+                .expect_err("too early")
+        ),
+        "APPEAL_NOT_OPEN"
+    );
+    let decided = stack
+        .requests()
+        .record_appeal_decision(authorized(
+            requests::RecordAppealDecisionRequest {
+                id: asked.id.clone(),
+                appeal_id: head.appeals[0].id.clone(),
+                decision: "The refusal stands.".into(),
+                upheld: false,
+            },
+            &admin,
+        ))
+        .await
+        .expect("the head decides")
+        .into_inner()
+        .request
+        .expect("request");
+    assert_eq!(decided.appeals[0].decision, "The refusal stands.");
+    let commission = appeal(requests::AppealLevel::NationalCommission)
+        .await
+        .expect("to the national commission")
+        .into_inner()
+        .request
+        .expect("request");
+    assert_eq!(commission.appeals.len(), 2);
+
+    // A refusal answered long ago can no longer be appealed.
+    let late = submit(
+        &stack,
+        &citizen,
+        submission(
+            &information.id,
+            &[("information_sought", "Old minutes"), ("format", "paper")],
+        ),
+    )
+    .await
+    .expect("filed")
+    .request
+    .expect("request");
+    change(
+        &stack,
+        &officer,
+        &late.id,
+        requests::RequestStatus::Received,
+        "",
+    )
+    .await
+    .expect("received");
+    stack
+        .requests()
+        .change_request_status(authorized(
+            requests::ChangeRequestStatusRequest {
+                id: late.id.clone(),
+                status: requests::RequestStatus::Rejected as i32,
+                note: "Refused.".into(),
+                legal_ground: "Law 31-13, article 7".into(),
+                ..Default::default()
+            },
+            &officer,
+        ))
+        .await
+        .expect("refused");
+    let db = service_request_db(&stack).await;
+    let backend_kind = db.get_database_backend();
+    let sql = match backend_kind {
+        sea_orm::DatabaseBackend::Postgres => "UPDATE requests SET answered_at = $1 WHERE id = $2",
+        _ => "UPDATE requests SET answered_at = ? WHERE id = ?",
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        backend_kind,
+        sql,
+        [
+            (Utc::now() - Duration::days(60)).into(),
+            uuid::Uuid::parse_str(&late.id).expect("uuid").into(),
+        ],
+    ))
+    .await
+    .expect("time travel");
+    let too_late = stack
+        .requests()
+        .file_appeal(authorized(
+            requests::FileAppealRequest {
+                id: late.id.clone(),
+                level: requests::AppealLevel::HeadOfBody as i32,
+                reason: "Late.".into(),
+            },
+            &citizen,
+        ))
+        .await
+        .expect_err("the window closed");
+    assert_eq!(error_reason(&too_late), "APPEAL_WINDOW_PASSED");
+    stack.stop().await;
+}

@@ -179,6 +179,10 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
             "1000000".to_string(),
         ),
     ]);
+    env.push((
+        "JAMAA__SERVICE_REQUEST__ATTACHMENTS_DIR".into(),
+        data_dir.join("attachments").display().to_string(),
+    ));
     env.extend(options.extra_env);
     let services = [
         "identity",

@@ -619,6 +619,60 @@ pub fn operations() -> Vec<Operation> {
                 .summary("Rates a resolved request 1 to 5 ({rating, comment}), once. Its citizen."),
             |mut clients: Clients, request| async move { clients.service_requests.rate_request(request).await },
         ),
+        // service requests: attachments, response templates, appeals
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/requests/{requestId}/attachments", "AddAttachment")
+                .summary("Attaches a file ({fileName, contentType, data: base64}) to a request: JPEG, PNG or PDF, checked against the bytes, at most 3 MiB (the gateway's body limit may be lower). Its citizen, or staff who may see it."),
+            |mut clients: Clients, request| async move { clients.service_requests.add_attachment(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/requests/{requestId}/attachments", "ListAttachments")
+                .summary("Lists a request's attachments, without their bytes."),
+            |mut clients: Clients, request| async move { clients.service_requests.list_attachments(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/requests/{requestId}/attachments/{id}", "GetAttachment")
+                .summary("Gets one attachment with its bytes (base64)."),
+            |mut clients: Clients, request| async move { clients.service_requests.get_attachment(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/response-templates", "CreateResponseTemplate")
+                .summary("Adds a response template ({template: {status, serviceId, name, text}}). Commune administrators."),
+            |mut clients: Clients, request| async move {
+                clients.service_requests.create_response_template(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/response-templates", "ListResponseTemplates")
+                .summary("Lists the commune's response templates (?status=…). Staff of the commune.")
+                .query(&[QueryParam {
+                    name: "status",
+                    kind: ParamKind::String,
+                    description: "Only those for this status, e.g. REQUEST_STATUS_RESOLVED.",
+                }]),
+            |mut clients: Clients, request| async move {
+                clients.service_requests.list_response_templates(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/response-templates/{id}/delete", "DeleteResponseTemplate")
+                .summary("Removes a response template. Commune administrators."),
+            |mut clients: Clients, request| async move {
+                clients.service_requests.delete_response_template(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/requests/{id}/appeals", "FileAppeal")
+                .summary("Appeals an access-to-information request under law 31-13 ({level, reason}). Its citizen."),
+            |mut clients: Clients, request| async move { clients.service_requests.file_appeal(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/requests/{id}/appeals/{appealId}/decision", "RecordAppealDecision")
+                .summary("Records the decision on an appeal ({decision, upheld}). Commune administrators."),
+            |mut clients: Clients, request| async move {
+                clients.service_requests.record_appeal_decision(request).await
+            },
+        ),
         // service requests: duplicates and followers
         Operation::rpc(
             RouteSpec::new(Post, "/v1/services/{serviceId}/nearby-requests/search", "ListNearbyRequests")

@@ -134,6 +134,7 @@ deadline_warning_working_days = 2
 deadline_scan_interval_seconds = 60
 appointment_reminder_hours = 24
 statistics_interval_seconds = 10
+attachments_dir = "data/attachments"
 
 # E-mail: none on a laptop (messages reach the in-app inbox); e.g. smtp://127.0.0.1:1025 for a
 # local mail catcher.

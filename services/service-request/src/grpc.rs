@@ -14,6 +14,8 @@ use jamaa_server::status::{FieldViolations, invalid_argument};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::appeals::{Appeals, level_from_db};
+use crate::attachments::{Attachments, NewAttachment, check_content, parse_file_name};
 use crate::catalogue::{Catalogue, NewService};
 use crate::closed_days::{ClosedDayKind, ClosedDayScope, ClosedDayView, ClosedDays, NewClosedDay};
 use crate::definition::{name_of, parse_definition};
@@ -24,8 +26,12 @@ use crate::requests::{
     self, Assignment, Canceller, Filed, Filer, ListScope, Location, NewRequest, RequestView,
     Requests, StaffScope, WalkIn, account_of, etag_of,
 };
+use crate::response_templates::{NewTemplate, ResponseTemplates, text_of};
 use crate::statistics::{Breakdown, Statistics, StatisticsRow, to_csv};
-use crate::storage::{history_entry, service_request};
+use crate::storage::{appeal, attachment, history_entry, response_template, service_request};
+
+/// The largest attachment, in bytes (3 MiB: a gRPC message stays under tonic's 4 MiB).
+pub const MAX_ATTACHMENT_BYTES: usize = 3 * 1024 * 1024;
 
 /// The staff roles that may move requests along their workflow.
 pub const WORKFLOW_ROLES: [Role; 4] = [
@@ -59,6 +65,18 @@ pub const READING_ROLES: [Role; 6] = [
     Role::Moderator,
 ];
 
+/// What the `ServiceRequestService` implementation calls.
+pub struct Parts {
+    pub catalogue: Arc<Catalogue>,
+    pub requests: Arc<Requests>,
+    pub closed_days: Arc<ClosedDays>,
+    pub statistics: Arc<Statistics>,
+    pub followers: Arc<Followers>,
+    pub attachments: Arc<Attachments>,
+    pub templates: Arc<ResponseTemplates>,
+    pub appeals: Arc<Appeals>,
+}
+
 /// The `ServiceRequestService` implementation.
 pub struct ServiceRequestGrpc {
     catalogue: Arc<Catalogue>,
@@ -66,23 +84,48 @@ pub struct ServiceRequestGrpc {
     closed_days: Arc<ClosedDays>,
     statistics: Arc<Statistics>,
     followers: Arc<Followers>,
+    attachments: Arc<Attachments>,
+    templates: Arc<ResponseTemplates>,
+    appeals: Arc<Appeals>,
 }
 
 impl ServiceRequestGrpc {
-    pub fn new(
-        catalogue: Arc<Catalogue>,
-        requests: Arc<Requests>,
-        closed_days: Arc<ClosedDays>,
-        statistics: Arc<Statistics>,
-        followers: Arc<Followers>,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
+        let Parts {
+            catalogue,
+            requests,
+            closed_days,
+            statistics,
+            followers,
+            attachments,
+            templates,
+            appeals,
+        } = parts;
         ServiceRequestGrpc {
             catalogue,
             requests,
             closed_days,
             statistics,
             followers,
+            attachments,
+            templates,
+            appeals,
         }
+    }
+
+    /// The request `id` if `caller` may see it (else NOT_FOUND).
+    async fn visible_request(
+        &self,
+        caller: &Principal,
+        id: Uuid,
+    ) -> Result<service_request::Model, Status> {
+        Ok(self
+            .requests
+            .find(id)
+            .await?
+            .filter(|view| audience(caller, &view.request).is_some())
+            .ok_or_else(|| Error::NotFound(format!("request {id}")))?
+            .request)
     }
 }
 
@@ -256,6 +299,10 @@ impl ServiceRequestService for ServiceRequestGrpc {
         };
         let commune_code = commune_code_of(caller)?;
         let caller_id = caller.user_id;
+        let caller_language = match caller.language.as_str() {
+            language @ ("ar" | "fr" | "en" | "tzm") => language.to_string(),
+            _ => "ar".to_string(),
+        };
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
         let client_request_id =
@@ -340,6 +387,11 @@ impl ServiceRequestService for ServiceRequestGrpc {
                 address,
                 area,
                 urgent: request.urgent,
+                language: if at_desk {
+                    "ar".to_string()
+                } else {
+                    caller_language
+                },
             })
             .await?;
         let receipt = receipt_of(&filed);
@@ -456,11 +508,13 @@ impl ServiceRequestService for ServiceRequestGrpc {
         let mut violations = FieldViolations::new();
         let id = violations.check("id", domain::parse_id(&request.id));
         let to = violations.check("status", domain::parse_new_status(request.status));
-        // With an unknown target only the note's length is checked.
-        let note = violations.check(
-            "note",
-            domain::parse_note(&request.note, to.unwrap_or(pb::RequestStatus::Unspecified)),
-        );
+        // With a template the note comes from it; with an unknown target only the note's
+        // length is checked.
+        let uses_template = !request.template_id.trim().is_empty();
+        let note_for = to
+            .filter(|_| !uses_template)
+            .unwrap_or(pb::RequestStatus::Unspecified);
+        let note = violations.check("note", domain::parse_note(&request.note, note_for));
         let internal_note = violations.check(
             "internal_note",
             domain::parse_reason(&request.internal_note, false),
@@ -469,12 +523,29 @@ impl ServiceRequestService for ServiceRequestGrpc {
             "legal_ground",
             domain::parse_reason(&request.legal_ground, false),
         );
-        let (Some(id), Some(to), Some(note), Some(internal_note), Some(legal_ground)) =
-            (id, to, note, internal_note, legal_ground)
+        let template_id = violations.check(
+            "template_id",
+            domain::parse_optional_id(&request.template_id),
+        );
+        if uses_template && !request.note.trim().is_empty() {
+            violations.add("note", "must be empty when a template gives the note");
+        }
+        let (
+            Some(id),
+            Some(to),
+            Some(note),
+            Some(internal_note),
+            Some(legal_ground),
+            Some(template_id),
+        ) = (id, to, note, internal_note, legal_ground, template_id)
         else {
             return Err(violations.into_status());
         };
         violations.into_result()?;
+        let template = match template_id {
+            Some(template_id) => Some(self.templates.find(scope.commune_id, template_id).await?),
+            None => None,
+        };
         let view = self
             .requests
             .change_status(requests::StatusChange {
@@ -486,6 +557,7 @@ impl ServiceRequestService for ServiceRequestGrpc {
                 internal_note,
                 legal_ground,
                 etag: optional_etag(&request.etag),
+                template,
             })
             .await?;
         Ok(Response::new(pb::ChangeRequestStatusResponse {
@@ -634,6 +706,231 @@ impl ServiceRequestService for ServiceRequestGrpc {
         let view = self.requests.rate(id, citizen_id, rating, comment).await?;
         Ok(Response::new(pb::RateRequestResponse {
             request: Some(view_to_proto(&view, Audience::Citizen)?),
+        }))
+    }
+
+    async fn create_response_template(
+        &self,
+        request: Request<pb::CreateResponseTemplateRequest>,
+    ) -> Result<Response<pb::CreateResponseTemplateResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let template = request.into_inner().template.unwrap_or_default();
+        let mut violations = FieldViolations::new();
+        let status = violations.check("template.status", domain::parse_new_status(template.status));
+        let service_id = violations.check(
+            "template.service_id",
+            domain::parse_optional_id(&template.service_id),
+        );
+        let name = template.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > MAX_TEMPLATE_NAME_CHARS {
+            violations.add(
+                "template.name",
+                format!("must have 1 to {MAX_TEMPLATE_NAME_CHARS} characters"),
+            );
+        }
+        let text = violations.check(
+            "template.text",
+            domain::parse_service_name(template.text.as_ref())
+                .and_then(|text| domain::parse_service_description(Some(&text))),
+        );
+        let (Some(status), Some(service_id), Some(text)) = (status, service_id, text) else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let created = self
+            .templates
+            .create(NewTemplate {
+                commune_id,
+                status,
+                service_id,
+                name,
+                text,
+            })
+            .await?;
+        Ok(Response::new(pb::CreateResponseTemplateResponse {
+            template: Some(template_to_proto(&created)?),
+        }))
+    }
+
+    async fn list_response_templates(
+        &self,
+        request: Request<pb::ListResponseTemplatesRequest>,
+    ) -> Result<Response<pb::ListResponseTemplatesResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&READING_ROLES)?;
+        let status = domain::parse_status_filter(request.get_ref().status)
+            .map_err(|problem| invalid_argument("status", problem))?;
+        let templates = self.templates.list(commune_id, status).await?;
+        Ok(Response::new(pb::ListResponseTemplatesResponse {
+            templates: templates
+                .iter()
+                .map(template_to_proto)
+                .collect::<Result<_, _>>()?,
+        }))
+    }
+
+    async fn delete_response_template(
+        &self,
+        request: Request<pb::DeleteResponseTemplateRequest>,
+    ) -> Result<Response<pb::DeleteResponseTemplateResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let id = parse_id_field("id", &request.get_ref().id)?;
+        self.templates.delete(commune_id, id).await?;
+        Ok(Response::new(pb::DeleteResponseTemplateResponse {}))
+    }
+
+    async fn file_appeal(
+        &self,
+        request: Request<pb::FileAppealRequest>,
+    ) -> Result<Response<pb::FileAppealResponse>, Status> {
+        let caller = principal(&request)?.clone();
+        caller.require_citizen()?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", domain::parse_id(&request.id));
+        let level = match pb::AppealLevel::try_from(request.level) {
+            Ok(level @ (pb::AppealLevel::HeadOfBody | pb::AppealLevel::NationalCommission)) => {
+                Some(level)
+            }
+            _ => {
+                violations.add("level", "must be HEAD_OF_BODY or NATIONAL_COMMISSION");
+                None
+            }
+        };
+        let reason = violations.check("reason", domain::parse_reason(&request.reason, true));
+        let (Some(id), Some(level), Some(reason)) = (id, level, reason) else {
+            return Err(violations.into_status());
+        };
+        let view = self
+            .requests
+            .find(id)
+            .await?
+            .filter(|view| account_of(&view.request) == Some(caller.user_id))
+            .ok_or_else(|| Error::NotFound(format!("request {id}")))?;
+        self.appeals
+            .file(&view.request, level, reason, chrono::Utc::now())
+            .await?;
+        let view = self
+            .requests
+            .find(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("request {id}")))?;
+        Ok(Response::new(pb::FileAppealResponse {
+            request: Some(view_to_proto(&view, Audience::Citizen)?),
+        }))
+    }
+
+    async fn record_appeal_decision(
+        &self,
+        request: Request<pb::RecordAppealDecisionRequest>,
+    ) -> Result<Response<pb::RecordAppealDecisionResponse>, Status> {
+        let caller = principal(&request)?.clone();
+        let scope = staff_scope(&caller, &[Role::CommuneAdmin])?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", domain::parse_id(&request.id));
+        let appeal_id = violations.check("appeal_id", domain::parse_id(&request.appeal_id));
+        let decision = violations.check("decision", domain::parse_reason(&request.decision, true));
+        let (Some(id), Some(appeal_id), Some(decision)) = (id, appeal_id, decision) else {
+            return Err(violations.into_status());
+        };
+        self.requests
+            .find(id)
+            .await?
+            .filter(|view| scope.covers(&view.request))
+            .ok_or_else(|| Error::NotFound(format!("request {id}")))?;
+        self.appeals
+            .decide(
+                id,
+                appeal_id,
+                decision,
+                request.upheld,
+                caller.user_id,
+                chrono::Utc::now(),
+            )
+            .await?;
+        let view = self
+            .requests
+            .find(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("request {id}")))?;
+        Ok(Response::new(pb::RecordAppealDecisionResponse {
+            request: Some(view_to_proto(&view, Audience::Staff)?),
+        }))
+    }
+
+    async fn add_attachment(
+        &self,
+        request: Request<pb::AddAttachmentRequest>,
+    ) -> Result<Response<pb::AddAttachmentResponse>, Status> {
+        let caller = principal(&request)?.clone();
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let request_id = violations.check("request_id", domain::parse_id(&request.request_id));
+        let file_name = violations.check("file_name", parse_file_name(&request.file_name));
+        if request.data.is_empty() || request.data.len() > MAX_ATTACHMENT_BYTES {
+            violations.add(
+                "data",
+                format!("must have 1 to {MAX_ATTACHMENT_BYTES} bytes"),
+            );
+        }
+        let content_type = violations.check(
+            "content_type",
+            check_content(&request.content_type, &request.data),
+        );
+        let (Some(request_id), Some(file_name), Some(content_type)) =
+            (request_id, file_name, content_type)
+        else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        self.visible_request(&caller, request_id).await?;
+        let added = self
+            .attachments
+            .add(NewAttachment {
+                request_id,
+                file_name,
+                content_type,
+                bytes: request.data,
+                uploaded_by: caller.user_id,
+            })
+            .await?;
+        Ok(Response::new(pb::AddAttachmentResponse {
+            attachment: Some(attachment_to_proto(&added)),
+        }))
+    }
+
+    async fn list_attachments(
+        &self,
+        request: Request<pb::ListAttachmentsRequest>,
+    ) -> Result<Response<pb::ListAttachmentsResponse>, Status> {
+        let caller = principal(&request)?;
+        let request_id = parse_id_field("request_id", &request.get_ref().request_id)?;
+        self.visible_request(caller, request_id).await?;
+        let attachments = self.attachments.list(request_id).await?;
+        Ok(Response::new(pb::ListAttachmentsResponse {
+            attachments: attachments.iter().map(attachment_to_proto).collect(),
+        }))
+    }
+
+    async fn get_attachment(
+        &self,
+        request: Request<pb::GetAttachmentRequest>,
+    ) -> Result<Response<pb::GetAttachmentResponse>, Status> {
+        let caller = principal(&request)?;
+        let mut violations = FieldViolations::new();
+        let request_id = violations.check(
+            "request_id",
+            domain::parse_id(&request.get_ref().request_id),
+        );
+        let id = violations.check("id", domain::parse_id(&request.get_ref().id));
+        let (Some(request_id), Some(id)) = (request_id, id) else {
+            return Err(violations.into_status());
+        };
+        self.visible_request(caller, request_id).await?;
+        let (row, data) = self.attachments.get(request_id, id).await?;
+        Ok(Response::new(pb::GetAttachmentResponse {
+            attachment: Some(attachment_to_proto(&row)),
+            data,
         }))
     }
 
@@ -1051,6 +1348,53 @@ fn receipt_of(filed: &Filed) -> pb::Receipt {
     }
 }
 
+/// The longest response template name, in characters.
+const MAX_TEMPLATE_NAME_CHARS: usize = 100;
+
+fn template_to_proto(template: &response_template::Model) -> Result<pb::ResponseTemplate, Error> {
+    Ok(pb::ResponseTemplate {
+        id: template.id.to_string(),
+        commune_id: template.commune_id.to_string(),
+        status: requests::stored_status(&template.status)? as i32,
+        service_id: template
+            .service_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        name: template.name.clone(),
+        text: Some(text_of(template)),
+        create_time: Some(timestamp_from_millis(
+            template.created_at.timestamp_millis(),
+        )),
+    })
+}
+
+fn appeal_to_proto(appeal: &appeal::Model) -> pb::Appeal {
+    pb::Appeal {
+        id: appeal.id.to_string(),
+        level: level_from_db(&appeal.level) as i32,
+        reason: appeal.reason.clone(),
+        file_time: Some(timestamp_from_millis(appeal.filed_at.timestamp_millis())),
+        decision: appeal.decision.clone().unwrap_or_default(),
+        upheld: appeal.upheld.unwrap_or(false),
+        decide_time: appeal
+            .decided_at
+            .map(|at| timestamp_from_millis(at.timestamp_millis())),
+    }
+}
+
+fn attachment_to_proto(row: &attachment::Model) -> pb::Attachment {
+    pb::Attachment {
+        id: row.id.to_string(),
+        request_id: row.request_id.to_string(),
+        file_name: row.file_name.clone(),
+        content_type: row.content_type.clone(),
+        size_bytes: row.size_bytes,
+        sha256: row.sha256.clone(),
+        uploaded_by: row.uploaded_by.to_string(),
+        create_time: Some(timestamp_from_millis(row.created_at.timestamp_millis())),
+    }
+}
+
 fn closed_day_to_proto(day: &ClosedDayView) -> pb::ClosedDay {
     pb::ClosedDay {
         id: day.id.map(|id| id.to_string()).unwrap_or_default(),
@@ -1066,7 +1410,9 @@ fn closed_day_to_proto(day: &ClosedDayView) -> pb::ClosedDay {
 }
 
 fn view_to_proto(view: &RequestView, audience: Audience) -> Result<pb::ServiceRequest, Error> {
-    request_to_proto(&view.request, &view.history, audience)
+    let mut request = request_to_proto(&view.request, &view.history, audience)?;
+    request.appeals = view.appeals.iter().map(appeal_to_proto).collect();
+    Ok(request)
 }
 
 fn request_to_proto(
@@ -1134,6 +1480,7 @@ fn request_to_proto(
         walk_in,
         filed_by: id_or_empty(request.filed_by),
         area: request.area.clone().unwrap_or_default(),
+        appeals: Vec::new(),
         satisfaction: request.rating.map(|rating| pb::Satisfaction {
             rating,
             comment: request.rating_comment.clone().unwrap_or_default(),

@@ -7,8 +7,10 @@
 //! [`storage`] (tables, migrations). [`domain`] and [`definition`] hold the parsed value types
 //! and the workflow; [`calendar`] the working-day arithmetic.
 
+pub mod appeals;
 pub mod appointments;
 pub mod appointments_grpc;
+pub mod attachments;
 pub mod calendar;
 pub mod catalogue;
 pub mod closed_days;
@@ -20,6 +22,7 @@ pub mod followers;
 pub mod grpc;
 pub mod profiles;
 pub mod requests;
+pub mod response_templates;
 pub mod starter;
 pub mod statistics;
 pub mod storage;
@@ -57,6 +60,8 @@ pub struct ServiceRequestConfig {
     pub appointment_reminder_hours: u32,
     /// How often the statistics roller folds changed requests into the figures, in seconds.
     pub statistics_interval_seconds: u64,
+    /// The directory attachments are kept in (the local-disk store).
+    pub attachments_dir: String,
 }
 
 /// Settings of the standalone service-request process.
@@ -79,6 +84,7 @@ deadline_warning_working_days = 2
 deadline_scan_interval_seconds = 60
 appointment_reminder_hours = 24
 statistics_interval_seconds = 10
+attachments_dir = "data/attachments"
 "#;
 
 /// The built-in defaults of the standalone process.
@@ -138,6 +144,10 @@ pub async fn mount(
         context.db.clone(),
         outbox.clone(),
     ));
+    let attachments = Arc::new(attachments::Attachments::new(
+        context.db.clone(),
+        Arc::new(attachments::LocalDiskStore::new(&config.attachments_dir)),
+    ));
     context
         .subscribe(Subscription {
             consumer: profiles::CONSUMER.into(),
@@ -147,7 +157,18 @@ pub async fn mount(
         .await;
     context.start_outbox_relay(&outbox);
     server.add_service(ServiceRequestServiceServer::new(
-        grpc::ServiceRequestGrpc::new(catalogue, requests, closed_days, statistics, followers),
+        grpc::ServiceRequestGrpc::new(grpc::Parts {
+            catalogue,
+            requests,
+            closed_days,
+            statistics,
+            followers,
+            attachments,
+            templates: Arc::new(response_templates::ResponseTemplates::new(
+                context.db.clone(),
+            )),
+            appeals: Arc::new(appeals::Appeals::new(context.db.clone(), clock)),
+        }),
     ));
     server.add_service(AppointmentServiceServer::new(
         appointments_grpc::AppointmentGrpc::new(appointments),

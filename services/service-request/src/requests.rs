@@ -29,7 +29,10 @@ use crate::deadlines::CommuneClock;
 use crate::definition::{Deadline, check_attribute_values, department_of};
 use crate::domain::{self, RequestDescription};
 use crate::error::Error;
-use crate::storage::{history_entry, service, service_request, tracking_number};
+use crate::response_templates::{in_language, text_of};
+use crate::storage::{
+    appeal, history_entry, response_template, service, service_request, tracking_number,
+};
 
 /// A point on the earth, already checked.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,6 +76,8 @@ pub struct NewRequest {
     /// The district or arrondissement given, if any.
     pub area: Option<String>,
     pub urgent: bool,
+    /// The filer's language code (templates answer in it).
+    pub language: String,
 }
 
 /// Which requests of a commune a staff member handles.
@@ -108,6 +113,8 @@ pub struct StatusChange {
     pub legal_ground: String,
     /// The etag the actor read, if they sent one.
     pub etag: Option<String>,
+    /// A response template whose text becomes the public note (the note is then empty).
+    pub template: Option<response_template::Model>,
 }
 
 /// A staff member's assignment of a request, parsed.
@@ -135,11 +142,12 @@ pub enum ListScope {
     },
 }
 
-/// A request with its status history, oldest first (empty in lists).
+/// A request with its status history and appeals, oldest first (empty in lists).
 #[derive(Debug, Clone)]
 pub struct RequestView {
     pub request: service_request::Model,
     pub history: Vec<history_entry::Model>,
+    pub appeals: Vec<appeal::Model>,
 }
 
 /// A filed request and its receipt.
@@ -320,6 +328,7 @@ impl Requests {
             resolved_at: Set(None),
             answered_at: Set(None),
             area: Set(new.area.clone()),
+            language: Set(new.language.clone()),
         }
         .insert(txn)
         .await?;
@@ -360,6 +369,7 @@ impl Requests {
         Ok(RequestView {
             request,
             history: vec![first],
+            appeals: Vec::new(),
         })
     }
 
@@ -467,6 +477,21 @@ impl Requests {
             );
             return Err(Error::InvalidArgument(violations));
         }
+        let note = match &change.template {
+            None => change.note.clone(),
+            Some(template) => {
+                let fits_service = template
+                    .service_id
+                    .is_none_or(|service| service == request.service_id);
+                if template.status != domain::status_to_db(change.to) || !fits_service {
+                    return Err(Error::precondition(
+                        "TEMPLATE_MISMATCH",
+                        "this response template is for another status or service",
+                    ));
+                }
+                in_language(&text_of(template), &request.language)
+            }
+        };
         let mut next = request.clone();
         next.status = domain::status_to_db(change.to).to_string();
         match change.to {
@@ -480,7 +505,6 @@ impl Requests {
         }
         self.move_clock(&txn, &request, &mut next, change.to, now)
             .await?;
-        let note = change.note.clone();
         self.save_transition(
             &txn,
             &request,
@@ -857,7 +881,16 @@ impl Requests {
             .order_by_asc(history_entry::Column::Id)
             .all(&self.db)
             .await?;
-        Ok(RequestView { request, history })
+        let appeals = appeal::Entity::find()
+            .filter(appeal::Column::RequestId.eq(request.id))
+            .order_by_asc(appeal::Column::FiledAt)
+            .all(&self.db)
+            .await?;
+        Ok(RequestView {
+            request,
+            history,
+            appeals,
+        })
     }
 
     /// The calendar of commune `commune_id` (for the receipt's and the deadline's callers).

@@ -269,6 +269,85 @@ pub mod request_follower {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod attachment {
+    use sea_orm::entity::prelude::*;
+
+    /// A file attached to a request; its bytes are in the attachment store under
+    /// `storage_key`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "attachments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub request_id: Uuid,
+        pub file_name: String,
+        pub content_type: String,
+        pub size_bytes: i64,
+        pub sha256: String,
+        pub storage_key: String,
+        pub uploaded_by: Uuid,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod response_template {
+    use sea_orm::entity::prelude::*;
+
+    /// A commune's standard public note for a status.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "response_templates")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        /// As in [`crate::domain::status_to_db`].
+        pub status: String,
+        pub service_id: Option<Uuid>,
+        pub name: String,
+        pub text_ar: String,
+        pub text_fr: String,
+        pub text_en: String,
+        pub text_tzm: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod appeal {
+    use sea_orm::entity::prelude::*;
+
+    /// One step of an access-to-information request's appeal trail.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "appeals")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub request_id: Uuid,
+        /// As in [`crate::appeals::level_to_db`].
+        pub level: String,
+        pub reason: String,
+        pub filed_at: DateTimeUtc,
+        pub decision: Option<String>,
+        pub upheld: Option<bool>,
+        pub decided_at: Option<DateTimeUtc>,
+        pub decided_by: Option<Uuid>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod service_request {
     use sea_orm::entity::prelude::*;
 
@@ -335,6 +414,8 @@ pub mod service_request {
         pub answered_at: Option<DateTimeUtc>,
         /// The district or arrondissement given at filing.
         pub area: Option<String>,
+        /// The filer's language code at filing (`ar`, `fr`, `en`, `tzm`): templates speak it.
+        pub language: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -404,6 +485,8 @@ impl MigratorTrait for Migrator {
             Box::new(CreateAppointmentTables),
             Box::new(CreateStatisticsTables),
             Box::new(CreateRequestFollowers),
+            Box::new(CreateAttachments),
+            Box::new(CreateTemplatesAndAppeals),
         ]
     }
 }
@@ -1171,6 +1254,148 @@ impl MigrationTrait for CreateRequestFollowers {
                     .table("requests")
                     .col("service_id")
                     .col("latitude")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateAttachments;
+
+impl MigrationName for CreateAttachments {
+    fn name(&self) -> &str {
+        "m0006_000001_create_attachments"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAttachments {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("attachments")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("request_id").uuid().not_null())
+                    .col(ColumnDef::new("file_name").string().not_null())
+                    .col(ColumnDef::new("content_type").string_len(64).not_null())
+                    .col(ColumnDef::new("size_bytes").big_integer().not_null())
+                    .col(ColumnDef::new("sha256").string_len(64).not_null())
+                    .col(ColumnDef::new("storage_key").string().not_null())
+                    .col(ColumnDef::new("uploaded_by").uuid().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("attachments", "request_id")
+                            .to("requests", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("attachments_by_request")
+                    .table("attachments")
+                    .col("request_id")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateTemplatesAndAppeals;
+
+impl MigrationName for CreateTemplatesAndAppeals {
+    fn name(&self) -> &str {
+        "m0007_000001_create_templates_and_appeals"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTemplatesAndAppeals {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        add_column(
+            manager,
+            "requests",
+            ColumnDef::new("language")
+                .string_len(8)
+                .not_null()
+                .default("ar"),
+        )
+        .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("response_templates")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("status").string_len(32).not_null())
+                    .col(ColumnDef::new("service_id").uuid().null())
+                    .col(ColumnDef::new("name").string().not_null())
+                    .col(ColumnDef::new("text_ar").text().not_null())
+                    .col(ColumnDef::new("text_fr").text().not_null())
+                    .col(ColumnDef::new("text_en").text().not_null())
+                    .col(ColumnDef::new("text_tzm").text().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("response_templates_by_commune")
+                    .table("response_templates")
+                    .col("commune_id")
+                    .col("status")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("appeals")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("request_id").uuid().not_null())
+                    .col(ColumnDef::new("level").string_len(32).not_null())
+                    .col(ColumnDef::new("reason").text().not_null())
+                    .col(
+                        ColumnDef::new("filed_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new("decision").text().null())
+                    .col(ColumnDef::new("upheld").boolean().null())
+                    .col(
+                        ColumnDef::new("decided_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(ColumnDef::new("decided_by").uuid().null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("appeals", "request_id")
+                            .to("requests", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("appeals_once_per_level")
+                    .table("appeals")
+                    .col("request_id")
+                    .col("level")
+                    .unique()
                     .to_owned(),
             )
             .await

@@ -854,6 +854,8 @@ async fn information_request_deadlines(backend: Backend) {
     .request
     .expect("request");
     let due = date(&waiting.deadline.expect("deadline").due_date);
+    // Law 55-19: an administrative act is answered within 60 days.
+    assert_eq!(due, calendar.due_date(today, DayCount::CalendarDays(60)));
     change(
         &stack,
         &officer,
@@ -931,7 +933,51 @@ async fn deadline_events_are_emitted_once(backend: Backend) {
         .expect("sub")
         .to_string();
     let (_, citizen) = stack.register_citizen("DLN", "Omar", Language::En).await;
-    let service = create(&stack, &admin, pothole()).await;
+    // The roads department and its head, who hears of breaches.
+    let roads = stack
+        .identity()
+        .create_department(authorized(
+            jamaa_proto::identity::v1::CreateDepartmentRequest {
+                code: "ROADS".into(),
+                name: text("Voirie"),
+            },
+            &admin,
+        ))
+        .await
+        .expect("department")
+        .into_inner()
+        .department
+        .expect("department");
+    let head = stack
+        .create_staff(&admin, "head@dln.test", &[Role::CaseOfficer])
+        .await;
+    let head_id = token_claims(&head)["sub"]
+        .as_str()
+        .expect("sub")
+        .to_string();
+    stack
+        .identity()
+        .grant_role(authorized(
+            jamaa_proto::identity::v1::GrantRoleRequest {
+                user_id: head_id,
+                grant: Some(jamaa_proto::identity::v1::RoleGrant {
+                    role: Role::DepartmentHead as i32,
+                    department_id: roads.id.clone(),
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("head of roads");
+    let service = create(
+        &stack,
+        &admin,
+        requests::ServiceDefinition {
+            department_id: roads.id.clone(),
+            ..pothole()
+        },
+    )
+    .await;
     let request = submit(
         &stack,
         &citizen,
@@ -1024,6 +1070,24 @@ async fn deadline_events_are_emitted_once(backend: Backend) {
         notices.iter().any(|title| title.contains("تجاوز")),
         "{notices:?}"
     );
+    // The department's head hears of the breach (and only of it).
+    let heads_notices = jamaa_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "the head hears",
+        || async {
+            let notices: Vec<String> = stack
+                .inbox(&head)
+                .await
+                .into_iter()
+                .filter(|n| n.body.contains(&code))
+                .map(|n| n.title)
+                .collect();
+            (!notices.is_empty()).then_some(notices)
+        },
+    )
+    .await;
+    assert_eq!(heads_notices.len(), 1, "{heads_notices:?}");
+    assert!(heads_notices[0].contains("تجاوز"), "{heads_notices:?}");
     stack.stop().await;
 }
 

@@ -418,5 +418,19 @@ async fn figures_match(backend: Backend) {
     assert!(lines[0].starts_with("service_code,group,received"));
     assert_eq!(lines[1], "pothole,,9,6,1,2,15,0.857,3.500,2,false");
     assert_eq!(lines[2], ",,9,6,1,2,15,0.857,3.500,2,false");
+    let (status, content_type, body) = jamaa_tests::send(
+        "GET",
+        &url.replace("EXPORT_FORMAT_CSV", "EXPORT_FORMAT_JSON"),
+        &[],
+        String::new(),
+    )
+    .await;
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let rows = json.as_array().expect("an array");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["serviceCode"], "pothole");
+    assert_eq!(rows[0]["received"], "9");
+    assert_eq!(rows[0]["medianWorkingDays"], 2);
     stack.stop().await;
 }

@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 use jamaa_auth::Role;
+use jamaa_events::Outbox;
 use jamaa_proto::events::v1 as events;
 use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use sea_orm::{
@@ -257,10 +258,18 @@ impl Accounts {
         .await?;
         for grant in roles {
             grant_in_department(&txn, user_id, grant.role, grant.department_id).await?;
-            record_role_change(&txn, found.commune_id, &actor, "role.grant", user_id, grant)
-                .await?;
+            record_role_change(
+                &txn,
+                &self.outbox,
+                found.commune_id,
+                &actor,
+                "role.grant",
+                user_id,
+                grant,
+            )
+            .await?;
         }
-        txn.commit().await?;
+        self.outbox.commit(txn).await?;
         let account = self.account(user_id).await?;
         self.open_session(account, false).await
     }
@@ -276,8 +285,17 @@ impl Accounts {
         self.staff_member(commune_id, user_id).await?;
         let txn = self.db.begin().await?;
         grant_in_department(&txn, user_id, grant.role, grant.department_id).await?;
-        record_role_change(&txn, commune_id, actor, "role.grant", user_id, grant).await?;
-        txn.commit().await?;
+        record_role_change(
+            &txn,
+            &self.outbox,
+            commune_id,
+            actor,
+            "role.grant",
+            user_id,
+            grant,
+        )
+        .await?;
+        self.outbox.commit(txn).await?;
         self.account(user_id).await
     }
 
@@ -306,8 +324,17 @@ impl Accounts {
             role,
             department_id: account.departments.get(&role).copied(),
         };
-        record_role_change(&txn, commune_id, actor, "role.revoke", user_id, grant).await?;
-        txn.commit().await?;
+        record_role_change(
+            &txn,
+            &self.outbox,
+            commune_id,
+            actor,
+            "role.revoke",
+            user_id,
+            grant,
+        )
+        .await?;
+        self.outbox.commit(txn).await?;
         self.account(user_id).await
     }
 
@@ -325,8 +352,10 @@ impl Accounts {
     }
 }
 
+/// Audits a role change and publishes `StaffRoleChanged` (in the same transaction).
 async fn record_role_change(
     txn: &sea_orm::DatabaseTransaction,
+    outbox: &Outbox,
     commune_id: Uuid,
     actor: &Actor,
     action: &'static str,
@@ -347,7 +376,27 @@ async fn record_role_change(
             }),
         },
     )
-    .await
+    .await?;
+    outbox
+        .add(
+            txn,
+            format!("users/{user_id}"),
+            &events::StaffRoleChanged {
+                user_id: user_id.to_string(),
+                commune_id: commune_id.to_string(),
+                role: grant.role.as_str().to_string(),
+                department_id: grant
+                    .department_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+                granted: action == "role.grant",
+                change_time: Some(jamaa_proto::timestamp_from_millis(
+                    Utc::now().timestamp_millis(),
+                )),
+            },
+        )
+        .await?;
+    Ok(())
 }
 
 fn parse_stored_roles(text: &str) -> Result<Vec<RoleGrant>, Error> {

@@ -18,7 +18,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::CONSUMER;
-use crate::storage::{delivery, follower, notification, recipient};
+use crate::storage::{delivery, department_head, follower, notification, recipient};
 use crate::templates::{self, Notice};
 
 /// The event types this service consumes.
@@ -36,6 +36,7 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::RequestAssigned>(),
         CloudEvent::type_of::<events::DeadlineApproaching>(),
         CloudEvent::type_of::<events::DeadlineBreached>(),
+        CloudEvent::type_of::<events::StaffRoleChanged>(),
         CloudEvent::type_of::<events::RequestFollowed>(),
         CloudEvent::type_of::<events::RequestUnfollowed>(),
         CloudEvent::type_of::<events::AppointmentBooked>(),
@@ -70,6 +71,19 @@ enum Effect {
     Unfollow {
         request_id: Uuid,
         user_id: Uuid,
+    },
+    /// Someone became, or stopped being, a department's head.
+    DepartmentHead {
+        department_id: Uuid,
+        user_id: Uuid,
+        head: bool,
+    },
+    /// Write to a request's assignee (if any) and its department's heads.
+    NotifyAssigneeAndHeads {
+        assignee: Option<Uuid>,
+        department_id: Option<Uuid>,
+        commune_id: Option<Uuid>,
+        notice: Notice,
     },
     /// Write to a request's citizen (when it has an account) and to each of its followers.
     NotifyRequestAudience {
@@ -120,6 +134,10 @@ impl EventHandler for NotificationHandler {
                     .filter(follower::Column::UserId.eq(user_id))
                     .exec(&txn)
                     .await?;
+                department_head::Entity::delete_many()
+                    .filter(department_head::Column::UserId.eq(user_id))
+                    .exec(&txn)
+                    .await?;
             }
             Effect::Follow {
                 request_id,
@@ -157,35 +175,57 @@ impl EventHandler for NotificationHandler {
                     .filter(follower::Column::RequestId.eq(request_id))
                     .all(&txn)
                     .await?;
-                let audience = citizen.into_iter().chain(
-                    followers
-                        .into_iter()
-                        .map(|follower| follower.user_id)
-                        .filter(|user| Some(*user) != citizen),
-                );
-                for recipient_id in audience {
-                    let language = recipient_language(&txn, recipient_id).await?;
-                    let rendered = templates::render(&notice, language).map_err(|error| {
-                        HandlerError(format!("cannot render a notification: {error}"))
-                    })?;
-                    insert_notification(
-                        &txn,
-                        notification::ActiveModel {
-                            id: Set(Uuid::now_v7()),
-                            recipient_id: Set(recipient_id),
-                            commune_id: Set(commune_id),
-                            event_id: Set(event.id),
-                            event_type: Set(event.event_type.clone()),
-                            subject: Set(event.subject.clone()),
-                            title: Set(rendered.title),
-                            body: Set(rendered.body),
-                            language: Set(rendered.language.code().to_string()),
-                            created_at: Set(Utc::now()),
-                            read_at: Set(None),
-                        },
+                let audience: Vec<Uuid> = citizen
+                    .into_iter()
+                    .chain(
+                        followers
+                            .into_iter()
+                            .map(|follower| follower.user_id)
+                            .filter(|user| Some(*user) != citizen),
                     )
+                    .collect();
+                write_to_each(&txn, event, &audience, commune_id, &notice).await?;
+            }
+            Effect::DepartmentHead {
+                department_id,
+                user_id,
+                head,
+            } => {
+                department_head::Entity::delete_many()
+                    .filter(department_head::Column::DepartmentId.eq(department_id))
+                    .filter(department_head::Column::UserId.eq(user_id))
+                    .exec(&txn)
+                    .await?;
+                if head {
+                    department_head::Entity::insert(department_head::ActiveModel {
+                        department_id: Set(department_id),
+                        user_id: Set(user_id),
+                    })
+                    .exec_without_returning(&txn)
                     .await?;
                 }
+            }
+            Effect::NotifyAssigneeAndHeads {
+                assignee,
+                department_id,
+                commune_id,
+                notice,
+            } => {
+                let heads: Vec<Uuid> = match department_id {
+                    Some(department_id) => department_head::Entity::find()
+                        .filter(department_head::Column::DepartmentId.eq(department_id))
+                        .all(&txn)
+                        .await?
+                        .into_iter()
+                        .map(|head| head.user_id)
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let audience: Vec<Uuid> = assignee
+                    .into_iter()
+                    .chain(heads.into_iter().filter(|head| Some(*head) != assignee))
+                    .collect();
+                write_to_each(&txn, event, &audience, commune_id, &notice).await?;
             }
             Effect::Notify {
                 recipient_id,
@@ -341,19 +381,25 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
         }
     } else if event.is::<events::DeadlineBreached>() {
         let payload = event.decode::<events::DeadlineBreached>()?;
-        let Some(recipient_id) = parse_optional_id(event, "assignee_id", &payload.assignee_id)?
-        else {
-            return Ok(None);
-        };
-        Effect::Notify {
-            recipient_id,
+        Effect::NotifyAssigneeAndHeads {
+            assignee: parse_optional_id(event, "assignee_id", &payload.assignee_id)?,
+            department_id: parse_optional_id(event, "department_id", &payload.department_id)?,
             commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
             notice: Notice::DeadlineBreached {
                 tracking_code: payload.tracking_code,
                 due_date: payload.due_date,
             },
-            language: None,
-            email: None,
+        }
+    } else if event.is::<events::StaffRoleChanged>() {
+        let payload = event.decode::<events::StaffRoleChanged>()?;
+        let department = parse_optional_id(event, "department_id", &payload.department_id)?;
+        match department {
+            Some(department_id) if payload.role == "department_head" => Effect::DepartmentHead {
+                department_id,
+                user_id: parse_id(event, "user_id", &payload.user_id)?,
+                head: payload.granted,
+            },
+            _ => return Ok(None),
         }
     } else if event.is::<events::AppointmentBooked>() {
         let payload = event.decode::<events::AppointmentBooked>()?;
@@ -553,6 +599,39 @@ async fn queue_email(
 }
 
 /// Inserts a notification unless this event already wrote one to this recipient.
+/// Writes `notice` to each of `recipients`, each in their language.
+async fn write_to_each(
+    txn: &DatabaseTransaction,
+    event: &CloudEvent,
+    recipients: &[Uuid],
+    commune_id: Option<Uuid>,
+    notice: &Notice,
+) -> Result<(), HandlerError> {
+    for recipient_id in recipients {
+        let language = recipient_language(txn, *recipient_id).await?;
+        let rendered = templates::render(notice, language)
+            .map_err(|error| HandlerError(format!("cannot render a notification: {error}")))?;
+        insert_notification(
+            txn,
+            notification::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                recipient_id: Set(*recipient_id),
+                commune_id: Set(commune_id),
+                event_id: Set(event.id),
+                event_type: Set(event.event_type.clone()),
+                subject: Set(event.subject.clone()),
+                title: Set(rendered.title),
+                body: Set(rendered.body),
+                language: Set(rendered.language.code().to_string()),
+                created_at: Set(Utc::now()),
+                read_at: Set(None),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 async fn insert_notification(
     txn: &DatabaseTransaction,
     row: notification::ActiveModel,

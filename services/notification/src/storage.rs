@@ -42,6 +42,25 @@ pub mod follower {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod department_head {
+    use sea_orm::entity::prelude::*;
+
+    /// A department's head (from `StaffRoleChanged`): told when its requests breach a deadline.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "department_heads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub department_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod notification {
     use sea_orm::entity::prelude::*;
 
@@ -121,6 +140,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateNotificationTables),
             Box::new(CreateDeliveries),
             Box::new(CreateRequestFollowers),
+            Box::new(CreateDepartmentHeads),
         ]
     }
 }
@@ -290,6 +310,30 @@ impl MigrationTrait for CreateRequestFollowers {
                     .name("request_followers_by_user")
                     .table("request_followers")
                     .col("user_id")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateDepartmentHeads;
+
+impl MigrationName for CreateDepartmentHeads {
+    fn name(&self) -> &str {
+        "m0004_000001_create_department_heads"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateDepartmentHeads {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("department_heads")
+                    .col(ColumnDef::new("department_id").uuid().not_null())
+                    .col(ColumnDef::new("user_id").uuid().not_null())
+                    .primary_key(Index::create().col("department_id").col("user_id"))
                     .to_owned(),
             )
             .await

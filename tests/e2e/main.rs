@@ -16,6 +16,7 @@ mod key_rotation;
 mod metrics;
 mod outbox;
 mod passwords;
+mod petitions;
 mod platform;
 mod privacy;
 mod residences;

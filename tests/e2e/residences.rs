@@ -34,6 +34,7 @@ async fn residences(backend: Backend) {
                 request_id: uuid::Uuid::now_v7().to_string(),
                 title: "Un marché couvert".into(),
                 body: "Nous demandons un marché couvert au centre.".into(),
+                draft: false,
             },
             &leila,
         ))

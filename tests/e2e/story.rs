@@ -253,6 +253,7 @@ async fn story(backend: Backend) {
                 request_id: uuid::Uuid::now_v7().to_string(),
                 title: "Un parc pour le quartier".into(),
                 body: "Nous demandons au conseil d'aménager le terrain vague en parc.".into(),
+                draft: false,
             },
             &amina,
         ))

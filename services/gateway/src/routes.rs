@@ -862,6 +862,43 @@ pub fn operations() -> Vec<Operation> {
                 .without_body(),
             |mut clients: Clients, request| async move { clients.participation.sign_petition(request).await },
         ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/petitions/{id}/publish", "PublishPetition")
+                .without_body()
+                .summary("Opens a draft petition for signatures until the collecting window ends. Its agent."),
+            |mut clients: Clients, request| async move { clients.participation.publish_petition(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/petitions/{id}/submit", "SubmitPetition")
+                .without_body()
+                .summary("Submits a petition that reached its threshold to the council; the decision is due within three months. Its agent."),
+            |mut clients: Clients, request| async move { clients.participation.submit_petition(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/petitions/{id}/review", "ReviewPetition")
+                .without_body()
+                .summary("Takes a submitted petition under review by the council's bureau. Council secretaries and commune administrators."),
+            |mut clients: Clients, request| async move { clients.participation.review_petition(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/petitions/{id}/admissibility", "DecidePetitionAdmissibility")
+                .summary("Decides admissibility ({admissible, session} or {admissible: false, reasons}). Council secretaries and commune administrators."),
+            |mut clients: Clients, request| async move {
+                clients.participation.decide_petition_admissibility(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/petitions/{id}/answer", "AnswerPetition")
+                .summary("Records the council's decision on an admissible petition ({decision}). Council secretaries and commune administrators."),
+            |mut clients: Clients, request| async move { clients.participation.answer_petition(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/petitions/{id}/signatories", "ListPetitionSignatories")
+                .summary("The signatories, for the petition's agent and the council secretary only; each reading is recorded."),
+            |mut clients: Clients, request| async move {
+                clients.participation.list_petition_signatories(request).await
+            },
+        ),
         // the gateway itself
         Operation::custom(
             RouteSpec::new(Get, "/openapi.json", "GetOpenApi")

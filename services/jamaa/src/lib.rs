@@ -39,6 +39,7 @@ pub struct Settings {
     pub identity: jamaa_identity::IdentityConfig,
     pub notification: jamaa_notification::NotificationConfig,
     pub service_request: jamaa_service_request::ServiceRequestConfig,
+    pub participation: jamaa_participation::ParticipationConfig,
     pub gateway: GatewayConfig,
     pub demo: demo::DemoConfig,
 }
@@ -136,6 +137,11 @@ appointment_reminder_hours = 24
 statistics_interval_seconds = 10
 attachments_dir = "data/attachments"
 
+# Petitions: how long they collect signatures; how often expiries and overdue decisions are found.
+[participation]
+collecting_days = 90
+scan_interval_seconds = 60
+
 # E-mail: none on a laptop (messages reach the in-app inbox); e.g. smtp://127.0.0.1:1025 for a
 # local mail catcher.
 [notification.email]
@@ -218,7 +224,13 @@ impl Stack {
             &settings.identity,
         )
         .await?;
-        jamaa_participation::mount(&mut server, &context(participation_db), &own_url).await?;
+        jamaa_participation::mount(
+            &mut server,
+            &context(participation_db),
+            &own_url,
+            &settings.participation,
+        )
+        .await?;
 
         let (gate_bus, gate_shutdown) = (bus.clone(), shutdown.clone());
         server

@@ -37,6 +37,8 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::DeadlineApproaching>(),
         CloudEvent::type_of::<events::DeadlineBreached>(),
         CloudEvent::type_of::<events::StaffRoleChanged>(),
+        CloudEvent::type_of::<events::PetitionDecided>(),
+        CloudEvent::type_of::<events::PetitionDecisionOverdue>(),
         CloudEvent::type_of::<events::RequestFollowed>(),
         CloudEvent::type_of::<events::RequestUnfollowed>(),
         CloudEvent::type_of::<events::AppointmentBooked>(),
@@ -421,6 +423,31 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
             notice: Notice::AppointmentReminder {
                 office: payload.office_name.unwrap_or_default(),
                 start: payload.local_start,
+            },
+            language: None,
+            email: None,
+        }
+    } else if event.is::<events::PetitionDecided>() {
+        let payload = event.decode::<events::PetitionDecided>()?;
+        Effect::Notify {
+            recipient_id: parse_id(event, "author_id", &payload.author_id)?,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::PetitionDecided {
+                title: payload.title,
+                outcome: jamaa_proto::participation::v1::PetitionStatus::try_from(payload.outcome)
+                    .unwrap_or(jamaa_proto::participation::v1::PetitionStatus::Answered),
+                text: payload.text,
+            },
+            language: None,
+            email: None,
+        }
+    } else if event.is::<events::PetitionDecisionOverdue>() {
+        let payload = event.decode::<events::PetitionDecisionOverdue>()?;
+        Effect::Notify {
+            recipient_id: parse_id(event, "author_id", &payload.author_id)?,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::PetitionDecisionOverdue {
+                title: payload.title,
             },
             language: None,
             email: None,

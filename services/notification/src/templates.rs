@@ -12,6 +12,7 @@
 
 use std::sync::LazyLock;
 
+use jamaa_proto::participation::v1::PetitionStatus;
 use jamaa_proto::servicerequest::v1::RequestStatus;
 use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use minijinja::value::Value;
@@ -65,6 +66,15 @@ pub enum Notice {
         tracking_code: String,
         due_date: String,
     },
+    /// The council decided on the recipient's petition (admissible: `text` is the session;
+    /// inadmissible: the reasons; answered: the decision).
+    PetitionDecided {
+        title: String,
+        outcome: PetitionStatus,
+        text: String,
+    },
+    /// The council's decision on the recipient's petition is overdue.
+    PetitionDecisionOverdue { title: String },
     /// The recipient booked a desk appointment at `office`, at `start` (local time).
     AppointmentBooked {
         office: LocalizedText,
@@ -93,11 +103,15 @@ pub enum Kind {
     DeadlineBreached,
     AppointmentBooked,
     AppointmentReminder,
+    PetitionDecided,
+    PetitionDecisionOverdue,
 }
 
 impl Kind {
     /// Every kind (for tests and checks).
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 15] = [
+        Kind::PetitionDecided,
+        Kind::PetitionDecisionOverdue,
         Kind::AppointmentBooked,
         Kind::AppointmentReminder,
         Kind::DeadlineExtended,
@@ -129,6 +143,8 @@ impl Kind {
             Kind::DeadlineBreached => "deadline_breached",
             Kind::AppointmentBooked => "appointment_booked",
             Kind::AppointmentReminder => "appointment_reminder",
+            Kind::PetitionDecided => "petition_decided",
+            Kind::PetitionDecisionOverdue => "petition_decision_overdue",
         }
     }
 }
@@ -149,6 +165,8 @@ impl Notice {
             Notice::DeadlineBreached { .. } => Kind::DeadlineBreached,
             Notice::AppointmentBooked { .. } => Kind::AppointmentBooked,
             Notice::AppointmentReminder { .. } => Kind::AppointmentReminder,
+            Notice::PetitionDecided { .. } => Kind::PetitionDecided,
+            Notice::PetitionDecisionOverdue { .. } => Kind::PetitionDecisionOverdue,
         }
     }
 }
@@ -248,6 +266,16 @@ pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja
             tracking_code => tracking_code,
             due_date => due_date,
         },
+        Notice::PetitionDecided {
+            title,
+            outcome,
+            text,
+        } => context! {
+            title => title.trim(),
+            outcome => petition_outcome(*outcome),
+            text => text.trim(),
+        },
+        Notice::PetitionDecisionOverdue { title } => context! { title => title.trim() },
         Notice::AppointmentBooked { office, start }
         | Notice::AppointmentReminder { office, start } => context! {
             office => in_language(office, language),
@@ -259,6 +287,15 @@ pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja
         body: render_one(kind, source.body, &context)?,
         language,
     })
+}
+
+/// The outcome's name in the templates.
+fn petition_outcome(outcome: PetitionStatus) -> &'static str {
+    match outcome {
+        PetitionStatus::Admissible => "admissible",
+        PetitionStatus::Inadmissible => "inadmissible",
+        _ => "answered",
+    }
 }
 
 /// `text` in `language`, falling back along its chain, then to any language given.
@@ -359,6 +396,16 @@ fn arabic(kind: Kind) -> Source {
             title: "تجاوز أجل الطلب {{ tracking_code }}",
             body: "انقضى أجل الرد على الطلب {{ tracking_code }} في {{ due_date }}، وأحيل على رئيس القسم.",
         },
+        Kind::PetitionDecided => Source {
+            title: "قرار بخصوص عريضتكم «{{ title }}»",
+            body: "{% if outcome == 'admissible' %}قُبلت عريضتكم «{{ title }}» وأدرجت في جدول أعمال {{ text }}.\
+                   {% elif outcome == 'inadmissible' %}رُفضت عريضتكم «{{ title }}». الأسباب: {{ text }}\
+                   {% else %}قرار المجلس بخصوص عريضتكم «{{ title }}»: {{ text }}{% endif %}",
+        },
+        Kind::PetitionDecisionOverdue => Source {
+            title: "تأخر قرار المجلس بخصوص عريضتكم",
+            body: "مرت ثلاثة أشهر على إيداع عريضتكم «{{ title }}» دون قرار معلل من المجلس.",
+        },
         Kind::AppointmentBooked => Source {
             title: "تم حجز موعدكم",
             body: "موعدكم في {{ office }} يوم {{ start }}. أحضروا البطاقة الوطنية والوثائق المطلوبة.",
@@ -378,6 +425,31 @@ fn arabic(kind: Kind) -> Source {
 /// The templates of `kind` in `language`, when that language has them.
 fn translation(kind: Kind, language: Language) -> Option<Source> {
     let source = match (language, kind) {
+        (Language::Fr, Kind::PetitionDecided) => Source {
+            title: "Décision sur votre pétition « {{ title }} »",
+            body: "{% if outcome == 'admissible' %}Votre pétition « {{ title }} » est recevable : \
+                   elle est inscrite à l'ordre du jour de {{ text }}.\
+                   {% elif outcome == 'inadmissible' %}Votre pétition « {{ title }} » est irrecevable. \
+                   Motifs : {{ text }}{% else %}Décision du conseil sur votre pétition « {{ title }} » : \
+                   {{ text }}{% endif %}",
+        },
+        (Language::Fr, Kind::PetitionDecisionOverdue) => Source {
+            title: "Décision en retard sur votre pétition",
+            body: "Trois mois ont passé depuis le dépôt de votre pétition « {{ title }} » sans \
+                   décision motivée du conseil.",
+        },
+        (Language::En, Kind::PetitionDecided) => Source {
+            title: "Decision on your petition \"{{ title }}\"",
+            body: "{% if outcome == 'admissible' %}Your petition \"{{ title }}\" is admissible: it is \
+                   on the agenda of {{ text }}.{% elif outcome == 'inadmissible' %}Your petition \
+                   \"{{ title }}\" is inadmissible. Reasons: {{ text }}{% else %}The council's decision \
+                   on your petition \"{{ title }}\": {{ text }}{% endif %}",
+        },
+        (Language::En, Kind::PetitionDecisionOverdue) => Source {
+            title: "The decision on your petition is overdue",
+            body: "Three months have passed since your petition \"{{ title }}\" was submitted, \
+                   without a reasoned decision of the council.",
+        },
         (Language::Fr, Kind::AppointmentBooked) => Source {
             title: "Rendez-vous réservé",
             body: "Votre rendez-vous : {{ office }}, le {{ start }}. Apportez votre carte \
@@ -621,6 +693,14 @@ mod tests {
             Kind::DeadlineBreached => Notice::DeadlineBreached {
                 tracking_code: "CAS-2025-000042".into(),
                 due_date: "2026-12-31".into(),
+            },
+            Kind::PetitionDecided => Notice::PetitionDecided {
+                title: "Plus d'arbres".into(),
+                outcome: PetitionStatus::Inadmissible,
+                text: "hors compétence".into(),
+            },
+            Kind::PetitionDecisionOverdue => Notice::PetitionDecisionOverdue {
+                title: "Plus d'arbres".into(),
             },
             Kind::AppointmentBooked => Notice::AppointmentBooked {
                 office: LocalizedText {

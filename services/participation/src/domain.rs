@@ -104,30 +104,62 @@ pub fn threshold_newly_reached(
 /// Where a petition stands (stored as [`PetitionStatus::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PetitionStatus {
+    /// Written, not open for signatures yet.
+    Draft,
     /// Gathering signatures.
     Collecting,
     /// Has as many signatures as its threshold asks.
     ThresholdReached,
+    Submitted,
+    UnderReview,
+    Admissible,
+    Inadmissible,
+    Answered,
+    Expired,
 }
 
 impl PetitionStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            PetitionStatus::Draft => "draft",
             PetitionStatus::Collecting => "collecting",
             PetitionStatus::ThresholdReached => "threshold_reached",
+            PetitionStatus::Submitted => "submitted",
+            PetitionStatus::UnderReview => "under_review",
+            PetitionStatus::Admissible => "admissible",
+            PetitionStatus::Inadmissible => "inadmissible",
+            PetitionStatus::Answered => "answered",
+            PetitionStatus::Expired => "expired",
         }
     }
 
     pub fn parse(value: &str) -> Option<PetitionStatus> {
-        [PetitionStatus::Collecting, PetitionStatus::ThresholdReached]
-            .into_iter()
-            .find(|status| status.as_str() == value)
+        [
+            PetitionStatus::Draft,
+            PetitionStatus::Collecting,
+            PetitionStatus::ThresholdReached,
+            PetitionStatus::Submitted,
+            PetitionStatus::UnderReview,
+            PetitionStatus::Admissible,
+            PetitionStatus::Inadmissible,
+            PetitionStatus::Answered,
+            PetitionStatus::Expired,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == value)
     }
 
     pub fn to_proto(self) -> pb::PetitionStatus {
         match self {
+            PetitionStatus::Draft => pb::PetitionStatus::Draft,
             PetitionStatus::Collecting => pb::PetitionStatus::Collecting,
             PetitionStatus::ThresholdReached => pb::PetitionStatus::ThresholdReached,
+            PetitionStatus::Submitted => pb::PetitionStatus::Submitted,
+            PetitionStatus::UnderReview => pb::PetitionStatus::UnderReview,
+            PetitionStatus::Admissible => pb::PetitionStatus::Admissible,
+            PetitionStatus::Inadmissible => pb::PetitionStatus::Inadmissible,
+            PetitionStatus::Answered => pb::PetitionStatus::Answered,
+            PetitionStatus::Expired => pb::PetitionStatus::Expired,
         }
     }
 }

@@ -19,6 +19,17 @@ pub enum Error {
     CommuneNotFound(String),
     #[error("{0}")]
     PermissionDenied(String),
+    #[error("a petition cannot go from {} to {}", .from.as_str(), .to.as_str())]
+    InvalidTransition {
+        from: crate::domain::PetitionStatus,
+        to: crate::domain::PetitionStatus,
+    },
+    /// Another change committed between reading and updating the petition.
+    #[error("the petition changed meanwhile; reload and retry")]
+    Conflict,
+    /// Signatures are taken only while it collects, within its window.
+    #[error("{0}")]
+    NotCollecting(String),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
     #[error("{0}")]
@@ -43,6 +54,15 @@ impl From<Error> for Status {
                 format!("your commune {code} is not known to the identity service"),
             ),
             Error::PermissionDenied(message) => status::permission_denied(message),
+            Error::InvalidTransition { .. } => {
+                status::failed_precondition("INVALID_TRANSITION", error.to_string())
+            }
+            Error::Conflict => status::with_reason(
+                Code::Aborted,
+                "CONCURRENT_MODIFICATION",
+                "the petition changed meanwhile; reload and retry",
+            ),
+            Error::NotCollecting(message) => status::failed_precondition("NOT_COLLECTING", message),
             Error::Database(error) => status::from_db(error),
             Error::Internal(message) => status::internal(message),
         }

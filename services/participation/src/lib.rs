@@ -10,6 +10,7 @@ pub mod communes;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod lifecycle;
 pub mod petitions;
 pub mod storage;
 
@@ -27,12 +28,36 @@ use crate::petitions::Petitions;
 /// The CloudEvents source of participation's events.
 pub const EVENT_SOURCE: &str = "jamaa/participation";
 
+/// Participation's own settings (section `[participation]`, env `JAMAA__PARTICIPATION__…`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ParticipationConfig {
+    /// How long a published petition collects signatures, in days.
+    pub collecting_days: u32,
+    /// How often the petition scheduler (expiries, overdue decisions) scans, in seconds.
+    pub scan_interval_seconds: u64,
+}
+
 /// Settings of the standalone participation process.
-pub type Settings = jamaa_settings::ServiceSettings;
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Settings {
+    pub server: jamaa_settings::ServerSettings,
+    pub database: jamaa_settings::DatabaseSettings,
+    pub events: jamaa_settings::EventsSettings,
+    pub auth: jamaa_settings::AuthSettings,
+    pub telemetry: jamaa_settings::TelemetrySettings,
+    pub participation: ParticipationConfig,
+}
+
+/// The defaults of the `[participation]` section.
+pub const PARTICIPATION_DEFAULTS: &str = r#"
+[participation]
+collecting_days = 90
+scan_interval_seconds = 60
+"#;
 
 /// The built-in defaults of the standalone process.
 pub fn default_settings() -> String {
-    jamaa_settings::common_defaults("participation")
+    jamaa_settings::common_defaults("participation") + PARTICIPATION_DEFAULTS
 }
 
 /// Adds participation to `server`: its gRPC service and its outbox relay. `identity_url` is
@@ -42,10 +67,20 @@ pub async fn mount(
     server: &mut GrpcServer,
     context: &ServiceContext,
     identity_url: &str,
+    config: &ParticipationConfig,
 ) -> Result<(), StartError> {
     let communes = CommuneDirectory::connect(identity_url, context.shutdown.clone())?;
     let outbox = Outbox::new(EVENT_SOURCE);
-    let petitions = Arc::new(Petitions::new(context.db.clone(), outbox.clone(), communes));
+    let petitions = Arc::new(Petitions::new(
+        context.db.clone(),
+        outbox.clone(),
+        communes,
+        config.collecting_days,
+    ));
+    petitions.clone().run_scheduler(
+        std::time::Duration::from_secs(config.scan_interval_seconds.max(1)),
+        context.shutdown.clone(),
+    );
     context.start_outbox_relay(&outbox);
     server.add_service(ParticipationServiceServer::new(
         grpc::ParticipationGrpc::new(petitions),
@@ -65,7 +100,13 @@ pub async fn build(
         shutdown,
     )
     .await?;
-    mount(&mut server, &context, &settings.auth.identity_url).await?;
+    mount(
+        &mut server,
+        &context,
+        &settings.auth.identity_url,
+        &settings.participation,
+    )
+    .await?;
     Ok(Application::standalone(
         server,
         &context,

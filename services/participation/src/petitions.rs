@@ -34,6 +34,8 @@ pub struct NewPetition {
     pub request_id: Uuid,
     pub title: PetitionTitle,
     pub body: PetitionBody,
+    /// Keep it a draft (published later) instead of opening it for signatures.
+    pub draft: bool,
 }
 
 /// Who opens a petition: a citizen of a commune.
@@ -58,17 +60,25 @@ pub struct PetitionPage {
 }
 
 pub struct Petitions {
-    db: DatabaseConnection,
-    outbox: Outbox,
+    pub(crate) db: DatabaseConnection,
+    pub(crate) outbox: Outbox,
     communes: CommuneDirectory,
+    /// How long a published petition collects signatures.
+    pub(crate) collecting_days: u32,
 }
 
 impl Petitions {
-    pub fn new(db: DatabaseConnection, outbox: Outbox, communes: CommuneDirectory) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        outbox: Outbox,
+        communes: CommuneDirectory,
+        collecting_days: u32,
+    ) -> Self {
         Petitions {
             db,
             outbox,
             communes,
+            collecting_days,
         }
     }
 
@@ -94,9 +104,24 @@ impl Petitions {
             title: Set(new.title.as_str().to_string()),
             body: Set(new.body.as_str().to_string()),
             signature_threshold: Set(threshold.get()),
-            status: Set(PetitionStatus::Collecting.as_str().to_string()),
+            status: Set(if new.draft {
+                PetitionStatus::Draft
+            } else {
+                PetitionStatus::Collecting
+            }
+            .as_str()
+            .to_string()),
             created_at: Set(Utc::now()),
             threshold_reached_at: Set(None),
+            collect_until: Set((!new.draft)
+                .then(|| Utc::now() + chrono::Duration::days(i64::from(self.collecting_days)))),
+            submitted_at: Set(None),
+            decision_due_at: Set(None),
+            session: Set(None),
+            inadmissible_reasons: Set(None),
+            decision: Set(None),
+            decided_at: Set(None),
+            overdue_notified: Set(false),
         }
         .insert(&self.db)
         .await;
@@ -174,6 +199,17 @@ impl Petitions {
     ) -> Result<Signed, Error> {
         let txn = self.db.begin().await?;
         let petition = find_in_commune(&txn, commune_id, petition_id).await?;
+        let collecting = matches!(
+            PetitionStatus::parse(&petition.status),
+            Some(PetitionStatus::Collecting | PetitionStatus::ThresholdReached)
+        ) && petition
+            .collect_until
+            .is_none_or(|until| Utc::now() <= until);
+        if !collecting {
+            return Err(Error::NotCollecting(
+                "this petition does not take signatures now (a draft, submitted, or its window has ended)".into(),
+            ));
+        }
         let inserted = petition_signature::Entity::insert(petition_signature::ActiveModel {
             petition_id: Set(petition.id),
             citizen_id: Set(citizen_id),

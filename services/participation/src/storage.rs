@@ -30,6 +30,17 @@ pub mod petition {
         pub created_at: DateTimeUtc,
         /// When it reached its threshold; `None` before. Set once.
         pub threshold_reached_at: Option<DateTimeUtc>,
+        /// Signatures are taken until then (`None` for drafts).
+        pub collect_until: Option<DateTimeUtc>,
+        pub submitted_at: Option<DateTimeUtc>,
+        /// Three months after submission (law 113-14, article 123).
+        pub decision_due_at: Option<DateTimeUtc>,
+        pub session: Option<String>,
+        pub inadmissible_reasons: Option<String>,
+        pub decision: Option<String>,
+        pub decided_at: Option<DateTimeUtc>,
+        /// Whether `PetitionDecisionOverdue` went out (once).
+        pub overdue_notified: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -58,6 +69,26 @@ pub mod petition_signature {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod signatory_list_read {
+    use sea_orm::entity::prelude::*;
+
+    /// Someone read a petition's signatories (the list is never public; every reading is kept).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signatory_list_reads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub petition_id: Uuid,
+        pub reader_id: Uuid,
+        pub read_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Participation's migrations, in order.
 pub struct Migrator;
 
@@ -67,6 +98,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateOutboxEvents),
             Box::new(CreateInboxEvents),
             Box::new(CreateParticipationTables),
+            Box::new(AddPetitionLifecycle),
         ]
     }
 }
@@ -145,6 +177,86 @@ impl MigrationTrait for CreateParticipationTables {
                         ForeignKey::create()
                             .from("petition_signatures", "petition_id")
                             .to("petitions", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct AddPetitionLifecycle;
+
+impl MigrationName for AddPetitionLifecycle {
+    fn name(&self) -> &str {
+        "m0002_000001_add_petition_lifecycle"
+    }
+}
+
+/// Adds one column (SQLite alters one column per statement).
+async fn add_column(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    column: &mut ColumnDef,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(
+            Table::alter()
+                .table(table.to_string())
+                .add_column(column.take())
+                .to_owned(),
+        )
+        .await
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddPetitionLifecycle {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let petitions = "petitions";
+        for column in [
+            "collect_until",
+            "submitted_at",
+            "decision_due_at",
+            "decided_at",
+        ] {
+            add_column(
+                manager,
+                petitions,
+                ColumnDef::new(column).timestamp_with_time_zone().null(),
+            )
+            .await?;
+        }
+        for column in ["session", "inadmissible_reasons", "decision"] {
+            add_column(manager, petitions, ColumnDef::new(column).text().null()).await?;
+        }
+        add_column(
+            manager,
+            petitions,
+            ColumnDef::new("overdue_notified")
+                .boolean()
+                .not_null()
+                .default(false),
+        )
+        .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("petitions_by_status")
+                    .table("petitions")
+                    .col("status")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("signatory_list_reads")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("petition_id").uuid().not_null())
+                    .col(ColumnDef::new("reader_id").uuid().not_null())
+                    .col(
+                        ColumnDef::new("read_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
                     )
                     .to_owned(),
             )

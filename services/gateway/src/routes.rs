@@ -899,6 +899,56 @@ pub fn operations() -> Vec<Operation> {
                 clients.participation.list_petition_signatories(request).await
             },
         ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/proposals", "CreateProposal")
+                .idempotent()
+                .summary("Proposes an idea ({requestId, proposal: {title, body, category, latitude, longitude}}). Citizens."),
+            |mut clients: Clients, request| async move { clients.participation.create_proposal(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/proposals", "ListProposals")
+                .summary("Lists the caller's commune's proposals, newest first (?category=…).")
+                .query(&[
+                    PAGE_SIZE,
+                    PAGE_TOKEN,
+                    QueryParam {
+                        name: "category",
+                        kind: ParamKind::String,
+                        description: "Only this category.",
+                    },
+                ]),
+            |mut clients: Clients, request| async move { clients.participation.list_proposals(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/proposals/{id}", "GetProposal")
+                .summary("Gets a proposal of the caller's commune."),
+            |mut clients: Clients, request| async move { clients.participation.get_proposal(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/proposals/{id}/support", "SupportProposal")
+                .idempotent()
+                .without_body()
+                .summary("Supports a proposal, once per resident."),
+            |mut clients: Clients, request| async move { clients.participation.support_proposal(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/proposals/{id}/support/withdraw", "WithdrawProposalSupport")
+                .without_body()
+                .summary("Withdraws one's support while the proposal is open."),
+            |mut clients: Clients, request| async move {
+                clients.participation.withdraw_proposal_support(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/proposals/{id}/answer", "AnswerProposal")
+                .summary("Answers a proposal ({status, text}). Commune administrators and council secretaries."),
+            |mut clients: Clients, request| async move { clients.participation.answer_proposal(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/proposals/{id}/follow", "FollowProposal")
+                .summary("Follows ({follow: true}) or stops following ({follow: false}) a proposal."),
+            |mut clients: Clients, request| async move { clients.participation.follow_proposal(request).await },
+        ),
         // the gateway itself
         Operation::custom(
             RouteSpec::new(Get, "/openapi.json", "GetOpenApi")

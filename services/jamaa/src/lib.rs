@@ -141,6 +141,7 @@ attachments_dir = "data/attachments"
 [participation]
 collecting_days = 90
 scan_interval_seconds = 60
+proposal_support_threshold = 100
 
 # E-mail: none on a laptop (messages reach the in-app inbox); e.g. smtp://127.0.0.1:1025 for a
 # local mail catcher.

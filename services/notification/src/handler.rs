@@ -38,6 +38,8 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::DeadlineBreached>(),
         CloudEvent::type_of::<events::StaffRoleChanged>(),
         CloudEvent::type_of::<events::PetitionDecided>(),
+        CloudEvent::type_of::<events::ProposalAnswered>(),
+        CloudEvent::type_of::<events::ProposalFollowed>(),
         CloudEvent::type_of::<events::PetitionDecisionOverdue>(),
         CloudEvent::type_of::<events::RequestFollowed>(),
         CloudEvent::type_of::<events::RequestUnfollowed>(),
@@ -440,6 +442,35 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
             },
             language: None,
             email: None,
+        }
+    } else if event.is::<events::ProposalAnswered>() {
+        let payload = event.decode::<events::ProposalAnswered>()?;
+        // Followers of a proposal live in the same table as followers of a request (by id).
+        Effect::NotifyRequestAudience {
+            request_id: parse_id(event, "proposal_id", &payload.proposal_id)?,
+            citizen: Some(parse_id(event, "author_id", &payload.author_id)?),
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::ProposalAnswered {
+                title: payload.title,
+                status: jamaa_proto::participation::v1::ProposalStatus::try_from(payload.status)
+                    .unwrap_or(jamaa_proto::participation::v1::ProposalStatus::Evaluating),
+                text: payload.text,
+            },
+        }
+    } else if event.is::<events::ProposalFollowed>() {
+        let payload = event.decode::<events::ProposalFollowed>()?;
+        let request_id = parse_id(event, "proposal_id", &payload.proposal_id)?;
+        let user_id = parse_id(event, "user_id", &payload.user_id)?;
+        if payload.following {
+            Effect::Follow {
+                request_id,
+                user_id,
+            }
+        } else {
+            Effect::Unfollow {
+                request_id,
+                user_id,
+            }
         }
     } else if event.is::<events::PetitionDecisionOverdue>() {
         let payload = event.decode::<events::PetitionDecisionOverdue>()?;

@@ -26,7 +26,8 @@ pub mod recipient {
 pub mod follower {
     use sea_orm::entity::prelude::*;
 
-    /// Someone following a request (from `RequestFollowed`): they hear of its changes too.
+    /// Someone following a request (`RequestFollowed`) or a proposal (`ProposalFollowed`), by
+    /// its id (UUIDs do not collide): they hear of its changes too.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "request_followers")]
     pub struct Model {

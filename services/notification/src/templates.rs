@@ -73,6 +73,12 @@ pub enum Notice {
         outcome: PetitionStatus,
         text: String,
     },
+    /// The commune answered a proposal the recipient made or follows.
+    ProposalAnswered {
+        title: String,
+        status: jamaa_proto::participation::v1::ProposalStatus,
+        text: String,
+    },
     /// The council's decision on the recipient's petition is overdue.
     PetitionDecisionOverdue { title: String },
     /// The recipient booked a desk appointment at `office`, at `start` (local time).
@@ -105,11 +111,13 @@ pub enum Kind {
     AppointmentReminder,
     PetitionDecided,
     PetitionDecisionOverdue,
+    ProposalAnswered,
 }
 
 impl Kind {
     /// Every kind (for tests and checks).
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
+        Kind::ProposalAnswered,
         Kind::PetitionDecided,
         Kind::PetitionDecisionOverdue,
         Kind::AppointmentBooked,
@@ -145,6 +153,7 @@ impl Kind {
             Kind::AppointmentReminder => "appointment_reminder",
             Kind::PetitionDecided => "petition_decided",
             Kind::PetitionDecisionOverdue => "petition_decision_overdue",
+            Kind::ProposalAnswered => "proposal_answered",
         }
     }
 }
@@ -167,6 +176,7 @@ impl Notice {
             Notice::AppointmentReminder { .. } => Kind::AppointmentReminder,
             Notice::PetitionDecided { .. } => Kind::PetitionDecided,
             Notice::PetitionDecisionOverdue { .. } => Kind::PetitionDecisionOverdue,
+            Notice::ProposalAnswered { .. } => Kind::ProposalAnswered,
         }
     }
 }
@@ -276,6 +286,15 @@ pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja
             text => text.trim(),
         },
         Notice::PetitionDecisionOverdue { title } => context! { title => title.trim() },
+        Notice::ProposalAnswered {
+            title,
+            status,
+            text,
+        } => context! {
+            title => title.trim(),
+            status => proposal_status_name(*status, language),
+            text => text.trim(),
+        },
         Notice::AppointmentBooked { office, start }
         | Notice::AppointmentReminder { office, start } => context! {
             office => in_language(office, language),
@@ -287,6 +306,31 @@ pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja
         body: render_one(kind, source.body, &context)?,
         language,
     })
+}
+
+/// A proposal status as readers of `language` read it.
+fn proposal_status_name(
+    status: jamaa_proto::participation::v1::ProposalStatus,
+    language: Language,
+) -> &'static str {
+    use jamaa_proto::participation::v1::ProposalStatus as S;
+    match (language, status) {
+        (Language::Fr, S::Evaluating) => "à l'étude",
+        (Language::Fr, S::Accepted) => "acceptée",
+        (Language::Fr, S::Rejected) => "refusée",
+        (Language::Fr, S::Implemented) => "réalisée",
+        (Language::Fr, _) => "en examen",
+        (Language::En, S::Evaluating) => "being evaluated",
+        (Language::En, S::Accepted) => "accepted",
+        (Language::En, S::Rejected) => "rejected",
+        (Language::En, S::Implemented) => "implemented",
+        (Language::En, _) => "under review",
+        (_, S::Evaluating) => "قيد الدراسة",
+        (_, S::Accepted) => "مقبول",
+        (_, S::Rejected) => "مرفوض",
+        (_, S::Implemented) => "منجز",
+        (_, _) => "قيد المراجعة",
+    }
 }
 
 /// The outcome's name in the templates.
@@ -402,6 +446,10 @@ fn arabic(kind: Kind) -> Source {
                    {% elif outcome == 'inadmissible' %}رُفضت عريضتكم «{{ title }}». الأسباب: {{ text }}\
                    {% else %}قرار المجلس بخصوص عريضتكم «{{ title }}»: {{ text }}{% endif %}",
         },
+        Kind::ProposalAnswered => Source {
+            title: "رد الجماعة على المقترح «{{ title }}»",
+            body: "حالة المقترح «{{ title }}» الآن: {{ status }}. {{ text }}",
+        },
         Kind::PetitionDecisionOverdue => Source {
             title: "تأخر قرار المجلس بخصوص عريضتكم",
             body: "مرت ثلاثة أشهر على إيداع عريضتكم «{{ title }}» دون قرار معلل من المجلس.",
@@ -432,6 +480,14 @@ fn translation(kind: Kind, language: Language) -> Option<Source> {
                    {% elif outcome == 'inadmissible' %}Votre pétition « {{ title }} » est irrecevable. \
                    Motifs : {{ text }}{% else %}Décision du conseil sur votre pétition « {{ title }} » : \
                    {{ text }}{% endif %}",
+        },
+        (Language::Fr, Kind::ProposalAnswered) => Source {
+            title: "Réponse de la commune à la proposition « {{ title }} »",
+            body: "La proposition « {{ title }} » est désormais : {{ status }}. {{ text }}",
+        },
+        (Language::En, Kind::ProposalAnswered) => Source {
+            title: "The commune answered the proposal \"{{ title }}\"",
+            body: "The proposal \"{{ title }}\" is now: {{ status }}. {{ text }}",
         },
         (Language::Fr, Kind::PetitionDecisionOverdue) => Source {
             title: "Décision en retard sur votre pétition",
@@ -698,6 +754,11 @@ mod tests {
                 title: "Plus d'arbres".into(),
                 outcome: PetitionStatus::Inadmissible,
                 text: "hors compétence".into(),
+            },
+            Kind::ProposalAnswered => Notice::ProposalAnswered {
+                title: "Un jardin partagé".into(),
+                status: jamaa_proto::participation::v1::ProposalStatus::Accepted,
+                text: "Les travaux commencent en mars.".into(),
             },
             Kind::PetitionDecisionOverdue => Notice::PetitionDecisionOverdue {
                 title: "Plus d'arbres".into(),

@@ -11,6 +11,8 @@ pub enum Error {
     /// Unknown, or of another commune (the caller must not learn which).
     #[error("petition {0} was not found")]
     PetitionNotFound(Uuid),
+    #[error("proposal {0} was not found")]
+    ProposalNotFound(Uuid),
     /// Identity, which knows the commune's signature threshold, could not be reached.
     #[error("the identity service is unavailable: {0}")]
     IdentityUnavailable(String),
@@ -41,6 +43,7 @@ impl From<Error> for Status {
         match error {
             Error::InvalidArgument(violations) => violations.into_status(),
             Error::PetitionNotFound(id) => status::not_found(format!("petition {id}")),
+            Error::ProposalNotFound(id) => status::not_found(format!("proposal {id}")),
             Error::IdentityUnavailable(cause) => {
                 tracing::warn!(%cause, "identity unavailable");
                 status::with_reason(

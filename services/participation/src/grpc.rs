@@ -15,14 +15,19 @@ use crate::domain::{self, PetitionBody, PetitionStatus, PetitionTitle};
 use crate::error::Error;
 use crate::lifecycle::Admissibility;
 use crate::petitions::{Author, NewPetition, PetitionView, Petitions};
+use crate::proposals::{self, NewProposal, ProposalView, Proposals};
 
 pub struct ParticipationGrpc {
     petitions: Arc<Petitions>,
+    proposals: Arc<Proposals>,
 }
 
 impl ParticipationGrpc {
-    pub fn new(petitions: Arc<Petitions>) -> Self {
-        ParticipationGrpc { petitions }
+    pub fn new(petitions: Arc<Petitions>, proposals: Arc<Proposals>) -> Self {
+        ParticipationGrpc {
+            petitions,
+            proposals,
+        }
     }
 }
 
@@ -121,6 +126,152 @@ impl ParticipationService for ParticipationGrpc {
             petition: Some(petition_to_proto(&signed.petition)),
             newly_signed: signed.newly_signed,
         }))
+    }
+
+    async fn create_proposal(
+        &self,
+        request: Request<pb::CreateProposalRequest>,
+    ) -> Result<Response<pb::CreateProposalResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_citizen()?;
+        let author_id = caller.user_id;
+        let request = request.into_inner();
+        let proposal = request.proposal.unwrap_or_default();
+        let mut violations = FieldViolations::new();
+        let request_id = violations.check("request_id", domain::parse_uuid(&request.request_id));
+        let title = violations.check("proposal.title", PetitionTitle::parse(&proposal.title));
+        let body = violations.check("proposal.body", PetitionBody::parse(&proposal.body));
+        let category = violations.check("proposal.category", parse_category(&proposal.category));
+        let located = proposal.latitude != 0.0 || proposal.longitude != 0.0;
+        if located && !(-90.0..=90.0).contains(&proposal.latitude) {
+            violations.add("proposal.latitude", "must be between -90 and 90");
+        }
+        if located && !(-180.0..=180.0).contains(&proposal.longitude) {
+            violations.add("proposal.longitude", "must be between -180 and 180");
+        }
+        let (Some(request_id), Some(title), Some(body), Some(category)) =
+            (request_id, title, body, category)
+        else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let created = self
+            .proposals
+            .create(NewProposal {
+                request_id,
+                author_id,
+                commune_id,
+                title: title.as_str().to_string(),
+                body: body.as_str().to_string(),
+                category,
+                latitude: located.then_some(proposal.latitude),
+                longitude: located.then_some(proposal.longitude),
+            })
+            .await?;
+        Ok(Response::new(pb::CreateProposalResponse {
+            proposal: Some(proposal_to_proto(&created)),
+        }))
+    }
+
+    async fn get_proposal(
+        &self,
+        request: Request<pb::GetProposalRequest>,
+    ) -> Result<Response<pb::GetProposalResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let id = parse_id(&request.get_ref().id)?;
+        let proposal = self.proposals.get(commune_id, id).await?;
+        Ok(Response::new(pb::GetProposalResponse {
+            proposal: Some(proposal_to_proto(&proposal)),
+        }))
+    }
+
+    async fn list_proposals(
+        &self,
+        request: Request<pb::ListProposalsRequest>,
+    ) -> Result<Response<pb::ListProposalsResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let request = request.into_inner();
+        let page = PageRequest::parse(request.page_size, &request.page_token)?;
+        let category = Some(request.category.trim()).filter(|category| !category.is_empty());
+        let (proposals, next_page_token) = self.proposals.list(commune_id, category, page).await?;
+        Ok(Response::new(pb::ListProposalsResponse {
+            proposals: proposals.iter().map(proposal_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn support_proposal(
+        &self,
+        request: Request<pb::SupportProposalRequest>,
+    ) -> Result<Response<pb::SupportProposalResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_citizen()?;
+        let id = parse_id(&request.get_ref().id)?;
+        let (proposal, newly_supported) = self
+            .proposals
+            .support(caller.user_id, commune_id, id)
+            .await?;
+        Ok(Response::new(pb::SupportProposalResponse {
+            proposal: Some(proposal_to_proto(&proposal)),
+            newly_supported,
+        }))
+    }
+
+    async fn withdraw_proposal_support(
+        &self,
+        request: Request<pb::WithdrawProposalSupportRequest>,
+    ) -> Result<Response<pb::WithdrawProposalSupportResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_citizen()?;
+        let id = parse_id(&request.get_ref().id)?;
+        let proposal = self
+            .proposals
+            .withdraw_support(caller.user_id, commune_id, id)
+            .await?;
+        Ok(Response::new(pb::WithdrawProposalSupportResponse {
+            proposal: Some(proposal_to_proto(&proposal)),
+        }))
+    }
+
+    async fn answer_proposal(
+        &self,
+        request: Request<pb::AnswerProposalRequest>,
+    ) -> Result<Response<pb::AnswerProposalResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&ANSWERING_ROLES)?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", domain::parse_uuid(&request.id));
+        let status = match pb::ProposalStatus::try_from(request.status) {
+            Ok(status) if proposals::is_answer(status) => Some(status),
+            _ => {
+                violations.add(
+                    "status",
+                    "must be EVALUATING, ACCEPTED, REJECTED or IMPLEMENTED",
+                );
+                None
+            }
+        };
+        let text = violations.check("text", bounded_text(&request.text, 10_000));
+        let (Some(id), Some(status), Some(text)) = (id, status, text) else {
+            return Err(violations.into_status());
+        };
+        let proposal = self.proposals.answer(commune_id, id, status, text).await?;
+        Ok(Response::new(pb::AnswerProposalResponse {
+            proposal: Some(proposal_to_proto(&proposal)),
+        }))
+    }
+
+    async fn follow_proposal(
+        &self,
+        request: Request<pb::FollowProposalRequest>,
+    ) -> Result<Response<pb::FollowProposalResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_citizen()?;
+        let id = parse_id(&request.get_ref().id)?;
+        self.proposals
+            .follow(caller.user_id, commune_id, id, request.get_ref().follow)
+            .await?;
+        Ok(Response::new(pb::FollowProposalResponse {}))
     }
 
     async fn publish_petition(
@@ -244,6 +395,42 @@ impl ParticipationService for ParticipationGrpc {
                 })
                 .collect(),
         }))
+    }
+}
+
+/// The staff who answer proposals.
+const ANSWERING_ROLES: [Role; 2] = [Role::CommuneAdmin, Role::CouncilSecretary];
+
+fn proposal_to_proto(view: &ProposalView) -> pb::Proposal {
+    let proposal = &view.proposal;
+    pb::Proposal {
+        id: proposal.id.to_string(),
+        commune_id: proposal.commune_id.to_string(),
+        author_id: proposal.author_id.to_string(),
+        title: proposal.title.clone(),
+        body: proposal.body.clone(),
+        category: proposal.category.clone(),
+        latitude: proposal.latitude.unwrap_or_default(),
+        longitude: proposal.longitude.unwrap_or_default(),
+        status: proposals::status_from_db(&proposal.status) as i32,
+        support_count: view.support_count,
+        support_threshold: proposal.support_threshold,
+        answer: proposal.answer.clone().unwrap_or_default(),
+        answer_time: time(proposal.answered_at),
+        create_time: Some(timestamp_from_millis(
+            proposal.created_at.timestamp_millis(),
+        )),
+    }
+}
+
+/// A category code: 1 to 64 lower-case letters, digits or dashes.
+fn parse_category(raw: &str) -> Result<String, String> {
+    let category = raw.trim();
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    if (1..=64).contains(&category.len()) && category.chars().all(allowed) {
+        Ok(category.to_string())
+    } else {
+        Err("must be 1 to 64 lower-case letters, digits or dashes, e.g. green-spaces".into())
     }
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod grpc;
 pub mod lifecycle;
 pub mod petitions;
+pub mod proposals;
 pub mod storage;
 
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct ParticipationConfig {
     pub collecting_days: u32,
     /// How often the petition scheduler (expiries, overdue decisions) scans, in seconds.
     pub scan_interval_seconds: u64,
+    /// Supports that send a proposal to official review.
+    pub proposal_support_threshold: i32,
 }
 
 /// Settings of the standalone participation process.
@@ -53,6 +56,7 @@ pub const PARTICIPATION_DEFAULTS: &str = r#"
 [participation]
 collecting_days = 90
 scan_interval_seconds = 60
+proposal_support_threshold = 100
 "#;
 
 /// The built-in defaults of the standalone process.
@@ -82,8 +86,13 @@ pub async fn mount(
         context.shutdown.clone(),
     );
     context.start_outbox_relay(&outbox);
+    let proposals = Arc::new(proposals::Proposals::new(
+        context.db.clone(),
+        outbox.clone(),
+        config.proposal_support_threshold.max(1),
+    ));
     server.add_service(ParticipationServiceServer::new(
-        grpc::ParticipationGrpc::new(petitions),
+        grpc::ParticipationGrpc::new(petitions, proposals),
     ));
     Ok(())
 }

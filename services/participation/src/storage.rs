@@ -89,6 +89,77 @@ pub mod signatory_list_read {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod proposal {
+    use sea_orm::entity::prelude::*;
+
+    /// A citizen's idea for the commune.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "proposals")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        pub author_id: Uuid,
+        pub client_request_id: Uuid,
+        pub title: String,
+        pub body: String,
+        pub category: String,
+        pub latitude: Option<f64>,
+        pub longitude: Option<f64>,
+        /// As in [`crate::proposals::status_to_db`].
+        pub status: String,
+        pub support_threshold: i32,
+        pub answer: Option<String>,
+        pub answered_at: Option<DateTimeUtc>,
+        pub threshold_reached_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod proposal_support {
+    use sea_orm::entity::prelude::*;
+
+    /// One resident's support of one proposal.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "proposal_supports")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub proposal_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub citizen_id: Uuid,
+        pub supported_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod proposal_follower {
+    use sea_orm::entity::prelude::*;
+
+    /// Someone following a proposal.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "proposal_followers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub proposal_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Participation's migrations, in order.
 pub struct Migrator;
 
@@ -99,6 +170,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateInboxEvents),
             Box::new(CreateParticipationTables),
             Box::new(AddPetitionLifecycle),
+            Box::new(CreateProposals),
         ]
     }
 }
@@ -258,6 +330,105 @@ impl MigrationTrait for AddPetitionLifecycle {
                             .timestamp_with_time_zone()
                             .not_null(),
                     )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateProposals;
+
+impl MigrationName for CreateProposals {
+    fn name(&self) -> &str {
+        "m0003_000001_create_proposals"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateProposals {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("proposals")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("author_id").uuid().not_null())
+                    .col(ColumnDef::new("client_request_id").uuid().not_null())
+                    .col(ColumnDef::new("title").text().not_null())
+                    .col(ColumnDef::new("body").text().not_null())
+                    .col(ColumnDef::new("category").string_len(64).not_null())
+                    .col(ColumnDef::new("latitude").double().null())
+                    .col(ColumnDef::new("longitude").double().null())
+                    .col(ColumnDef::new("status").string_len(32).not_null())
+                    .col(ColumnDef::new("support_threshold").integer().not_null())
+                    .col(ColumnDef::new("answer").text().null())
+                    .col(
+                        ColumnDef::new("answered_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new("threshold_reached_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("proposals_author_request")
+                    .table("proposals")
+                    .col("author_id")
+                    .col("client_request_id")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("proposals_by_commune")
+                    .table("proposals")
+                    .col("commune_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("proposal_supports")
+                    .col(ColumnDef::new("proposal_id").uuid().not_null())
+                    .col(ColumnDef::new("citizen_id").uuid().not_null())
+                    .col(
+                        ColumnDef::new("supported_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .primary_key(Index::create().col("proposal_id").col("citizen_id"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("proposal_supports", "proposal_id")
+                            .to("proposals", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("proposal_followers")
+                    .col(ColumnDef::new("proposal_id").uuid().not_null())
+                    .col(ColumnDef::new("user_id").uuid().not_null())
+                    .primary_key(Index::create().col("proposal_id").col("user_id"))
                     .to_owned(),
             )
             .await

@@ -1,0 +1,444 @@
+//! The authorization matrix of participation: every RPC called by every kind of caller —
+//! nobody, the petition's (or proposal's) author, a verified resident, another citizen of the
+//! commune (not verified), staff roles, the administrators of the commune and of another, a
+//! platform administrator, a service — on resources of one commune. A cell is let through (the
+//! call succeeds) or refused (no caller, PERMISSION_DENIED, or NOT_FOUND). State-changing calls
+//! get fresh resources for each cell. Nobody else sees a petition's signatories.
+
+use std::collections::BTreeSet;
+
+use jamaa_proto::identity::v1 as identity;
+use jamaa_proto::participation::v1 as participation;
+use jamaa_proto::r#type::v1::Language;
+use jamaa_tests::{
+    Backend, PLATFORM_ADMIN_EMAIL, PLATFORM_ADMIN_PASSWORD, TestStack, authorized, spawn_stack,
+};
+use tonic::Code;
+
+crate::on_both_backends!(every_participation_rpc_by_every_caller, matrix);
+
+const CALLERS: [&str; 10] = [
+    "nobody",
+    "author",
+    "verified_resident",
+    "citizen",
+    "council_secretary",
+    "case_officer",
+    "admin",
+    "other_admin",
+    "platform_admin",
+    "service",
+];
+
+fn request<T>(message: T, token: &str) -> tonic::Request<T> {
+    if token.is_empty() {
+        tonic::Request::new(message)
+    } else {
+        authorized(message, token)
+    }
+}
+
+struct World {
+    author: String,
+    signers: Vec<String>,
+    secretary: String,
+}
+
+impl World {
+    /// A fresh petition of the author's, taken to `stage`: "draft", "collecting", "reached",
+    /// "submitted", "review", "admissible".
+    async fn petition(&self, stack: &TestStack, stage: &str) -> String {
+        let petition = stack
+            .participation()
+            .create_petition(authorized(
+                participation::CreatePetitionRequest {
+                    request_id: uuid::Uuid::now_v7().to_string(),
+                    title: "Une bibliothèque".into(),
+                    body: "Nous demandons une bibliothèque de quartier.".into(),
+                    draft: stage == "draft",
+                },
+                &self.author,
+            ))
+            .await
+            .expect("petition")
+            .into_inner()
+            .petition
+            .unwrap_or_default();
+        let id = petition.id;
+        let later = ["reached", "submitted", "review", "admissible"];
+        if later.contains(&stage) {
+            for signer in &self.signers {
+                stack
+                    .participation()
+                    .sign_petition(authorized(
+                        participation::SignPetitionRequest {
+                            petition_id: id.clone(),
+                        },
+                        signer,
+                    ))
+                    .await
+                    .expect("signed");
+            }
+        }
+        if later[1..].contains(&stage) {
+            stack
+                .participation()
+                .submit_petition(authorized(
+                    participation::SubmitPetitionRequest { id: id.clone() },
+                    &self.author,
+                ))
+                .await
+                .expect("submitted");
+        }
+        if later[2..].contains(&stage) {
+            stack
+                .participation()
+                .review_petition(authorized(
+                    participation::ReviewPetitionRequest { id: id.clone() },
+                    &self.secretary,
+                ))
+                .await
+                .expect("under review");
+        }
+        if stage == "admissible" {
+            stack
+                .participation()
+                .decide_petition_admissibility(authorized(
+                    participation::DecidePetitionAdmissibilityRequest {
+                        id: id.clone(),
+                        admissible: true,
+                        session: "la session de mai".into(),
+                        ..Default::default()
+                    },
+                    &self.secretary,
+                ))
+                .await
+                .expect("admissible");
+        }
+        id
+    }
+
+    async fn proposal(&self, stack: &TestStack) -> String {
+        stack
+            .participation()
+            .create_proposal(authorized(
+                participation::CreateProposalRequest {
+                    request_id: uuid::Uuid::now_v7().to_string(),
+                    proposal: Some(participation::Proposal {
+                        title: "Des bancs".into(),
+                        body: "Au jardin public.".into(),
+                        category: "public-space".into(),
+                        ..Default::default()
+                    }),
+                },
+                &self.author,
+            ))
+            .await
+            .expect("proposal")
+            .into_inner()
+            .proposal
+            .unwrap_or_default()
+            .id
+    }
+}
+
+async fn call(stack: &TestStack, rpc: &str, token: &str, w: &World) -> Result<(), tonic::Status> {
+    let mut client = stack.participation();
+    match rpc {
+        "CreatePetition" => client
+            .create_petition(request(
+                participation::CreatePetitionRequest {
+                    request_id: uuid::Uuid::now_v7().to_string(),
+                    title: "Un marché".into(),
+                    body: "Un marché couvert.".into(),
+                    draft: true,
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "GetPetition" => {
+            let id = w.petition(stack, "collecting").await;
+            client
+                .get_petition(request(participation::GetPetitionRequest { id }, token))
+                .await
+                .map(|_| ())
+        }
+        "ListPetitions" => client
+            .list_petitions(request(
+                participation::ListPetitionsRequest::default(),
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "SignPetition" => {
+            let id = w.petition(stack, "collecting").await;
+            client
+                .sign_petition(request(
+                    participation::SignPetitionRequest { petition_id: id },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "PublishPetition" => {
+            let id = w.petition(stack, "draft").await;
+            client
+                .publish_petition(request(participation::PublishPetitionRequest { id }, token))
+                .await
+                .map(|_| ())
+        }
+        "SubmitPetition" => {
+            let id = w.petition(stack, "reached").await;
+            client
+                .submit_petition(request(participation::SubmitPetitionRequest { id }, token))
+                .await
+                .map(|_| ())
+        }
+        "ReviewPetition" => {
+            let id = w.petition(stack, "submitted").await;
+            client
+                .review_petition(request(participation::ReviewPetitionRequest { id }, token))
+                .await
+                .map(|_| ())
+        }
+        "DecidePetitionAdmissibility" => {
+            let id = w.petition(stack, "review").await;
+            client
+                .decide_petition_admissibility(request(
+                    participation::DecidePetitionAdmissibilityRequest {
+                        id,
+                        admissible: false,
+                        reasons: "hors compétence".into(),
+                        ..Default::default()
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "AnswerPetition" => {
+            let id = w.petition(stack, "admissible").await;
+            client
+                .answer_petition(request(
+                    participation::AnswerPetitionRequest {
+                        id,
+                        decision: "Approuvé.".into(),
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "ListPetitionSignatories" => {
+            let id = w.petition(stack, "reached").await;
+            client
+                .list_petition_signatories(request(
+                    participation::ListPetitionSignatoriesRequest { id },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "CreateProposal" => client
+            .create_proposal(request(
+                participation::CreateProposalRequest {
+                    request_id: uuid::Uuid::now_v7().to_string(),
+                    proposal: Some(participation::Proposal {
+                        title: "Une piste cyclable".into(),
+                        body: "Le long de l'avenue.".into(),
+                        category: "mobility".into(),
+                        ..Default::default()
+                    }),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "GetProposal" => {
+            let id = w.proposal(stack).await;
+            client
+                .get_proposal(request(participation::GetProposalRequest { id }, token))
+                .await
+                .map(|_| ())
+        }
+        "ListProposals" => client
+            .list_proposals(request(
+                participation::ListProposalsRequest::default(),
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "SupportProposal" => {
+            let id = w.proposal(stack).await;
+            client
+                .support_proposal(request(participation::SupportProposalRequest { id }, token))
+                .await
+                .map(|_| ())
+        }
+        "WithdrawProposalSupport" => {
+            let id = w.proposal(stack).await;
+            client
+                .withdraw_proposal_support(request(
+                    participation::WithdrawProposalSupportRequest { id },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "AnswerProposal" => {
+            let id = w.proposal(stack).await;
+            client
+                .answer_proposal(request(
+                    participation::AnswerProposalRequest {
+                        id,
+                        status: participation::ProposalStatus::Evaluating as i32,
+                        text: "À l'étude.".into(),
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "FollowProposal" => {
+            let id = w.proposal(stack).await;
+            client
+                .follow_proposal(request(
+                    participation::FollowProposalRequest { id, follow: true },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        other => panic!("no call for {other}"),
+    }
+}
+
+async fn matrix(backend: Backend) {
+    let Some(stack) = spawn_stack(backend).await else {
+        return;
+    };
+    let (_, admin) = stack.create_commune("PMX", 3).await;
+    let (_, other_admin) = stack.create_commune("PMO", 3).await;
+    let (_, author) = stack.register_citizen("PMX", "Amal", Language::Fr).await;
+    let (_, citizen) = stack.register_citizen("PMX", "Brahim", Language::Fr).await;
+    let mut signers = Vec::new();
+    for name in ["v1", "v2", "v3"] {
+        let (id, _) = stack.register_citizen("PMX", name, Language::Ar).await;
+        signers.push(
+            stack
+                .verify_in_person(&admin, &id, &format!("{name}@pmx.test"))
+                .await,
+        );
+    }
+    let (resident_id, _) = stack
+        .register_citizen("PMX", "Verified", Language::Ar)
+        .await;
+    let verified = stack
+        .verify_in_person(&admin, &resident_id, "verified@pmx.test")
+        .await;
+    let secretary = stack
+        .create_staff(
+            &admin,
+            "secretary@pmx.test",
+            &[identity::Role::CouncilSecretary],
+        )
+        .await;
+    let officer = stack
+        .create_staff(&admin, "officer@pmx.test", &[identity::Role::CaseOfficer])
+        .await;
+    let platform = stack
+        .login(PLATFORM_ADMIN_EMAIL, PLATFORM_ADMIN_PASSWORD)
+        .await;
+    let service = stack
+        .identity()
+        .issue_service_token(identity::IssueServiceTokenRequest {
+            client_id: "notification".into(),
+            client_secret: "dev-notification-secret-change-me".into(),
+            audience: "participation".into(),
+        })
+        .await
+        .expect("a service token")
+        .into_inner()
+        .access_token;
+    let tokens = [
+        String::new(),
+        author.clone(),
+        verified,
+        citizen,
+        secretary.clone(),
+        officer,
+        admin,
+        other_admin,
+        platform,
+        service,
+    ];
+    let world = World {
+        author,
+        signers,
+        secretary,
+    };
+    let citizens = ["author", "verified_resident", "citizen"];
+    let people_of_pmx = [
+        "author",
+        "verified_resident",
+        "citizen",
+        "council_secretary",
+        "case_officer",
+        "admin",
+    ];
+    let bureau = ["council_secretary", "admin"];
+    let expected: Vec<(&str, Vec<&str>)> = vec![
+        ("CreatePetition", citizens.to_vec()),
+        ("GetPetition", people_of_pmx.to_vec()),
+        (
+            "ListPetitions",
+            [&people_of_pmx[..], &["other_admin"]].concat(),
+        ),
+        // Signing needs a resident verified at the desk (the author is not).
+        ("SignPetition", vec!["verified_resident"]),
+        ("PublishPetition", vec!["author"]),
+        ("SubmitPetition", vec!["author"]),
+        ("ReviewPetition", bureau.to_vec()),
+        ("DecidePetitionAdmissibility", bureau.to_vec()),
+        ("AnswerPetition", bureau.to_vec()),
+        (
+            "ListPetitionSignatories",
+            vec!["author", "council_secretary"],
+        ),
+        ("CreateProposal", citizens.to_vec()),
+        ("GetProposal", people_of_pmx.to_vec()),
+        (
+            "ListProposals",
+            [&people_of_pmx[..], &["other_admin"]].concat(),
+        ),
+        ("SupportProposal", citizens.to_vec()),
+        ("WithdrawProposalSupport", citizens.to_vec()),
+        ("AnswerProposal", bureau.to_vec()),
+        ("FollowProposal", citizens.to_vec()),
+    ];
+    let mut wrong = Vec::new();
+    for (rpc, allowed) in &expected {
+        let allowed: BTreeSet<&str> = allowed.iter().copied().collect();
+        for (caller, token) in CALLERS.iter().zip(tokens.iter()) {
+            let outcome = call(&stack, rpc, token, &world).await;
+            if outcome.is_ok() != allowed.contains(caller) {
+                wrong.push(format!("{rpc} by {caller}: {outcome:?}"));
+            }
+            if let Err(status) = &outcome {
+                let refusal = matches!(
+                    status.code(),
+                    Code::Unauthenticated | Code::PermissionDenied | Code::NotFound
+                );
+                if !refusal {
+                    wrong.push(format!("{rpc} by {caller} failed otherwise: {status:?}"));
+                }
+                if *caller == "nobody" && status.code() != Code::Unauthenticated {
+                    wrong.push(format!("{rpc} by nobody: {status:?}"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    stack.stop().await;
+}

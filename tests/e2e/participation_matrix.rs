@@ -118,6 +118,39 @@ impl World {
         id
     }
 
+    /// A fresh open consultation for every resident.
+    async fn consultation(&self, stack: &TestStack) -> String {
+        let now = chrono::Utc::now();
+        let at = |t: chrono::DateTime<chrono::Utc>| {
+            Some(jamaa_proto::timestamp_from_millis(t.timestamp_millis()))
+        };
+        stack
+            .participation()
+            .create_consultation(authorized(
+                participation::CreateConsultationRequest {
+                    consultation: Some(participation::Consultation {
+                        title: "Le marché".into(),
+                        questions: vec![participation::Question {
+                            text: "Quel jour ?".into(),
+                            kind: participation::QuestionKind::SingleChoice as i32,
+                            options: vec!["Samedi".into(), "Dimanche".into()],
+                            required: true,
+                        }],
+                        open_time: at(now - chrono::Duration::minutes(1)),
+                        close_time: at(now + chrono::Duration::days(1)),
+                        ..Default::default()
+                    }),
+                },
+                &self.secretary,
+            ))
+            .await
+            .expect("consultation")
+            .into_inner()
+            .consultation
+            .unwrap_or_default()
+            .id
+    }
+
     async fn proposal(&self, stack: &TestStack) -> String {
         stack
             .participation()
@@ -310,6 +343,80 @@ async fn call(stack: &TestStack, rpc: &str, token: &str, w: &World) -> Result<()
                 .await
                 .map(|_| ())
         }
+        "CreateConsultation" => {
+            let now = chrono::Utc::now();
+            let at = |t: chrono::DateTime<chrono::Utc>| {
+                Some(jamaa_proto::timestamp_from_millis(t.timestamp_millis()))
+            };
+            client
+                .create_consultation(request(
+                    participation::CreateConsultationRequest {
+                        consultation: Some(participation::Consultation {
+                            title: "Un sondage".into(),
+                            questions: vec![participation::Question {
+                                text: "Votre avis".into(),
+                                kind: participation::QuestionKind::Rating as i32,
+                                options: vec![],
+                                required: true,
+                            }],
+                            open_time: at(now),
+                            close_time: at(now + chrono::Duration::days(1)),
+                            ..Default::default()
+                        }),
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "GetConsultation" => {
+            let id = w.consultation(stack).await;
+            client
+                .get_consultation(request(participation::GetConsultationRequest { id }, token))
+                .await
+                .map(|_| ())
+        }
+        "ListConsultations" => client
+            .list_consultations(request(participation::ListConsultationsRequest {}, token))
+            .await
+            .map(|_| ()),
+        "RespondToConsultation" => {
+            let id = w.consultation(stack).await;
+            client
+                .respond_to_consultation(request(
+                    participation::RespondToConsultationRequest {
+                        id,
+                        answers: vec![participation::Answer {
+                            question_index: 0,
+                            choices: vec![1],
+                            ..Default::default()
+                        }],
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "GetConsultationResults" => {
+            let id = w.consultation(stack).await;
+            client
+                .get_consultation_results(request(
+                    participation::GetConsultationResultsRequest { id },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "ExportConsultationResponses" => {
+            let id = w.consultation(stack).await;
+            client
+                .export_consultation_responses(request(
+                    participation::ExportConsultationResponsesRequest { id },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
         other => panic!("no call for {other}"),
     }
 }
@@ -416,6 +523,18 @@ async fn matrix(backend: Backend) {
         ("WithdrawProposalSupport", citizens.to_vec()),
         ("AnswerProposal", bureau.to_vec()),
         ("FollowProposal", citizens.to_vec()),
+        (
+            "CreateConsultation",
+            [&bureau[..], &["other_admin"]].concat(),
+        ),
+        ("GetConsultation", people_of_pmx.to_vec()),
+        (
+            "ListConsultations",
+            [&people_of_pmx[..], &["other_admin"]].concat(),
+        ),
+        ("RespondToConsultation", citizens.to_vec()),
+        ("GetConsultationResults", people_of_pmx.to_vec()),
+        ("ExportConsultationResponses", bureau.to_vec()),
     ];
     let mut wrong = Vec::new();
     for (rpc, allowed) in &expected {

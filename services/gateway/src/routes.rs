@@ -949,6 +949,46 @@ pub fn operations() -> Vec<Operation> {
                 .summary("Follows ({follow: true}) or stops following ({follow: false}) a proposal."),
             |mut clients: Clients, request| async move { clients.participation.follow_proposal(request).await },
         ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/consultations", "CreateConsultation")
+                .summary("Opens a consultation ({consultation: {title, questions, openTime, closeTime, minAssurance, freeTextPublic}}). Commune administrators and council secretaries."),
+            |mut clients: Clients, request| async move { clients.participation.create_consultation(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/consultations", "ListConsultations")
+                .summary("Lists the caller's commune's consultations, newest first."),
+            |mut clients: Clients, request| async move { clients.participation.list_consultations(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/consultations/{id}", "GetConsultation")
+                .summary("Gets a consultation of the caller's commune."),
+            |mut clients: Clients, request| async move { clients.participation.get_consultation(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/consultations/{id}/responses", "RespondToConsultation")
+                .summary("Answers a consultation once ({answers: [{questionIndex, choices, rating, text}]}). Residents of its audience."),
+            |mut clients: Clients, request| async move {
+                clients.participation.respond_to_consultation(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/consultations/{id}/results", "GetConsultationResults")
+                .summary("The live results; free-text answers for staff unless public."),
+            |mut clients: Clients, request| async move {
+                clients.participation.get_consultation_results(request).await
+            },
+        ),
+        Operation::rpc_file(
+            RouteSpec::new(Get, "/v1/consultations/{id}/responses/export", "ExportConsultationResponses")
+                .summary("Every response as CSV. Commune administrators and council secretaries."),
+            "Every response as CSV (RFC 4180, a header line).",
+            |mut clients: Clients, request| async move {
+                clients.participation.export_consultation_responses(request).await
+            },
+            |response: jamaa_proto::participation::v1::ExportConsultationResponsesResponse| {
+                (response.content_type, response.data)
+            },
+        ),
         // the gateway itself
         Operation::custom(
             RouteSpec::new(Get, "/openapi.json", "GetOpenApi")

@@ -13,6 +13,10 @@ pub enum Error {
     PetitionNotFound(Uuid),
     #[error("proposal {0} was not found")]
     ProposalNotFound(Uuid),
+    #[error("consultation {0} was not found")]
+    ConsultationNotFound(Uuid),
+    #[error("you answered this consultation already; a response is given once")]
+    AlreadyResponded,
     /// Identity, which knows the commune's signature threshold, could not be reached.
     #[error("the identity service is unavailable: {0}")]
     IdentityUnavailable(String),
@@ -44,6 +48,10 @@ impl From<Error> for Status {
             Error::InvalidArgument(violations) => violations.into_status(),
             Error::PetitionNotFound(id) => status::not_found(format!("petition {id}")),
             Error::ProposalNotFound(id) => status::not_found(format!("proposal {id}")),
+            Error::ConsultationNotFound(id) => status::not_found(format!("consultation {id}")),
+            Error::AlreadyResponded => {
+                status::failed_precondition("ALREADY_RESPONDED", error.to_string())
+            }
             Error::IdentityUnavailable(cause) => {
                 tracing::warn!(%cause, "identity unavailable");
                 status::with_reason(

@@ -11,23 +11,75 @@ use jamaa_server::PageRequest;
 use jamaa_server::status::{self, FieldViolations};
 use tonic::{Request, Response, Status};
 
+use crate::consultations::{
+    Consultations, NewConsultation, check_answers, check_questions, questions_of, responses_csv,
+};
 use crate::domain::{self, PetitionBody, PetitionStatus, PetitionTitle};
 use crate::error::Error;
 use crate::lifecycle::Admissibility;
 use crate::petitions::{Author, NewPetition, PetitionView, Petitions};
 use crate::proposals::{self, NewProposal, ProposalView, Proposals};
+use crate::storage::consultation;
 
 pub struct ParticipationGrpc {
     petitions: Arc<Petitions>,
     proposals: Arc<Proposals>,
+    consultations: Arc<Consultations>,
 }
 
 impl ParticipationGrpc {
-    pub fn new(petitions: Arc<Petitions>, proposals: Arc<Proposals>) -> Self {
+    pub fn new(
+        petitions: Arc<Petitions>,
+        proposals: Arc<Proposals>,
+        consultations: Arc<Consultations>,
+    ) -> Self {
         ParticipationGrpc {
             petitions,
             proposals,
+            consultations,
         }
+    }
+
+    async fn consultation_view(
+        &self,
+        row: &consultation::Model,
+    ) -> Result<pb::Consultation, Error> {
+        let questions = questions_of(row)?;
+        let (count, _) = self.consultations.results(row, &questions, false).await?;
+        Ok(pb::Consultation {
+            id: row.id.to_string(),
+            commune_id: row.commune_id.to_string(),
+            title: row.title.clone(),
+            description: row.description.clone(),
+            questions,
+            open_time: Some(timestamp_from_millis(row.open_at.timestamp_millis())),
+            close_time: Some(timestamp_from_millis(row.close_at.timestamp_millis())),
+            min_assurance: assurance_to_proto(&row.min_assurance) as i32,
+            free_text_public: row.free_text_public,
+            response_count: count,
+        })
+    }
+}
+
+fn assurance_to_proto(stored: &str) -> jamaa_proto::identity::v1::AssuranceLevel {
+    match AssuranceLevel::parse(stored) {
+        Some(AssuranceLevel::ContactVerified) => {
+            jamaa_proto::identity::v1::AssuranceLevel::ContactVerified
+        }
+        Some(AssuranceLevel::VerifiedInPerson) => {
+            jamaa_proto::identity::v1::AssuranceLevel::VerifiedInPerson
+        }
+        _ => jamaa_proto::identity::v1::AssuranceLevel::Registered,
+    }
+}
+
+fn assurance_from_proto(raw: i32) -> Result<AssuranceLevel, String> {
+    use jamaa_proto::identity::v1::AssuranceLevel as P;
+    match P::try_from(raw) {
+        Ok(P::Unspecified | P::Registered) => Ok(AssuranceLevel::Registered),
+        Ok(P::ContactVerified) => Ok(AssuranceLevel::ContactVerified),
+        Ok(P::VerifiedInPerson) => Ok(AssuranceLevel::VerifiedInPerson),
+        Err(_) => Err("is not a known assurance level".into()),
     }
 }
 
@@ -272,6 +324,169 @@ impl ParticipationService for ParticipationGrpc {
             .follow(caller.user_id, commune_id, id, request.get_ref().follow)
             .await?;
         Ok(Response::new(pb::FollowProposalResponse {}))
+    }
+
+    async fn create_consultation(
+        &self,
+        request: Request<pb::CreateConsultationRequest>,
+    ) -> Result<Response<pb::CreateConsultationResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_staff(&ANSWERING_ROLES)?;
+        let created_by = caller.user_id;
+        let consultation = request.into_inner().consultation.unwrap_or_default();
+        let mut violations = FieldViolations::new();
+        let title = violations.check(
+            "consultation.title",
+            PetitionTitle::parse(&consultation.title),
+        );
+        let description = consultation.description.trim().to_string();
+        if description.chars().count() > 10_000 {
+            violations.add(
+                "consultation.description",
+                "must have at most 10,000 characters",
+            );
+        }
+        let questions = check_questions(&consultation.questions, &mut violations);
+        let open = consultation.open_time.map(|t| t.seconds);
+        let close = consultation.close_time.map(|t| t.seconds);
+        let window = match (open, close) {
+            (Some(open), Some(close)) if open < close => chrono::DateTime::from_timestamp(open, 0)
+                .zip(chrono::DateTime::from_timestamp(close, 0)),
+            _ => {
+                violations.add(
+                    "consultation.close_time",
+                    "open_time and close_time are required, open before close",
+                );
+                None
+            }
+        };
+        let min_assurance = violations.check(
+            "consultation.min_assurance",
+            assurance_from_proto(consultation.min_assurance),
+        );
+        let (Some(title), Some((open_at, close_at)), Some(min_assurance)) =
+            (title, window, min_assurance)
+        else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let created = self
+            .consultations
+            .create(NewConsultation {
+                commune_id,
+                title: title.as_str().to_string(),
+                description,
+                questions,
+                open_at,
+                close_at,
+                min_assurance: min_assurance.as_str().to_string(),
+                free_text_public: consultation.free_text_public,
+                created_by,
+            })
+            .await?;
+        Ok(Response::new(pb::CreateConsultationResponse {
+            consultation: Some(self.consultation_view(&created).await?),
+        }))
+    }
+
+    async fn get_consultation(
+        &self,
+        request: Request<pb::GetConsultationRequest>,
+    ) -> Result<Response<pb::GetConsultationResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let id = parse_id(&request.get_ref().id)?;
+        let row = self.consultations.get(commune_id, id).await?;
+        Ok(Response::new(pb::GetConsultationResponse {
+            consultation: Some(self.consultation_view(&row).await?),
+        }))
+    }
+
+    async fn list_consultations(
+        &self,
+        request: Request<pb::ListConsultationsRequest>,
+    ) -> Result<Response<pb::ListConsultationsResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let rows = self.consultations.list(commune_id).await?;
+        let mut consultations = Vec::with_capacity(rows.len());
+        for row in &rows {
+            consultations.push(self.consultation_view(row).await?);
+        }
+        Ok(Response::new(pb::ListConsultationsResponse {
+            consultations,
+        }))
+    }
+
+    async fn respond_to_consultation(
+        &self,
+        request: Request<pb::RespondToConsultationRequest>,
+    ) -> Result<Response<pb::RespondToConsultationResponse>, Status> {
+        let caller = principal(&request)?.clone();
+        caller.require_citizen()?;
+        let id = parse_id(&request.get_ref().id)?;
+        // Residents of the consultation's commune (their own, or one whose desk confirmed them).
+        let row = match caller.commune_id {
+            Some(commune_id) => self.consultations.get(commune_id, id).await,
+            None => Err(Error::ConsultationNotFound(id)),
+        }?;
+        if !caller.resides_in(row.commune_id) {
+            return Err(Error::ConsultationNotFound(id).into());
+        }
+        let level = AssuranceLevel::parse(&row.min_assurance).unwrap_or(AssuranceLevel::Registered);
+        caller.require_assurance(level)?;
+        let questions = questions_of(&row)?;
+        let mut violations = FieldViolations::new();
+        let answers = check_answers(&questions, &request.get_ref().answers, &mut violations);
+        violations.into_result()?;
+        self.consultations
+            .respond(&row, caller.user_id, answers, chrono::Utc::now())
+            .await?;
+        Ok(Response::new(pb::RespondToConsultationResponse {}))
+    }
+
+    async fn get_consultation_results(
+        &self,
+        request: Request<pb::GetConsultationResultsRequest>,
+    ) -> Result<Response<pb::GetConsultationResultsResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.commune()?;
+        let id = parse_id(&request.get_ref().id)?;
+        let row = self.consultations.get(commune_id, id).await?;
+        let questions = questions_of(&row)?;
+        let staff = caller.is_staff_of(commune_id);
+        let (response_count, results) = self
+            .consultations
+            .results(&row, &questions, staff || row.free_text_public)
+            .await?;
+        Ok(Response::new(pb::GetConsultationResultsResponse {
+            response_count,
+            questions: results
+                .iter()
+                .enumerate()
+                .map(|(index, result)| pb::QuestionResults {
+                    question_index: i32::try_from(index).unwrap_or(i32::MAX),
+                    answered: result.answered,
+                    option_counts: result.option_counts.clone(),
+                    rating_counts: result.rating_counts.to_vec(),
+                    rating_mean: result.rating_mean(),
+                    texts: result.texts.clone(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn export_consultation_responses(
+        &self,
+        request: Request<pb::ExportConsultationResponsesRequest>,
+    ) -> Result<Response<pb::ExportConsultationResponsesResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&ANSWERING_ROLES)?;
+        let id = parse_id(&request.get_ref().id)?;
+        let row = self.consultations.get(commune_id, id).await?;
+        let questions = questions_of(&row)?;
+        let responses = self.consultations.responses(row.id).await?;
+        Ok(Response::new(pb::ExportConsultationResponsesResponse {
+            content_type: "text/csv; charset=utf-8".into(),
+            data: responses_csv(&questions, &responses).into_bytes(),
+        }))
     }
 
     async fn publish_petition(

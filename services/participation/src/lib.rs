@@ -7,6 +7,7 @@
 //! rule; [`communes`] asks identity for a commune's threshold.
 
 pub mod communes;
+pub mod consultations;
 pub mod domain;
 pub mod error;
 pub mod grpc;
@@ -92,7 +93,11 @@ pub async fn mount(
         config.proposal_support_threshold.max(1),
     ));
     server.add_service(ParticipationServiceServer::new(
-        grpc::ParticipationGrpc::new(petitions, proposals),
+        grpc::ParticipationGrpc::new(
+            petitions,
+            proposals,
+            Arc::new(consultations::Consultations::new(context.db.clone())),
+        ),
     ));
     Ok(())
 }

@@ -160,6 +160,57 @@ pub mod proposal_follower {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod consultation {
+    use sea_orm::entity::prelude::*;
+
+    /// A consultation or survey.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "consultations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        pub title: String,
+        pub description: String,
+        /// The questions, as proto3 JSON of `jamaa.participation.v1.Question`s.
+        pub questions: String,
+        pub open_at: DateTimeUtc,
+        pub close_at: DateTimeUtc,
+        /// The lowest assurance level that may respond (`registered`, …).
+        pub min_assurance: String,
+        pub free_text_public: bool,
+        pub created_by: Uuid,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod consultation_response {
+    use sea_orm::entity::prelude::*;
+
+    /// One citizen's response (one per citizen and consultation).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "consultation_responses")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub consultation_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub citizen_id: Uuid,
+        /// The answers, as proto3 JSON of `jamaa.participation.v1.Answer`s.
+        pub answers: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Participation's migrations, in order.
 pub struct Migrator;
 
@@ -171,6 +222,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateParticipationTables),
             Box::new(AddPetitionLifecycle),
             Box::new(CreateProposals),
+            Box::new(CreateConsultations),
         ]
     }
 }
@@ -429,6 +481,81 @@ impl MigrationTrait for CreateProposals {
                     .col(ColumnDef::new("proposal_id").uuid().not_null())
                     .col(ColumnDef::new("user_id").uuid().not_null())
                     .primary_key(Index::create().col("proposal_id").col("user_id"))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateConsultations;
+
+impl MigrationName for CreateConsultations {
+    fn name(&self) -> &str {
+        "m0004_000001_create_consultations"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateConsultations {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("consultations")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("title").text().not_null())
+                    .col(ColumnDef::new("description").text().not_null())
+                    .col(ColumnDef::new("questions").text().not_null())
+                    .col(
+                        ColumnDef::new("open_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("close_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new("min_assurance").string_len(32).not_null())
+                    .col(ColumnDef::new("free_text_public").boolean().not_null())
+                    .col(ColumnDef::new("created_by").uuid().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("consultations_by_commune")
+                    .table("consultations")
+                    .col("commune_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("consultation_responses")
+                    .col(ColumnDef::new("consultation_id").uuid().not_null())
+                    .col(ColumnDef::new("citizen_id").uuid().not_null())
+                    .col(ColumnDef::new("answers").text().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .primary_key(Index::create().col("consultation_id").col("citizen_id"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("consultation_responses", "consultation_id")
+                            .to("consultations", "id"),
+                    )
                     .to_owned(),
             )
             .await

@@ -8,6 +8,7 @@ mod appointments;
 mod assurance;
 mod audit;
 mod authorization;
+mod comments;
 mod consultations;
 mod email;
 mod events;

@@ -17,13 +17,14 @@ use tonic::Code;
 
 crate::on_both_backends!(every_participation_rpc_by_every_caller, matrix);
 
-const CALLERS: [&str; 10] = [
+const CALLERS: [&str; 11] = [
     "nobody",
     "author",
     "verified_resident",
     "citizen",
     "council_secretary",
     "case_officer",
+    "moderator",
     "admin",
     "other_admin",
     "platform_admin",
@@ -147,6 +148,27 @@ impl World {
             .expect("consultation")
             .into_inner()
             .consultation
+            .unwrap_or_default()
+            .id
+    }
+
+    /// A fresh comment of the author's on a fresh proposal.
+    async fn comment(&self, stack: &TestStack) -> String {
+        let proposal = self.proposal(stack).await;
+        stack
+            .participation()
+            .add_comment(authorized(
+                participation::AddCommentRequest {
+                    subject: participation::CommentSubject::Proposal as i32,
+                    subject_id: proposal,
+                    body: "D'accord.".into(),
+                },
+                &self.author,
+            ))
+            .await
+            .expect("comment")
+            .into_inner()
+            .comment
             .unwrap_or_default()
             .id
     }
@@ -417,6 +439,54 @@ async fn call(stack: &TestStack, rpc: &str, token: &str, w: &World) -> Result<()
                 .await
                 .map(|_| ())
         }
+        "AddComment" => {
+            let proposal = w.proposal(stack).await;
+            client
+                .add_comment(request(
+                    participation::AddCommentRequest {
+                        subject: participation::CommentSubject::Proposal as i32,
+                        subject_id: proposal,
+                        body: "Un avis.".into(),
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "ListComments" => {
+            let proposal = w.proposal(stack).await;
+            client
+                .list_comments(request(
+                    participation::ListCommentsRequest {
+                        subject: participation::CommentSubject::Proposal as i32,
+                        subject_id: proposal,
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "ReportComment" => {
+            let id = w.comment(stack).await;
+            client
+                .report_comment(request(participation::ReportCommentRequest { id }, token))
+                .await
+                .map(|_| ())
+        }
+        "ModerateComment" => {
+            let id = w.comment(stack).await;
+            client
+                .moderate_comment(request(
+                    participation::ModerateCommentRequest {
+                        id,
+                        hide: true,
+                        reason: "hors sujet".into(),
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
         other => panic!("no call for {other}"),
     }
 }
@@ -454,6 +524,9 @@ async fn matrix(backend: Backend) {
     let officer = stack
         .create_staff(&admin, "officer@pmx.test", &[identity::Role::CaseOfficer])
         .await;
+    let moderator = stack
+        .create_staff(&admin, "moderator@pmx.test", &[identity::Role::Moderator])
+        .await;
     let platform = stack
         .login(PLATFORM_ADMIN_EMAIL, PLATFORM_ADMIN_PASSWORD)
         .await;
@@ -475,6 +548,7 @@ async fn matrix(backend: Backend) {
         citizen,
         secretary.clone(),
         officer,
+        moderator,
         admin,
         other_admin,
         platform,
@@ -492,6 +566,7 @@ async fn matrix(backend: Backend) {
         "citizen",
         "council_secretary",
         "case_officer",
+        "moderator",
         "admin",
     ];
     let bureau = ["council_secretary", "admin"];
@@ -535,6 +610,13 @@ async fn matrix(backend: Backend) {
         ("RespondToConsultation", citizens.to_vec()),
         ("GetConsultationResults", people_of_pmx.to_vec()),
         ("ExportConsultationResponses", bureau.to_vec()),
+        ("AddComment", people_of_pmx.to_vec()),
+        (
+            "ListComments",
+            [&people_of_pmx[..], &["other_admin"]].concat(),
+        ),
+        ("ReportComment", people_of_pmx.to_vec()),
+        ("ModerateComment", vec!["moderator"]),
     ];
     let mut wrong = Vec::new();
     for (rpc, allowed) in &expected {

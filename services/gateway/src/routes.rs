@@ -989,6 +989,39 @@ pub fn operations() -> Vec<Operation> {
                 (response.content_type, response.data)
             },
         ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/comments", "AddComment")
+                .summary("Comments on a petition, proposal or consultation ({subject, subjectId, body})."),
+            |mut clients: Clients, request| async move { clients.participation.add_comment(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/comments", "ListComments")
+                .summary("The visible comments on a subject (?subject=COMMENT_SUBJECT_PROPOSAL&subjectId=…); moderators see all.")
+                .query(&[
+                    QueryParam {
+                        name: "subject",
+                        kind: ParamKind::String,
+                        description: "COMMENT_SUBJECT_PETITION, _PROPOSAL or _CONSULTATION.",
+                    },
+                    QueryParam {
+                        name: "subjectId",
+                        kind: ParamKind::String,
+                        description: "The petition's, proposal's or consultation's id.",
+                    },
+                ]),
+            |mut clients: Clients, request| async move { clients.participation.list_comments(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/comments/{id}/report", "ReportComment")
+                .without_body()
+                .summary("Reports a comment, once per person."),
+            |mut clients: Clients, request| async move { clients.participation.report_comment(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/comments/{id}/moderation", "ModerateComment")
+                .summary("Hides ({hide: true}) or restores a comment with a reason. Moderators."),
+            |mut clients: Clients, request| async move { clients.participation.moderate_comment(request).await },
+        ),
         // the gateway itself
         Operation::custom(
             RouteSpec::new(Get, "/openapi.json", "GetOpenApi")

@@ -142,6 +142,7 @@ attachments_dir = "data/attachments"
 collecting_days = 90
 scan_interval_seconds = 60
 proposal_support_threshold = 100
+comment_report_threshold = 3
 
 # E-mail: none on a laptop (messages reach the in-app inbox); e.g. smtp://127.0.0.1:1025 for a
 # local mail catcher.

@@ -15,6 +15,10 @@ pub enum Error {
     ProposalNotFound(Uuid),
     #[error("consultation {0} was not found")]
     ConsultationNotFound(Uuid),
+    #[error("comment {0} was not found")]
+    CommentNotFound(Uuid),
+    #[error("{0} was not found")]
+    SubjectNotFound(Uuid),
     #[error("you answered this consultation already; a response is given once")]
     AlreadyResponded,
     /// Identity, which knows the commune's signature threshold, could not be reached.
@@ -49,6 +53,8 @@ impl From<Error> for Status {
             Error::PetitionNotFound(id) => status::not_found(format!("petition {id}")),
             Error::ProposalNotFound(id) => status::not_found(format!("proposal {id}")),
             Error::ConsultationNotFound(id) => status::not_found(format!("consultation {id}")),
+            Error::CommentNotFound(id) => status::not_found(format!("comment {id}")),
+            Error::SubjectNotFound(id) => status::not_found(format!("{id}")),
             Error::AlreadyResponded => {
                 status::failed_precondition("ALREADY_RESPONDED", error.to_string())
             }

@@ -11,6 +11,7 @@ use jamaa_server::PageRequest;
 use jamaa_server::status::{self, FieldViolations};
 use tonic::{Request, Response, Status};
 
+use crate::comments::{self, CommentView, Comments};
 use crate::consultations::{
     Consultations, NewConsultation, check_answers, check_questions, questions_of, responses_csv,
 };
@@ -25,6 +26,7 @@ pub struct ParticipationGrpc {
     petitions: Arc<Petitions>,
     proposals: Arc<Proposals>,
     consultations: Arc<Consultations>,
+    comments: Arc<Comments>,
 }
 
 impl ParticipationGrpc {
@@ -32,11 +34,13 @@ impl ParticipationGrpc {
         petitions: Arc<Petitions>,
         proposals: Arc<Proposals>,
         consultations: Arc<Consultations>,
+        comments: Arc<Comments>,
     ) -> Self {
         ParticipationGrpc {
             petitions,
             proposals,
             consultations,
+            comments,
         }
     }
 
@@ -489,6 +493,90 @@ impl ParticipationService for ParticipationGrpc {
         }))
     }
 
+    async fn add_comment(
+        &self,
+        request: Request<pb::AddCommentRequest>,
+    ) -> Result<Response<pb::AddCommentResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.commune()?;
+        let author_id = caller.user_id;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let subject = violations.check("subject", parse_subject(request.subject));
+        let subject_id = violations.check("subject_id", domain::parse_uuid(&request.subject_id));
+        let body = violations.check("body", bounded_text(&request.body, 5000));
+        let (Some(subject), Some(subject_id), Some(body)) = (subject, subject_id, body) else {
+            return Err(violations.into_status());
+        };
+        let added = self
+            .comments
+            .add(commune_id, subject, subject_id, author_id, body)
+            .await?;
+        Ok(Response::new(pb::AddCommentResponse {
+            comment: Some(comment_to_proto(&added, false)),
+        }))
+    }
+
+    async fn list_comments(
+        &self,
+        request: Request<pb::ListCommentsRequest>,
+    ) -> Result<Response<pb::ListCommentsResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.commune()?;
+        let moderator = caller.require_staff(&[Role::Moderator]).is_ok();
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let subject = violations.check("subject", parse_subject(request.subject));
+        let subject_id = violations.check("subject_id", domain::parse_uuid(&request.subject_id));
+        let (Some(subject), Some(subject_id)) = (subject, subject_id) else {
+            return Err(violations.into_status());
+        };
+        let comments = self
+            .comments
+            .list(commune_id, subject, subject_id, moderator)
+            .await?;
+        Ok(Response::new(pb::ListCommentsResponse {
+            comments: comments
+                .iter()
+                .map(|comment| comment_to_proto(comment, moderator))
+                .collect(),
+        }))
+    }
+
+    async fn report_comment(
+        &self,
+        request: Request<pb::ReportCommentRequest>,
+    ) -> Result<Response<pb::ReportCommentResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.commune()?;
+        let id = parse_id(&request.get_ref().id)?;
+        self.comments.report(commune_id, id, caller.user_id).await?;
+        Ok(Response::new(pb::ReportCommentResponse {}))
+    }
+
+    async fn moderate_comment(
+        &self,
+        request: Request<pb::ModerateCommentRequest>,
+    ) -> Result<Response<pb::ModerateCommentResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_staff(&[Role::Moderator])?;
+        let moderator_id = caller.user_id;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", domain::parse_uuid(&request.id));
+        let reason = violations.check("reason", bounded_text(&request.reason, 2000));
+        let (Some(id), Some(reason)) = (id, reason) else {
+            return Err(violations.into_status());
+        };
+        let moderated = self
+            .comments
+            .moderate(commune_id, id, moderator_id, request.hide, reason)
+            .await?;
+        Ok(Response::new(pb::ModerateCommentResponse {
+            comment: Some(comment_to_proto(&moderated, true)),
+        }))
+    }
+
     async fn publish_petition(
         &self,
         request: Request<pb::PublishPetitionRequest>,
@@ -610,6 +698,38 @@ impl ParticipationService for ParticipationGrpc {
                 })
                 .collect(),
         }))
+    }
+}
+
+fn parse_subject(raw: i32) -> Result<pb::CommentSubject, String> {
+    match pb::CommentSubject::try_from(raw) {
+        Ok(pb::CommentSubject::Unspecified) | Err(_) => {
+            Err("must be PETITION, PROPOSAL or CONSULTATION".into())
+        }
+        Ok(subject) => Ok(subject),
+    }
+}
+
+fn comment_to_proto(view: &CommentView, moderator: bool) -> pb::Comment {
+    let comment = &view.comment;
+    let subject = match comment.subject_kind.as_str() {
+        "petition" => pb::CommentSubject::Petition,
+        "proposal" => pb::CommentSubject::Proposal,
+        _ => pb::CommentSubject::Consultation,
+    };
+    pb::Comment {
+        id: comment.id.to_string(),
+        subject: subject as i32,
+        subject_id: comment.subject_id.to_string(),
+        author_id: comment.author_id.to_string(),
+        body: comment.body.clone(),
+        status: comments::status_from_db(&comment.status) as i32,
+        report_count: if moderator {
+            i64::try_from(view.reports).unwrap_or(i64::MAX)
+        } else {
+            0
+        },
+        create_time: Some(timestamp_from_millis(comment.created_at.timestamp_millis())),
     }
 }
 

@@ -6,6 +6,7 @@
 //! [`storage`] (tables, migrations). [`domain`] holds the parsed value types and the threshold
 //! rule; [`communes`] asks identity for a commune's threshold.
 
+pub mod comments;
 pub mod communes;
 pub mod consultations;
 pub mod domain;
@@ -39,6 +40,8 @@ pub struct ParticipationConfig {
     pub scan_interval_seconds: u64,
     /// Supports that send a proposal to official review.
     pub proposal_support_threshold: i32,
+    /// Reports that hide a comment pending review.
+    pub comment_report_threshold: u64,
 }
 
 /// Settings of the standalone participation process.
@@ -58,6 +61,7 @@ pub const PARTICIPATION_DEFAULTS: &str = r#"
 collecting_days = 90
 scan_interval_seconds = 60
 proposal_support_threshold = 100
+comment_report_threshold = 3
 "#;
 
 /// The built-in defaults of the standalone process.
@@ -97,6 +101,10 @@ pub async fn mount(
             petitions,
             proposals,
             Arc::new(consultations::Consultations::new(context.db.clone())),
+            Arc::new(comments::Comments::new(
+                context.db.clone(),
+                config.comment_report_threshold.max(1),
+            )),
         ),
     ));
     Ok(())

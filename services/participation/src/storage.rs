@@ -211,6 +211,75 @@ pub mod consultation_response {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod comment {
+    use sea_orm::entity::prelude::*;
+
+    /// A comment on a petition, proposal or consultation.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "comments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        /// `petition`, `proposal` or `consultation`.
+        pub subject_kind: String,
+        pub subject_id: Uuid,
+        pub author_id: Uuid,
+        pub body: String,
+        /// As in [`crate::comments::status_to_db`].
+        pub status: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod comment_report {
+    use sea_orm::entity::prelude::*;
+
+    /// One person's report of one comment.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "comment_reports")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub comment_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub reporter_id: Uuid,
+        pub reported_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod moderation_action {
+    use sea_orm::entity::prelude::*;
+
+    /// A moderator's decision on a comment (insert-only: the moderation log).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "moderation_actions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub comment_id: Uuid,
+        pub moderator_id: Uuid,
+        /// `hide` or `restore`.
+        pub action: String,
+        pub reason: String,
+        pub acted_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Participation's migrations, in order.
 pub struct Migrator;
 
@@ -223,6 +292,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddPetitionLifecycle),
             Box::new(CreateProposals),
             Box::new(CreateConsultations),
+            Box::new(CreateComments),
         ]
     }
 }
@@ -555,6 +625,81 @@ impl MigrationTrait for CreateConsultations {
                         ForeignKey::create()
                             .from("consultation_responses", "consultation_id")
                             .to("consultations", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateComments;
+
+impl MigrationName for CreateComments {
+    fn name(&self) -> &str {
+        "m0005_000001_create_comments"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateComments {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("comments")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("subject_kind").string_len(16).not_null())
+                    .col(ColumnDef::new("subject_id").uuid().not_null())
+                    .col(ColumnDef::new("author_id").uuid().not_null())
+                    .col(ColumnDef::new("body").text().not_null())
+                    .col(ColumnDef::new("status").string_len(16).not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("comments_by_subject")
+                    .table("comments")
+                    .col("subject_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("comment_reports")
+                    .col(ColumnDef::new("comment_id").uuid().not_null())
+                    .col(ColumnDef::new("reporter_id").uuid().not_null())
+                    .col(
+                        ColumnDef::new("reported_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .primary_key(Index::create().col("comment_id").col("reporter_id"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("moderation_actions")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("comment_id").uuid().not_null())
+                    .col(ColumnDef::new("moderator_id").uuid().not_null())
+                    .col(ColumnDef::new("action").string_len(16).not_null())
+                    .col(ColumnDef::new("reason").text().not_null())
+                    .col(
+                        ColumnDef::new("acted_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
                     )
                     .to_owned(),
             )

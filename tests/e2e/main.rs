@@ -24,6 +24,7 @@ mod platform;
 mod privacy;
 mod proposals;
 mod residences;
+mod results;
 mod rollout;
 mod second_factor;
 mod service_accounts;

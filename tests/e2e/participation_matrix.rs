@@ -152,6 +152,30 @@ impl World {
             .id
     }
 
+    /// A fresh result for a fresh proposal.
+    async fn result(&self, stack: &TestStack) -> String {
+        let proposal = self.proposal(stack).await;
+        stack
+            .participation()
+            .create_result(authorized(
+                participation::CreateResultRequest {
+                    result: Some(participation::WorkResult {
+                        subject: participation::CommentSubject::Proposal as i32,
+                        subject_id: proposal,
+                        title: "Les bancs".into(),
+                        ..Default::default()
+                    }),
+                },
+                &self.secretary,
+            ))
+            .await
+            .expect("result")
+            .into_inner()
+            .result
+            .unwrap_or_default()
+            .id
+    }
+
     /// A fresh comment of the author's on a fresh proposal.
     async fn comment(&self, stack: &TestStack) -> String {
         let proposal = self.proposal(stack).await;
@@ -487,6 +511,49 @@ async fn call(stack: &TestStack, rpc: &str, token: &str, w: &World) -> Result<()
                 .await
                 .map(|_| ())
         }
+        "CreateResult" => {
+            let proposal = w.proposal(stack).await;
+            client
+                .create_result(request(
+                    participation::CreateResultRequest {
+                        result: Some(participation::WorkResult {
+                            subject: participation::CommentSubject::Proposal as i32,
+                            subject_id: proposal,
+                            title: "Des bancs neufs".into(),
+                            ..Default::default()
+                        }),
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "UpdateResult" => {
+            let id = w.result(stack).await;
+            client
+                .update_result(request(
+                    participation::UpdateResultRequest {
+                        id,
+                        progress: 10,
+                        status: participation::ResultStatus::InProgress as i32,
+                        note: "Commandés.".into(),
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "GetResult" => {
+            let id = w.result(stack).await;
+            client
+                .get_result(request(participation::GetResultRequest { id }, token))
+                .await
+                .map(|_| ())
+        }
+        "ListResults" => client
+            .list_results(request(participation::ListResultsRequest {}, token))
+            .await
+            .map(|_| ()),
         other => panic!("no call for {other}"),
     }
 }
@@ -617,6 +684,13 @@ async fn matrix(backend: Backend) {
         ),
         ("ReportComment", people_of_pmx.to_vec()),
         ("ModerateComment", vec!["moderator"]),
+        ("CreateResult", bureau.to_vec()),
+        ("UpdateResult", bureau.to_vec()),
+        ("GetResult", people_of_pmx.to_vec()),
+        (
+            "ListResults",
+            [&people_of_pmx[..], &["other_admin"]].concat(),
+        ),
     ];
     let mut wrong = Vec::new();
     for (rpc, allowed) in &expected {

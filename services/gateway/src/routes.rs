@@ -1022,6 +1022,26 @@ pub fn operations() -> Vec<Operation> {
                 .summary("Hides ({hide: true}) or restores a comment with a reason. Moderators."),
             |mut clients: Clients, request| async move { clients.participation.moderate_comment(request).await },
         ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/results", "CreateResult")
+                .summary("Records what the commune does about a petition or proposal ({result: {subject, subjectId, title, description}}). Commune administrators and council secretaries."),
+            |mut clients: Clients, request| async move { clients.participation.create_result(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/results", "ListResults")
+                .summary("Lists the commune's results, newest first."),
+            |mut clients: Clients, request| async move { clients.participation.list_results(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/results/{id}", "GetResult")
+                .summary("Gets a result with its dated updates."),
+            |mut clients: Clients, request| async move { clients.participation.get_result(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/results/{id}/updates", "UpdateResult")
+                .summary("Adds a dated update ({progress, status, note}); the author and followers hear of it. Commune administrators and council secretaries."),
+            |mut clients: Clients, request| async move { clients.participation.update_result(request).await },
+        ),
         // the gateway itself
         Operation::custom(
             RouteSpec::new(Get, "/openapi.json", "GetOpenApi")

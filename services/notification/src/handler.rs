@@ -39,6 +39,7 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::StaffRoleChanged>(),
         CloudEvent::type_of::<events::PetitionDecided>(),
         CloudEvent::type_of::<events::ProposalAnswered>(),
+        CloudEvent::type_of::<events::ResultUpdated>(),
         CloudEvent::type_of::<events::ProposalFollowed>(),
         CloudEvent::type_of::<events::PetitionDecisionOverdue>(),
         CloudEvent::type_of::<events::RequestFollowed>(),
@@ -455,6 +456,22 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 status: jamaa_proto::participation::v1::ProposalStatus::try_from(payload.status)
                     .unwrap_or(jamaa_proto::participation::v1::ProposalStatus::Evaluating),
                 text: payload.text,
+            },
+        }
+    } else if event.is::<events::ResultUpdated>() {
+        let payload = event.decode::<events::ResultUpdated>()?;
+        Effect::NotifyRequestAudience {
+            request_id: parse_id(event, "subject_id", &payload.subject_id)?,
+            citizen: Some(parse_id(
+                event,
+                "subject_author_id",
+                &payload.subject_author_id,
+            )?),
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::ResultUpdated {
+                title: payload.title,
+                progress: payload.progress,
+                note: payload.note,
             },
         }
     } else if event.is::<events::ProposalFollowed>() {

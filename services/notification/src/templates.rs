@@ -79,6 +79,13 @@ pub enum Notice {
         status: jamaa_proto::participation::v1::ProposalStatus,
         text: String,
     },
+    /// The commune updated what it does about a petition or proposal the recipient made or
+    /// follows.
+    ResultUpdated {
+        title: String,
+        progress: i32,
+        note: String,
+    },
     /// The council's decision on the recipient's petition is overdue.
     PetitionDecisionOverdue { title: String },
     /// The recipient booked a desk appointment at `office`, at `start` (local time).
@@ -112,11 +119,13 @@ pub enum Kind {
     PetitionDecided,
     PetitionDecisionOverdue,
     ProposalAnswered,
+    ResultUpdated,
 }
 
 impl Kind {
     /// Every kind (for tests and checks).
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
+        Kind::ResultUpdated,
         Kind::ProposalAnswered,
         Kind::PetitionDecided,
         Kind::PetitionDecisionOverdue,
@@ -154,6 +163,7 @@ impl Kind {
             Kind::PetitionDecided => "petition_decided",
             Kind::PetitionDecisionOverdue => "petition_decision_overdue",
             Kind::ProposalAnswered => "proposal_answered",
+            Kind::ResultUpdated => "result_updated",
         }
     }
 }
@@ -177,6 +187,7 @@ impl Notice {
             Notice::PetitionDecided { .. } => Kind::PetitionDecided,
             Notice::PetitionDecisionOverdue { .. } => Kind::PetitionDecisionOverdue,
             Notice::ProposalAnswered { .. } => Kind::ProposalAnswered,
+            Notice::ResultUpdated { .. } => Kind::ResultUpdated,
         }
     }
 }
@@ -286,6 +297,15 @@ pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja
             text => text.trim(),
         },
         Notice::PetitionDecisionOverdue { title } => context! { title => title.trim() },
+        Notice::ResultUpdated {
+            title,
+            progress,
+            note,
+        } => context! {
+            title => title.trim(),
+            progress => *progress,
+            note => note.trim(),
+        },
         Notice::ProposalAnswered {
             title,
             status,
@@ -446,6 +466,10 @@ fn arabic(kind: Kind) -> Source {
                    {% elif outcome == 'inadmissible' %}رُفضت عريضتكم «{{ title }}». الأسباب: {{ text }}\
                    {% else %}قرار المجلس بخصوص عريضتكم «{{ title }}»: {{ text }}{% endif %}",
         },
+        Kind::ResultUpdated => Source {
+            title: "تقدم «{{ title }}»: {{ progress }}%",
+            body: "«{{ title }}» بلغ {{ progress }}%. {{ note }}",
+        },
         Kind::ProposalAnswered => Source {
             title: "رد الجماعة على المقترح «{{ title }}»",
             body: "حالة المقترح «{{ title }}» الآن: {{ status }}. {{ text }}",
@@ -480,6 +504,14 @@ fn translation(kind: Kind, language: Language) -> Option<Source> {
                    {% elif outcome == 'inadmissible' %}Votre pétition « {{ title }} » est irrecevable. \
                    Motifs : {{ text }}{% else %}Décision du conseil sur votre pétition « {{ title }} » : \
                    {{ text }}{% endif %}",
+        },
+        (Language::Fr, Kind::ResultUpdated) => Source {
+            title: "Avancement de « {{ title }} » : {{ progress }} %",
+            body: "« {{ title }} » en est à {{ progress }} %. {{ note }}",
+        },
+        (Language::En, Kind::ResultUpdated) => Source {
+            title: "Progress of \"{{ title }}\": {{ progress }}%",
+            body: "\"{{ title }}\" is {{ progress }}% done. {{ note }}",
         },
         (Language::Fr, Kind::ProposalAnswered) => Source {
             title: "Réponse de la commune à la proposition « {{ title }} »",
@@ -754,6 +786,11 @@ mod tests {
                 title: "Plus d'arbres".into(),
                 outcome: PetitionStatus::Inadmissible,
                 text: "hors compétence".into(),
+            },
+            Kind::ResultUpdated => Notice::ResultUpdated {
+                title: "Un jardin partagé".into(),
+                progress: 40,
+                note: "Les plantations ont commencé.".into(),
             },
             Kind::ProposalAnswered => Notice::ProposalAnswered {
                 title: "Un jardin partagé".into(),

@@ -17,6 +17,8 @@ pub enum Error {
     ConsultationNotFound(Uuid),
     #[error("comment {0} was not found")]
     CommentNotFound(Uuid),
+    #[error("result {0} was not found")]
+    ResultNotFound(Uuid),
     #[error("{0} was not found")]
     SubjectNotFound(Uuid),
     #[error("you answered this consultation already; a response is given once")]
@@ -54,6 +56,7 @@ impl From<Error> for Status {
             Error::ProposalNotFound(id) => status::not_found(format!("proposal {id}")),
             Error::ConsultationNotFound(id) => status::not_found(format!("consultation {id}")),
             Error::CommentNotFound(id) => status::not_found(format!("comment {id}")),
+            Error::ResultNotFound(id) => status::not_found(format!("result {id}")),
             Error::SubjectNotFound(id) => status::not_found(format!("{id}")),
             Error::AlreadyResponded => {
                 status::failed_precondition("ALREADY_RESPONDED", error.to_string())

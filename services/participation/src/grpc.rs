@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::lifecycle::Admissibility;
 use crate::petitions::{Author, NewPetition, PetitionView, Petitions};
 use crate::proposals::{self, NewProposal, ProposalView, Proposals};
+use crate::results::{self, ResultView, Results};
 use crate::storage::consultation;
 
 pub struct ParticipationGrpc {
@@ -27,6 +28,7 @@ pub struct ParticipationGrpc {
     proposals: Arc<Proposals>,
     consultations: Arc<Consultations>,
     comments: Arc<Comments>,
+    results: Arc<Results>,
 }
 
 impl ParticipationGrpc {
@@ -35,12 +37,14 @@ impl ParticipationGrpc {
         proposals: Arc<Proposals>,
         consultations: Arc<Consultations>,
         comments: Arc<Comments>,
+        results: Arc<Results>,
     ) -> Self {
         ParticipationGrpc {
             petitions,
             proposals,
             consultations,
             comments,
+            results,
         }
     }
 
@@ -577,6 +581,111 @@ impl ParticipationService for ParticipationGrpc {
         }))
     }
 
+    async fn create_result(
+        &self,
+        request: Request<pb::CreateResultRequest>,
+    ) -> Result<Response<pb::CreateResultResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&ANSWERING_ROLES)?;
+        let result = request.into_inner().result.unwrap_or_default();
+        let mut violations = FieldViolations::new();
+        let subject = match pb::CommentSubject::try_from(result.subject) {
+            Ok(subject @ (pb::CommentSubject::Petition | pb::CommentSubject::Proposal)) => {
+                Some(subject)
+            }
+            _ => {
+                violations.add("result.subject", "must be PETITION or PROPOSAL");
+                None
+            }
+        };
+        let subject_id =
+            violations.check("result.subject_id", domain::parse_uuid(&result.subject_id));
+        let title = violations.check("result.title", PetitionTitle::parse(&result.title));
+        let description = result.description.trim().to_string();
+        if description.chars().count() > 10_000 {
+            violations.add("result.description", "must have at most 10,000 characters");
+        }
+        let (Some(subject), Some(subject_id), Some(title)) = (subject, subject_id, title) else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let created = self
+            .results
+            .create(
+                commune_id,
+                subject,
+                subject_id,
+                title.as_str().to_string(),
+                description,
+            )
+            .await?;
+        Ok(Response::new(pb::CreateResultResponse {
+            result: Some(result_to_proto(&created)),
+        }))
+    }
+
+    async fn update_result(
+        &self,
+        request: Request<pb::UpdateResultRequest>,
+    ) -> Result<Response<pb::UpdateResultResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&ANSWERING_ROLES)?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", domain::parse_uuid(&request.id));
+        if !(0..=100).contains(&request.progress) {
+            violations.add("progress", "must be between 0 and 100");
+        }
+        let status = match pb::ResultStatus::try_from(request.status) {
+            Ok(pb::ResultStatus::Unspecified) | Err(_) => {
+                violations.add("status", "is required");
+                None
+            }
+            Ok(status) => Some(status),
+        };
+        let note = violations.check("note", bounded_text(&request.note, 2000));
+        let (Some(id), Some(status), Some(note)) = (id, status, note) else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let updated = self
+            .results
+            .update(commune_id, id, request.progress, status, note)
+            .await?;
+        Ok(Response::new(pb::UpdateResultResponse {
+            result: Some(result_to_proto(&updated)),
+        }))
+    }
+
+    async fn get_result(
+        &self,
+        request: Request<pb::GetResultRequest>,
+    ) -> Result<Response<pb::GetResultResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let id = parse_id(&request.get_ref().id)?;
+        let result = self.results.get(commune_id, id).await?;
+        Ok(Response::new(pb::GetResultResponse {
+            result: Some(result_to_proto(&result)),
+        }))
+    }
+
+    async fn list_results(
+        &self,
+        request: Request<pb::ListResultsRequest>,
+    ) -> Result<Response<pb::ListResultsResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let rows = self.results.list(commune_id).await?;
+        Ok(Response::new(pb::ListResultsResponse {
+            results: rows
+                .into_iter()
+                .map(|result| {
+                    result_to_proto(&ResultView {
+                        result,
+                        updates: Vec::new(),
+                    })
+                })
+                .collect(),
+        }))
+    }
+
     async fn publish_petition(
         &self,
         request: Request<pb::PublishPetitionRequest>,
@@ -698,6 +807,34 @@ impl ParticipationService for ParticipationGrpc {
                 })
                 .collect(),
         }))
+    }
+}
+
+fn result_to_proto(view: &ResultView) -> pb::WorkResult {
+    let result = &view.result;
+    pb::WorkResult {
+        id: result.id.to_string(),
+        subject: if result.subject_kind == "petition" {
+            pb::CommentSubject::Petition
+        } else {
+            pb::CommentSubject::Proposal
+        } as i32,
+        subject_id: result.subject_id.to_string(),
+        title: result.title.clone(),
+        description: result.description.clone(),
+        progress: result.progress,
+        status: results::status_from_db(&result.status) as i32,
+        updates: view
+            .updates
+            .iter()
+            .map(|update| pb::ResultUpdate {
+                progress: update.progress,
+                status: results::status_from_db(&update.status) as i32,
+                note: update.note.clone(),
+                update_time: Some(timestamp_from_millis(update.created_at.timestamp_millis())),
+            })
+            .collect(),
+        create_time: Some(timestamp_from_millis(result.created_at.timestamp_millis())),
     }
 }
 

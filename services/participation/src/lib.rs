@@ -15,6 +15,7 @@ pub mod grpc;
 pub mod lifecycle;
 pub mod petitions;
 pub mod proposals;
+pub mod results;
 pub mod storage;
 
 use std::sync::Arc;
@@ -105,6 +106,7 @@ pub async fn mount(
                 context.db.clone(),
                 config.comment_report_threshold.max(1),
             )),
+            Arc::new(results::Results::new(context.db.clone(), outbox.clone())),
         ),
     ));
     Ok(())

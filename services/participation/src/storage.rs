@@ -280,6 +280,58 @@ pub mod moderation_action {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod work_result {
+    use sea_orm::entity::prelude::*;
+
+    /// What the commune does about a petition or proposal.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "results")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        /// `petition` or `proposal`.
+        pub subject_kind: String,
+        pub subject_id: Uuid,
+        pub subject_author_id: Uuid,
+        pub title: String,
+        pub description: String,
+        /// 0 to 100.
+        pub progress: i32,
+        /// As in [`crate::results::status_to_db`].
+        pub status: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod result_update {
+    use sea_orm::entity::prelude::*;
+
+    /// One dated update of a result (insert-only).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "result_updates")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub result_id: Uuid,
+        pub progress: i32,
+        pub status: String,
+        pub note: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Participation's migrations, in order.
 pub struct Migrator;
 
@@ -293,6 +345,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateProposals),
             Box::new(CreateConsultations),
             Box::new(CreateComments),
+            Box::new(CreateResults),
         ]
     }
 }
@@ -700,6 +753,78 @@ impl MigrationTrait for CreateComments {
                         ColumnDef::new("acted_at")
                             .timestamp_with_time_zone()
                             .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateResults;
+
+impl MigrationName for CreateResults {
+    fn name(&self) -> &str {
+        "m0006_000001_create_results"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateResults {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("results")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("subject_kind").string_len(16).not_null())
+                    .col(ColumnDef::new("subject_id").uuid().not_null())
+                    .col(ColumnDef::new("subject_author_id").uuid().not_null())
+                    .col(ColumnDef::new("title").text().not_null())
+                    .col(ColumnDef::new("description").text().not_null())
+                    .col(ColumnDef::new("progress").integer().not_null())
+                    .col(ColumnDef::new("status").string_len(16).not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("updated_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("results_by_commune")
+                    .table("results")
+                    .col("commune_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("result_updates")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("result_id").uuid().not_null())
+                    .col(ColumnDef::new("progress").integer().not_null())
+                    .col(ColumnDef::new("status").string_len(16).not_null())
+                    .col(ColumnDef::new("note").text().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("result_updates", "result_id")
+                            .to("results", "id"),
                     )
                     .to_owned(),
             )

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use jamaa_proto::participation::v1::{self as pb, QuestionKind};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -282,6 +282,15 @@ impl Consultations {
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// How many responses a consultation has.
+    pub async fn response_count(&self, consultation_id: Uuid) -> Result<i64, Error> {
+        let count = consultation_response::Entity::find()
+            .filter(consultation_response::Column::ConsultationId.eq(consultation_id))
+            .count(&self.db)
+            .await?;
+        Ok(i64::try_from(count).unwrap_or(i64::MAX))
     }
 
     /// Every response, oldest first.

@@ -53,7 +53,7 @@ impl ParticipationGrpc {
         row: &consultation::Model,
     ) -> Result<pb::Consultation, Error> {
         let questions = questions_of(row)?;
-        let (count, _) = self.consultations.results(row, &questions, false).await?;
+        let count = self.consultations.response_count(row.id).await?;
         Ok(pb::Consultation {
             id: row.id.to_string(),
             commune_id: row.commune_id.to_string(),

@@ -23,7 +23,7 @@ use crate::calendar::WorkingCalendar;
 use crate::closed_days::ClosedDays;
 use crate::domain::{self, OPEN_STATUSES};
 use crate::error::Error;
-use crate::requests::{account_of, subject};
+use crate::requests::{account_of, optional_id, subject};
 use crate::storage::service_request;
 
 /// Which civil day it is for the communes.
@@ -270,10 +270,6 @@ impl DeadlineScheduler {
         inner.outbox.commit(txn).await?;
         Ok(true)
     }
-}
-
-fn optional_id(id: Option<Uuid>) -> String {
-    id.map(|id| id.to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]

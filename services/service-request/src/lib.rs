@@ -106,7 +106,6 @@ pub async fn mount(
     let requests = Arc::new(Requests::new(
         context.db.clone(),
         outbox.clone(),
-        closed_days.clone(),
         clock,
         config.reopen_window_days,
     ));

@@ -3,7 +3,6 @@
 //! concurrency), so two agents acting at once never overwrite each other.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use jamaa_events::Outbox;
@@ -24,7 +23,7 @@ use uuid::Uuid;
 
 use crate::calendar::WorkingCalendar;
 use crate::catalogue::version_of;
-use crate::closed_days::{ClosedDays, calendar_of};
+use crate::closed_days::calendar_of;
 use crate::deadlines::CommuneClock;
 use crate::definition::{Deadline, check_attribute_values, department_of};
 use crate::domain::{self, RequestDescription};
@@ -163,7 +162,6 @@ pub struct Filed {
 pub struct Requests {
     db: DatabaseConnection,
     outbox: Outbox,
-    closed_days: Arc<ClosedDays>,
     clock: CommuneClock,
     reopen_window: Duration,
 }
@@ -172,14 +170,12 @@ impl Requests {
     pub fn new(
         db: DatabaseConnection,
         outbox: Outbox,
-        closed_days: Arc<ClosedDays>,
         clock: CommuneClock,
         reopen_window_days: u32,
     ) -> Self {
         Requests {
             db,
             outbox,
-            closed_days,
             clock,
             reopen_window: Duration::days(i64::from(reopen_window_days)),
         }
@@ -892,11 +888,6 @@ impl Requests {
             appeals,
         })
     }
-
-    /// The calendar of commune `commune_id` (for the receipt's and the deadline's callers).
-    pub async fn calendar(&self, commune_id: Uuid) -> Result<WorkingCalendar, Error> {
-        self.closed_days.calendar(commune_id).await
-    }
 }
 
 /// Who cancels a request.
@@ -1051,7 +1042,8 @@ async fn service_of(
         .ok_or_else(|| Error::Internal(format!("request {} lost its service", request.id)))
 }
 
-fn optional_id(id: Option<Uuid>) -> String {
+/// An optional id as events carry it: empty for none.
+pub fn optional_id(id: Option<Uuid>) -> String {
     id.map(|id| id.to_string()).unwrap_or_default()
 }
 

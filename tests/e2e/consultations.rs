@@ -246,3 +246,100 @@ async fn consultation(backend: Backend) {
     assert_eq!(error_reason(&late), "NOT_COLLECTING");
     stack.stop().await;
 }
+
+crate::on_both_backends!(a_consultation_s_window_is_announced, announced);
+
+/// The scheduler tells the commune's residents when a consultation opens, and its creator when
+/// it closes (with the number of responses), once each.
+async fn announced(backend: Backend) {
+    let options = jamaa_tests::Options {
+        extra_env: vec![(
+            "JAMAA__PARTICIPATION__SCAN_INTERVAL_SECONDS".into(),
+            "1".into(),
+        )],
+        ..Default::default()
+    };
+    let Some(stack) = jamaa_tests::spawn_stack_with(backend, options).await else {
+        return;
+    };
+    let (_, admin) = stack.create_commune("CSW", 3).await;
+    let secretary = stack
+        .create_staff(
+            &admin,
+            "secretary@csw.test",
+            &[identity::Role::CouncilSecretary],
+        )
+        .await;
+    let (_, resident) = stack.register_citizen("CSW", "Salma", Language::En).await;
+    let (_, voisin) = stack.register_citizen("CSW", "Karim", Language::Fr).await;
+    stack.create_commune("CSX", 3).await;
+    let (_, elsewhere) = stack.register_citizen("CSX", "Other", Language::En).await;
+    let now = chrono::Utc::now();
+    let close = now + chrono::Duration::seconds(8);
+    let created = stack
+        .participation()
+        .create_consultation(authorized(
+            participation::CreateConsultationRequest {
+                consultation: Some(participation::Consultation {
+                    title: "Le souk du samedi".into(),
+                    questions: vec![participation::Question {
+                        text: "Pour ou contre ?".into(),
+                        kind: participation::QuestionKind::SingleChoice as i32,
+                        options: vec!["Pour".into(), "Contre".into()],
+                        required: true,
+                    }],
+                    open_time: timestamp(now - chrono::Duration::minutes(1)),
+                    close_time: timestamp(close),
+                    ..Default::default()
+                }),
+            },
+            &secretary,
+        ))
+        .await
+        .expect("a consultation")
+        .into_inner()
+        .consultation
+        .expect("consultation");
+    let opened = stack
+        .wait_for_notification(&resident, "New consultation")
+        .await;
+    assert!(opened.title.contains("Le souk du samedi"), "{opened:?}");
+    stack
+        .wait_for_notification(&voisin, "Nouvelle consultation")
+        .await;
+    stack
+        .participation()
+        .respond_to_consultation(authorized(
+            participation::RespondToConsultationRequest {
+                id: created.id.clone(),
+                answers: vec![participation::Answer {
+                    question_index: 0,
+                    choices: vec![1],
+                    ..Default::default()
+                }],
+            },
+            &resident,
+        ))
+        .await
+        .expect("a response");
+    let closed = stack
+        .wait_for_notification(&secretary, "Le souk du samedi")
+        .await;
+    assert!(closed.body.contains('1'), "{closed:?}");
+    // Told once, however many scans ran; residents of other communes were not told.
+    let about: Vec<_> = stack
+        .inbox(&resident)
+        .await
+        .into_iter()
+        .filter(|n| n.title.contains("Le souk du samedi"))
+        .collect();
+    assert_eq!(about.len(), 1, "{about:?}");
+    assert!(
+        !stack
+            .inbox(&elsewhere)
+            .await
+            .iter()
+            .any(|n| n.title.contains("Le souk du samedi"))
+    );
+    stack.stop().await;
+}

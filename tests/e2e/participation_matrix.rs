@@ -57,6 +57,7 @@ impl World {
                     title: "Une bibliothèque".into(),
                     body: "Nous demandons une bibliothèque de quartier.".into(),
                     draft: stage == "draft",
+                    ..Default::default()
                 },
                 &self.author,
             ))
@@ -197,6 +198,90 @@ impl World {
             .id
     }
 
+    /// A fresh budget (total 1,000, up to the total) with one project of the author's (100),
+    /// taken to `stage`: "proposing", "reviewing", "voting" (the project feasible), "results".
+    /// Returns (budget, project).
+    async fn budget(&self, stack: &TestStack, stage: &str) -> (String, String) {
+        let budget = stack
+            .participation()
+            .create_budget(authorized(
+                participation::CreateBudgetRequest {
+                    budget: Some(participation::Budget {
+                        title: "Budget du quartier".into(),
+                        total_dirhams: 1000,
+                        voting_rule: participation::BudgetVotingRule::UpToTotal as i32,
+                        ..Default::default()
+                    }),
+                },
+                &self.secretary,
+            ))
+            .await
+            .expect("budget")
+            .into_inner()
+            .budget
+            .unwrap_or_default()
+            .id;
+        let project = stack
+            .participation()
+            .propose_budget_project(authorized(
+                participation::ProposeBudgetProjectRequest {
+                    budget_id: budget.clone(),
+                    request_id: uuid::Uuid::now_v7().to_string(),
+                    project: Some(participation::BudgetProject {
+                        title: "Des arbres".into(),
+                        description: "Le long de l'avenue.".into(),
+                        cost_dirhams: 100,
+                        ..Default::default()
+                    }),
+                },
+                &self.author,
+            ))
+            .await
+            .expect("project")
+            .into_inner()
+            .project
+            .unwrap_or_default()
+            .id;
+        let stages = ["reviewing", "voting", "results"];
+        let Some(reached) = stages.iter().position(|s| *s == stage) else {
+            return (budget, project);
+        };
+        let phases = [
+            participation::BudgetPhase::Reviewing,
+            participation::BudgetPhase::Voting,
+            participation::BudgetPhase::Results,
+        ];
+        for phase in &phases[..=reached] {
+            if *phase == participation::BudgetPhase::Voting {
+                stack
+                    .participation()
+                    .review_budget_project(authorized(
+                        participation::ReviewBudgetProjectRequest {
+                            id: project.clone(),
+                            feasible: true,
+                            cost_dirhams: 100,
+                            note: String::new(),
+                        },
+                        &self.secretary,
+                    ))
+                    .await
+                    .expect("reviewed");
+            }
+            stack
+                .participation()
+                .advance_budget_phase(authorized(
+                    participation::AdvanceBudgetPhaseRequest {
+                        id: budget.clone(),
+                        phase: *phase as i32,
+                    },
+                    &self.secretary,
+                ))
+                .await
+                .expect("advanced");
+        }
+        (budget, project)
+    }
+
     async fn proposal(&self, stack: &TestStack) -> String {
         stack
             .participation()
@@ -231,6 +316,7 @@ async fn call(stack: &TestStack, rpc: &str, token: &str, w: &World) -> Result<()
                     title: "Un marché".into(),
                     body: "Un marché couvert.".into(),
                     draft: true,
+                    ..Default::default()
                 },
                 token,
             ))
@@ -554,6 +640,156 @@ async fn call(stack: &TestStack, rpc: &str, token: &str, w: &World) -> Result<()
             .list_results(request(participation::ListResultsRequest {}, token))
             .await
             .map(|_| ()),
+        "GetParticipationSettings" => client
+            .get_participation_settings(request(
+                participation::GetParticipationSettingsRequest {},
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        // The platform's defaults, so that setting them changes no other cell.
+        "UpdateParticipationSettings" => client
+            .update_participation_settings(request(
+                participation::UpdateParticipationSettingsRequest {
+                    settings: Some(participation::ParticipationSettings {
+                        petition_signing_assurance: identity::AssuranceLevel::VerifiedInPerson
+                            as i32,
+                        petition_collecting_days: 90,
+                        association_min_age_months: 36,
+                        proposal_support_threshold: 100,
+                        comment_report_threshold: 3,
+                        ..Default::default()
+                    }),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "RegisterAssociation" => client
+            .register_association(request(
+                participation::RegisterAssociationRequest {
+                    association: Some(participation::Association {
+                        name: "Les amis du parc".into(),
+                        registration_number: uuid::Uuid::now_v7().to_string(),
+                        founding_date: "2015-03-01".into(),
+                        representative_id: uuid::Uuid::now_v7().to_string(),
+                        ..Default::default()
+                    }),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "ListAssociations" => client
+            .list_associations(request(participation::ListAssociationsRequest {}, token))
+            .await
+            .map(|_| ()),
+        "CreateBudget" => client
+            .create_budget(request(
+                participation::CreateBudgetRequest {
+                    budget: Some(participation::Budget {
+                        title: "Un budget".into(),
+                        total_dirhams: 500,
+                        voting_rule: participation::BudgetVotingRule::AtMostK as i32,
+                        max_projects: 2,
+                        ..Default::default()
+                    }),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "GetBudget" => {
+            let (id, _) = w.budget(stack, "proposing").await;
+            client
+                .get_budget(request(participation::GetBudgetRequest { id }, token))
+                .await
+                .map(|_| ())
+        }
+        "ListBudgets" => client
+            .list_budgets(request(participation::ListBudgetsRequest {}, token))
+            .await
+            .map(|_| ()),
+        "AdvanceBudgetPhase" => {
+            let (id, _) = w.budget(stack, "proposing").await;
+            client
+                .advance_budget_phase(request(
+                    participation::AdvanceBudgetPhaseRequest {
+                        id,
+                        phase: participation::BudgetPhase::Reviewing as i32,
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "ProposeBudgetProject" => {
+            let (budget_id, _) = w.budget(stack, "proposing").await;
+            client
+                .propose_budget_project(request(
+                    participation::ProposeBudgetProjectRequest {
+                        budget_id,
+                        request_id: uuid::Uuid::now_v7().to_string(),
+                        project: Some(participation::BudgetProject {
+                            title: "Une fontaine".into(),
+                            description: "Sur la place.".into(),
+                            cost_dirhams: 300,
+                            ..Default::default()
+                        }),
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "ListBudgetProjects" => {
+            let (budget_id, _) = w.budget(stack, "proposing").await;
+            client
+                .list_budget_projects(request(
+                    participation::ListBudgetProjectsRequest { budget_id },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "ReviewBudgetProject" => {
+            let (_, id) = w.budget(stack, "reviewing").await;
+            client
+                .review_budget_project(request(
+                    participation::ReviewBudgetProjectRequest {
+                        id,
+                        feasible: true,
+                        cost_dirhams: 120,
+                        note: "Devis reçu.".into(),
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "CastBudgetBallot" => {
+            let (budget_id, project) = w.budget(stack, "voting").await;
+            client
+                .cast_budget_ballot(request(
+                    participation::CastBudgetBallotRequest {
+                        budget_id,
+                        project_ids: vec![project],
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        "GetBudgetResults" => {
+            let (budget_id, _) = w.budget(stack, "results").await;
+            client
+                .get_budget_results(request(
+                    participation::GetBudgetResultsRequest { budget_id },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
         other => panic!("no call for {other}"),
     }
 }
@@ -691,7 +927,46 @@ async fn matrix(backend: Backend) {
             "ListResults",
             [&people_of_pmx[..], &["other_admin"]].concat(),
         ),
+        // Every commune's people read their own commune's rules; its administrator sets them.
+        (
+            "GetParticipationSettings",
+            [&people_of_pmx[..], &["other_admin"]].concat(),
+        ),
+        ("UpdateParticipationSettings", vec!["admin", "other_admin"]),
+        ("RegisterAssociation", vec!["admin", "other_admin"]),
+        (
+            "ListAssociations",
+            [&people_of_pmx[..], &["other_admin"]].concat(),
+        ),
+        ("CreateBudget", [&bureau[..], &["other_admin"]].concat()),
+        ("GetBudget", people_of_pmx.to_vec()),
+        (
+            "ListBudgets",
+            [&people_of_pmx[..], &["other_admin"]].concat(),
+        ),
+        ("AdvanceBudgetPhase", bureau.to_vec()),
+        ("ProposeBudgetProject", citizens.to_vec()),
+        ("ListBudgetProjects", people_of_pmx.to_vec()),
+        ("ReviewBudgetProject", bureau.to_vec()),
+        // A budget's voters are verified in person unless it says otherwise.
+        ("CastBudgetBallot", vec!["verified_resident"]),
+        ("GetBudgetResults", people_of_pmx.to_vec()),
     ];
+    // Every RPC of the service has its row (a new RPC without one fails here).
+    let descriptors = <prost_types::FileDescriptorSet as prost::Message>::decode(
+        jamaa_proto::FILE_DESCRIPTOR_SET,
+    )
+    .expect("the descriptor set");
+    let methods: BTreeSet<String> = descriptors
+        .file
+        .iter()
+        .flat_map(|file| &file.service)
+        .filter(|service| service.name() == "ParticipationService")
+        .flat_map(|service| &service.method)
+        .map(|method| method.name().to_string())
+        .collect();
+    let covered: BTreeSet<String> = expected.iter().map(|(rpc, _)| rpc.to_string()).collect();
+    assert_eq!(methods, covered, "every participation RPC has a row");
     let mut wrong = Vec::new();
     for (rpc, allowed) in &expected {
         let allowed: BTreeSet<&str> = allowed.iter().copied().collect();

@@ -28,6 +28,7 @@ async fn create(
                 title: title.into(),
                 body: "Nous demandons au conseil d'inscrire ce point.".into(),
                 draft,
+                ..Default::default()
             },
             token,
         ))

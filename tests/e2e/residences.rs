@@ -35,6 +35,7 @@ async fn residences(backend: Backend) {
                 title: "Un marché couvert".into(),
                 body: "Nous demandons un marché couvert au centre.".into(),
                 draft: false,
+                ..Default::default()
             },
             &leila,
         ))

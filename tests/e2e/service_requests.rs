@@ -19,7 +19,6 @@ use jamaa_service_request::deadlines::{CommuneClock, DeadlineScheduler};
 use jamaa_tests::{Backend, TestStack, authorized, error_reason, spawn_stack_with, token_claims};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use tonic::Code;
-use tonic_types::StatusExt;
 
 crate::on_both_backends!(catalogue_desk_and_workflow, catalogue_desk_and_workflow);
 crate::on_both_backends!(information_request_deadlines, information_request_deadlines);
@@ -36,16 +35,7 @@ fn text(fr: &str) -> Option<LocalizedText> {
 }
 
 fn bad_fields(status: &tonic::Status) -> Vec<String> {
-    let mut fields: Vec<String> = status
-        .get_error_details()
-        .bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut fields = jamaa_tests::bad_fields(status);
     fields.sort();
     fields
 }

@@ -254,6 +254,7 @@ async fn story(backend: Backend) {
                 title: "Un parc pour le quartier".into(),
                 body: "Nous demandons au conseil d'aménager le terrain vague en parc.".into(),
                 draft: false,
+                ..Default::default()
             },
             &amina,
         ))

@@ -3,22 +3,8 @@
 use jamaa_proto::identity::v1 as identity;
 use jamaa_proto::servicerequest::v1 as requests;
 use jamaa_proto::r#type::v1::{GeoPoint, Language, LocalizedText};
-use jamaa_tests::{Backend, authorized, spawn_stack};
+use jamaa_tests::{Backend, authorized, bad_fields, spawn_stack};
 use tonic::Code;
-use tonic_types::StatusExt;
-
-fn bad_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_names_every_field() {

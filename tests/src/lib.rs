@@ -599,6 +599,21 @@ pub async fn send_for_headers(
 }
 
 /// The `ErrorInfo` reason of `status` (e.g. `BAD_REFRESH_TOKEN`); empty when it has none.
+/// The fields an INVALID_ARGUMENT status names (its BadRequest details), in order.
+pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .iter()
+                .map(|v| v.field.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn error_reason(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
     status

@@ -22,6 +22,13 @@ impl FieldViolations {
         Self::default()
     }
 
+    /// One violation: `field` is wrong, and why.
+    pub fn single(field: impl Into<String>, description: impl Into<String>) -> Self {
+        let mut violations = Self::new();
+        violations.add(field, description);
+        violations
+    }
+
     /// Records that `field` is wrong, and why.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
         self.violations.push((field.into(), description.into()));

@@ -991,7 +991,7 @@ pub fn operations() -> Vec<Operation> {
         ),
         Operation::rpc(
             RouteSpec::new(Post, "/v1/comments", "AddComment")
-                .summary("Comments on a petition, proposal or consultation ({subject, subjectId, body})."),
+                .summary("Comments on a petition, proposal, consultation or budget project ({subject, subjectId, body})."),
             |mut clients: Clients, request| async move { clients.participation.add_comment(request).await },
         ),
         Operation::rpc(
@@ -1001,12 +1001,12 @@ pub fn operations() -> Vec<Operation> {
                     QueryParam {
                         name: "subject",
                         kind: ParamKind::String,
-                        description: "COMMENT_SUBJECT_PETITION, _PROPOSAL or _CONSULTATION.",
+                        description: "COMMENT_SUBJECT_PETITION, _PROPOSAL, _CONSULTATION or _BUDGET_PROJECT.",
                     },
                     QueryParam {
                         name: "subjectId",
                         kind: ParamKind::String,
-                        description: "The petition's, proposal's or consultation's id.",
+                        description: "The petition's, proposal's, consultation's or budget project's id.",
                     },
                 ]),
             |mut clients: Clients, request| async move { clients.participation.list_comments(request).await },
@@ -1024,7 +1024,7 @@ pub fn operations() -> Vec<Operation> {
         ),
         Operation::rpc(
             RouteSpec::new(Post, "/v1/results", "CreateResult")
-                .summary("Records what the commune does about a petition or proposal ({result: {subject, subjectId, title, description}}). Commune administrators and council secretaries."),
+                .summary("Records what the commune does about a petition, proposal or budget project ({result: {subject, subjectId, title, description}}). Commune administrators and council secretaries."),
             |mut clients: Clients, request| async move { clients.participation.create_result(request).await },
         ),
         Operation::rpc(
@@ -1041,6 +1041,81 @@ pub fn operations() -> Vec<Operation> {
             RouteSpec::new(Post, "/v1/results/{id}/updates", "UpdateResult")
                 .summary("Adds a dated update ({progress, status, note}); the author and followers hear of it. Commune administrators and council secretaries."),
             |mut clients: Clients, request| async move { clients.participation.update_result(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/participation-settings", "GetParticipationSettings")
+                .summary("The caller's commune's participation rules (its own or the platform's)."),
+            |mut clients: Clients, request| async move {
+                clients.participation.get_participation_settings(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/participation-settings", "UpdateParticipationSettings")
+                .summary("Sets the commune's participation rules ({settings: {petitionSigningAssurance, petitionCollectingDays, associationMinAgeMonths, proposalSupportThreshold, commentReportThreshold}}). Commune administrators."),
+            |mut clients: Clients, request| async move {
+                clients.participation.update_participation_settings(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/associations", "RegisterAssociation")
+                .summary("Registers an association and its legal representative ({association: {name, registrationNumber, foundingDate, representativeId}}). Commune administrators and reception agents."),
+            |mut clients: Clients, request| async move { clients.participation.register_association(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/associations", "ListAssociations")
+                .summary("Lists the commune's registered associations."),
+            |mut clients: Clients, request| async move { clients.participation.list_associations(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/budgets", "CreateBudget")
+                .summary("Opens a participatory budget ({budget: {title, description, totalDirhams, votingRule, maxProjects, minAssurance}}). Commune administrators and council secretaries."),
+            |mut clients: Clients, request| async move { clients.participation.create_budget(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/budgets", "ListBudgets")
+                .summary("Lists the commune's participatory budgets, newest first."),
+            |mut clients: Clients, request| async move { clients.participation.list_budgets(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/budgets/{id}", "GetBudget")
+                .summary("Gets a participatory budget of the caller's commune."),
+            |mut clients: Clients, request| async move { clients.participation.get_budget(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/budgets/{id}/phase", "AdvanceBudgetPhase")
+                .summary("Moves a budget to its next phase ({phase}); entering RESULTS publishes them. Commune administrators and council secretaries."),
+            |mut clients: Clients, request| async move { clients.participation.advance_budget_phase(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/budgets/{budgetId}/projects", "ProposeBudgetProject")
+                .summary("Proposes a project while the budget is PROPOSING ({requestId, project: {title, description, costDirhams}}). Residents."),
+            |mut clients: Clients, request| async move {
+                clients.participation.propose_budget_project(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/budgets/{budgetId}/projects", "ListBudgetProjects")
+                .summary("Lists a budget's projects (with votes and selection once the results are out)."),
+            |mut clients: Clients, request| async move {
+                clients.participation.list_budget_projects(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/budget-projects/{id}/review", "ReviewBudgetProject")
+                .summary("Records a project's feasibility review ({feasible, costDirhams, note}). Commune administrators and council secretaries."),
+            |mut clients: Clients, request| async move {
+                clients.participation.review_budget_project(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/budgets/{budgetId}/ballots", "CastBudgetBallot")
+                .summary("Casts the caller's one ballot ({projectIds}) while the budget is VOTING. Eligible residents."),
+            |mut clients: Clients, request| async move { clients.participation.cast_budget_ballot(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/budgets/{budgetId}/results", "GetBudgetResults")
+                .summary("The published results: projects ranked by votes, the funded ones and the amount allocated."),
+            |mut clients: Clients, request| async move { clients.participation.get_budget_results(request).await },
         ),
         // the gateway itself
         Operation::custom(

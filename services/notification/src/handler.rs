@@ -46,6 +46,10 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::RequestUnfollowed>(),
         CloudEvent::type_of::<events::AppointmentBooked>(),
         CloudEvent::type_of::<events::AppointmentReminder>(),
+        CloudEvent::type_of::<events::PetitionSigned>(),
+        CloudEvent::type_of::<events::ConsultationOpened>(),
+        CloudEvent::type_of::<events::ConsultationClosed>(),
+        CloudEvent::type_of::<events::BudgetPhaseChanged>(),
     ]
 }
 
@@ -95,6 +99,11 @@ enum Effect {
         request_id: Uuid,
         citizen: Option<Uuid>,
         commune_id: Option<Uuid>,
+        notice: Notice,
+    },
+    /// Write to every known resident of `commune_id` (in batches, each in their language).
+    NotifyResidents {
+        commune_id: Uuid,
         notice: Notice,
     },
     /// Write to `recipient_id`.
@@ -231,6 +240,9 @@ impl EventHandler for NotificationHandler {
                     .chain(heads.into_iter().filter(|head| Some(*head) != assignee))
                     .collect();
                 write_to_each(&txn, event, &audience, commune_id, &notice).await?;
+            }
+            Effect::NotifyResidents { commune_id, notice } => {
+                write_to_residents(&txn, event, commune_id, &notice).await?;
             }
             Effect::Notify {
                 recipient_id,
@@ -432,8 +444,10 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
         }
     } else if event.is::<events::PetitionDecided>() {
         let payload = event.decode::<events::PetitionDecided>()?;
-        Effect::Notify {
-            recipient_id: parse_id(event, "author_id", &payload.author_id)?,
+        // The agent and every signatory (kept in the followers' table, by petition id).
+        Effect::NotifyRequestAudience {
+            request_id: parse_id(event, "petition_id", &payload.petition_id)?,
+            citizen: Some(parse_id(event, "author_id", &payload.author_id)?),
             commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
             notice: Notice::PetitionDecided {
                 title: payload.title,
@@ -441,8 +455,49 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                     .unwrap_or(jamaa_proto::participation::v1::PetitionStatus::Answered),
                 text: payload.text,
             },
+        }
+    } else if event.is::<events::PetitionSigned>() {
+        let payload = event.decode::<events::PetitionSigned>()?;
+        Effect::Follow {
+            request_id: parse_id(event, "petition_id", &payload.petition_id)?,
+            user_id: parse_id(event, "citizen_id", &payload.citizen_id)?,
+        }
+    } else if event.is::<events::ConsultationOpened>() {
+        let payload = event.decode::<events::ConsultationOpened>()?;
+        let close_date = payload
+            .close_time
+            .and_then(|at| chrono::DateTime::from_timestamp(at.seconds, 0))
+            .map(|at| at.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        Effect::NotifyResidents {
+            commune_id: parse_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::ConsultationOpened {
+                title: payload.title,
+                close_date,
+            },
+        }
+    } else if event.is::<events::ConsultationClosed>() {
+        let payload = event.decode::<events::ConsultationClosed>()?;
+        Effect::Notify {
+            recipient_id: parse_id(event, "created_by", &payload.created_by)?,
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::ConsultationClosed {
+                title: payload.title,
+                responses: payload.response_count,
+            },
             language: None,
             email: None,
+        }
+    } else if event.is::<events::BudgetPhaseChanged>() {
+        let payload = event.decode::<events::BudgetPhaseChanged>()?;
+        Effect::NotifyResidents {
+            commune_id: parse_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::BudgetPhaseChanged {
+                title: payload.title,
+                phase: jamaa_proto::participation::v1::BudgetPhase::try_from(payload.phase)
+                    .unwrap_or(jamaa_proto::participation::v1::BudgetPhase::Proposing),
+                selected: payload.selected_projects,
+            },
         }
     } else if event.is::<events::ProposalAnswered>() {
         let payload = event.decode::<events::ProposalAnswered>()?;
@@ -673,7 +728,82 @@ async fn queue_email(
     Ok(())
 }
 
-/// Inserts a notification unless this event already wrote one to this recipient.
+/// How many residents one batch of [`write_to_residents`] reads and writes.
+const RESIDENT_BATCH: u64 = 1000;
+
+/// Writes `notice` to every known resident of `commune_id`, each in their language: the
+/// residents are read in pages of [`RESIDENT_BATCH`] (by user id) and each page is written
+/// with one multi-row insert; the notice is rendered once per language.
+async fn write_to_residents(
+    txn: &DatabaseTransaction,
+    event: &CloudEvent,
+    commune_id: Uuid,
+    notice: &Notice,
+) -> Result<(), HandlerError> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut rendered: std::collections::HashMap<String, templates::Rendered> =
+        std::collections::HashMap::new();
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut query =
+            recipient::Entity::find().filter(recipient::Column::CommuneId.eq(commune_id));
+        if let Some(after) = after {
+            query = query.filter(recipient::Column::UserId.gt(after));
+        }
+        let page = query
+            .order_by_asc(recipient::Column::UserId)
+            .limit(RESIDENT_BATCH)
+            .all(txn)
+            .await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = Some(last.user_id);
+        let now = Utc::now();
+        let mut rows = Vec::with_capacity(page.len());
+        for resident in &page {
+            if !rendered.contains_key(&resident.language) {
+                let language = Language::from_code(&resident.language).unwrap_or(Language::Ar);
+                let words = templates::render(notice, language).map_err(|error| {
+                    HandlerError(format!("cannot render a notification: {error}"))
+                })?;
+                rendered.insert(resident.language.clone(), words);
+            }
+            let Some(words) = rendered.get(&resident.language) else {
+                continue;
+            };
+            rows.push(notification::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                recipient_id: Set(resident.user_id),
+                commune_id: Set(Some(commune_id)),
+                event_id: Set(event.id),
+                event_type: Set(event.event_type.clone()),
+                subject: Set(event.subject.clone()),
+                title: Set(words.title.clone()),
+                body: Set(words.body.clone()),
+                language: Set(words.language.code().to_string()),
+                created_at: Set(now),
+                read_at: Set(None),
+            });
+        }
+        notification::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    notification::Column::EventId,
+                    notification::Column::RecipientId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+        if (page.len() as u64) < RESIDENT_BATCH {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Writes `notice` to each of `recipients`, each in their language.
 async fn write_to_each(
     txn: &DatabaseTransaction,

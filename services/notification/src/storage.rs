@@ -142,6 +142,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateDeliveries),
             Box::new(CreateRequestFollowers),
             Box::new(CreateDepartmentHeads),
+            Box::new(IndexRecipientsByCommune),
         ]
     }
 }
@@ -335,6 +336,31 @@ impl MigrationTrait for CreateDepartmentHeads {
                     .col(ColumnDef::new("department_id").uuid().not_null())
                     .col(ColumnDef::new("user_id").uuid().not_null())
                     .primary_key(Index::create().col("department_id").col("user_id"))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct IndexRecipientsByCommune;
+
+impl MigrationName for IndexRecipientsByCommune {
+    fn name(&self) -> &str {
+        "m0005_000001_index_recipients_by_commune"
+    }
+}
+
+/// Fan-out to a commune's residents reads them in pages by (commune_id, user_id).
+#[async_trait::async_trait]
+impl MigrationTrait for IndexRecipientsByCommune {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name("recipients_by_commune")
+                    .table("recipients")
+                    .col("commune_id")
+                    .col("user_id")
                     .to_owned(),
             )
             .await

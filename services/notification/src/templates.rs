@@ -98,6 +98,17 @@ pub enum Notice {
         office: LocalizedText,
         start: String,
     },
+    /// A consultation of the recipient's commune opened; it closes on `close_date`.
+    ConsultationOpened { title: String, close_date: String },
+    /// A consultation the recipient created closed with `responses` responses.
+    ConsultationClosed { title: String, responses: i64 },
+    /// A participatory budget of the recipient's commune moved to `phase`; with the results,
+    /// the funded projects.
+    BudgetPhaseChanged {
+        title: String,
+        phase: jamaa_proto::participation::v1::BudgetPhase,
+        selected: Vec<String>,
+    },
 }
 
 /// The kind of a [`Notice`]: which pair of templates it uses.
@@ -120,11 +131,17 @@ pub enum Kind {
     PetitionDecisionOverdue,
     ProposalAnswered,
     ResultUpdated,
+    ConsultationOpened,
+    ConsultationClosed,
+    BudgetPhaseChanged,
 }
 
 impl Kind {
     /// Every kind (for tests and checks).
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 20] = [
+        Kind::ConsultationOpened,
+        Kind::ConsultationClosed,
+        Kind::BudgetPhaseChanged,
         Kind::ResultUpdated,
         Kind::ProposalAnswered,
         Kind::PetitionDecided,
@@ -164,6 +181,9 @@ impl Kind {
             Kind::PetitionDecisionOverdue => "petition_decision_overdue",
             Kind::ProposalAnswered => "proposal_answered",
             Kind::ResultUpdated => "result_updated",
+            Kind::ConsultationOpened => "consultation_opened",
+            Kind::ConsultationClosed => "consultation_closed",
+            Kind::BudgetPhaseChanged => "budget_phase_changed",
         }
     }
 }
@@ -188,6 +208,9 @@ impl Notice {
             Notice::PetitionDecisionOverdue { .. } => Kind::PetitionDecisionOverdue,
             Notice::ProposalAnswered { .. } => Kind::ProposalAnswered,
             Notice::ResultUpdated { .. } => Kind::ResultUpdated,
+            Notice::ConsultationOpened { .. } => Kind::ConsultationOpened,
+            Notice::ConsultationClosed { .. } => Kind::ConsultationClosed,
+            Notice::BudgetPhaseChanged { .. } => Kind::BudgetPhaseChanged,
         }
     }
 }
@@ -297,6 +320,23 @@ pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja
             text => text.trim(),
         },
         Notice::PetitionDecisionOverdue { title } => context! { title => title.trim() },
+        Notice::ConsultationOpened { title, close_date } => context! {
+            title => title.trim(),
+            close_date => close_date,
+        },
+        Notice::ConsultationClosed { title, responses } => context! {
+            title => title.trim(),
+            responses => *responses,
+        },
+        Notice::BudgetPhaseChanged {
+            title,
+            phase,
+            selected,
+        } => context! {
+            title => title.trim(),
+            phase => budget_phase(*phase),
+            selected => selected.join(", "),
+        },
         Notice::ResultUpdated {
             title,
             progress,
@@ -359,6 +399,16 @@ fn petition_outcome(outcome: PetitionStatus) -> &'static str {
         PetitionStatus::Admissible => "admissible",
         PetitionStatus::Inadmissible => "inadmissible",
         _ => "answered",
+    }
+}
+
+fn budget_phase(phase: jamaa_proto::participation::v1::BudgetPhase) -> &'static str {
+    use jamaa_proto::participation::v1::BudgetPhase;
+    match phase {
+        BudgetPhase::Reviewing => "reviewing",
+        BudgetPhase::Voting => "voting",
+        BudgetPhase::Results => "results",
+        BudgetPhase::Proposing | BudgetPhase::Unspecified => "proposing",
     }
 }
 
@@ -474,6 +524,21 @@ fn arabic(kind: Kind) -> Source {
             title: "رد الجماعة على المقترح «{{ title }}»",
             body: "حالة المقترح «{{ title }}» الآن: {{ status }}. {{ text }}",
         },
+        Kind::ConsultationOpened => Source {
+            title: "استشارة جديدة: «{{ title }}»",
+            body: "فتحت جماعتكم استشارة «{{ title }}». شاركوا برأيكم قبل {{ close_date }}.",
+        },
+        Kind::ConsultationClosed => Source {
+            title: "انتهت الاستشارة «{{ title }}»",
+            body: "أغلقت الاستشارة «{{ title }}» بعدد {{ responses }} من الأجوبة. النتائج متاحة الآن.",
+        },
+        Kind::BudgetPhaseChanged => Source {
+            title: "الميزانية التشاركية «{{ title }}»",
+            body: "{% if phase == 'reviewing' %}انتهى تقديم المشاريع في الميزانية التشاركية «{{ title }}»، وتدرس الجماعة الآن جدواها وكلفتها.\
+                   {% elif phase == 'voting' %}التصويت مفتوح في الميزانية التشاركية «{{ title }}»: اختاروا المشاريع التي تريدون تمويلها.\
+                   {% elif phase == 'results' %}نتائج الميزانية التشاركية «{{ title }}» منشورة. المشاريع الممولة: {{ selected }}\
+                   {% else %}الميزانية التشاركية «{{ title }}» مفتوحة لاقتراح المشاريع.{% endif %}",
+        },
         Kind::PetitionDecisionOverdue => Source {
             title: "تأخر قرار المجلس بخصوص عريضتكم",
             body: "مرت ثلاثة أشهر على إيداع عريضتكم «{{ title }}» دون قرار معلل من المجلس.",
@@ -504,6 +569,46 @@ fn translation(kind: Kind, language: Language) -> Option<Source> {
                    {% elif outcome == 'inadmissible' %}Votre pétition « {{ title }} » est irrecevable. \
                    Motifs : {{ text }}{% else %}Décision du conseil sur votre pétition « {{ title }} » : \
                    {{ text }}{% endif %}",
+        },
+        (Language::Fr, Kind::ConsultationOpened) => Source {
+            title: "Nouvelle consultation : « {{ title }} »",
+            body: "Votre commune ouvre la consultation « {{ title }} ». Donnez votre avis avant le \
+                   {{ close_date }}.",
+        },
+        (Language::En, Kind::ConsultationOpened) => Source {
+            title: "New consultation: \"{{ title }}\"",
+            body: "Your commune opened the consultation \"{{ title }}\". Have your say before \
+                   {{ close_date }}.",
+        },
+        (Language::Fr, Kind::ConsultationClosed) => Source {
+            title: "Consultation « {{ title }} » close",
+            body: "La consultation « {{ title }} » est close avec {{ responses }} réponse(s). Les \
+                   résultats sont disponibles.",
+        },
+        (Language::En, Kind::ConsultationClosed) => Source {
+            title: "Consultation \"{{ title }}\" closed",
+            body: "The consultation \"{{ title }}\" closed with {{ responses }} response(s). The \
+                   results are available.",
+        },
+        (Language::Fr, Kind::BudgetPhaseChanged) => Source {
+            title: "Budget participatif « {{ title }} »",
+            body: "{% if phase == 'reviewing' %}Les propositions du budget participatif « {{ title }} » \
+                   sont closes : la commune étudie leur faisabilité et leur coût.\
+                   {% elif phase == 'voting' %}Le vote du budget participatif « {{ title }} » est \
+                   ouvert : choisissez les projets à financer.\
+                   {% elif phase == 'results' %}Les résultats du budget participatif « {{ title }} » \
+                   sont publiés. Projets financés : {{ selected }}\
+                   {% else %}Le budget participatif « {{ title }} » est ouvert aux propositions.{% endif %}",
+        },
+        (Language::En, Kind::BudgetPhaseChanged) => Source {
+            title: "Participatory budget \"{{ title }}\"",
+            body: "{% if phase == 'reviewing' %}Proposals for the participatory budget \"{{ title }}\" \
+                   are closed: the commune is checking their feasibility and cost.\
+                   {% elif phase == 'voting' %}Voting is open in the participatory budget \
+                   \"{{ title }}\": choose the projects to fund.\
+                   {% elif phase == 'results' %}The results of the participatory budget \
+                   \"{{ title }}\" are out. Funded projects: {{ selected }}\
+                   {% else %}The participatory budget \"{{ title }}\" is open for proposals.{% endif %}",
         },
         (Language::Fr, Kind::ResultUpdated) => Source {
             title: "Avancement de « {{ title }} » : {{ progress }} %",
@@ -799,6 +904,19 @@ mod tests {
             },
             Kind::PetitionDecisionOverdue => Notice::PetitionDecisionOverdue {
                 title: "Plus d'arbres".into(),
+            },
+            Kind::ConsultationOpened => Notice::ConsultationOpened {
+                title: "Le marché".into(),
+                close_date: "2026-12-31".into(),
+            },
+            Kind::ConsultationClosed => Notice::ConsultationClosed {
+                title: "Le marché".into(),
+                responses: 42,
+            },
+            Kind::BudgetPhaseChanged => Notice::BudgetPhaseChanged {
+                title: "Budget 2027".into(),
+                phase: jamaa_proto::participation::v1::BudgetPhase::Results,
+                selected: vec!["Un jardin".into(), "Des bancs".into()],
             },
             Kind::AppointmentBooked => Notice::AppointmentBooked {
                 office: LocalizedText {

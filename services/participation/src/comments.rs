@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::error::Error;
 use crate::storage::{
-    comment, comment_report, consultation, moderation_action, petition, proposal,
+    budget_project, comment, comment_report, consultation, moderation_action, petition, proposal,
 };
 
 /// How a comment's subject kind is stored.
@@ -24,6 +24,18 @@ pub fn subject_to_db(subject: CommentSubject) -> &'static str {
         CommentSubject::Petition => "petition",
         CommentSubject::Proposal => "proposal",
         CommentSubject::Consultation => "consultation",
+        CommentSubject::BudgetProject => "budget_project",
+    }
+}
+
+/// A subject kind as stored.
+pub fn subject_from_db(value: &str) -> CommentSubject {
+    match value {
+        "petition" => CommentSubject::Petition,
+        "proposal" => CommentSubject::Proposal,
+        "consultation" => CommentSubject::Consultation,
+        "budget_project" => CommentSubject::BudgetProject,
+        _ => CommentSubject::Unspecified,
     }
 }
 
@@ -54,15 +66,16 @@ pub struct CommentView {
 /// The comment operations.
 pub struct Comments {
     db: DatabaseConnection,
-    report_threshold: u64,
+    /// Each commune's rules: the reports that hide a comment.
+    settings: std::sync::Arc<crate::commune_settings::CommuneSettingsStore>,
 }
 
 impl Comments {
-    pub fn new(db: DatabaseConnection, report_threshold: u64) -> Self {
-        Comments {
-            db,
-            report_threshold,
-        }
+    pub fn new(
+        db: DatabaseConnection,
+        settings: std::sync::Arc<crate::commune_settings::CommuneSettingsStore>,
+    ) -> Self {
+        Comments { db, settings }
     }
 
     /// Whether `subject_id` of kind `subject` exists in `commune_id`.
@@ -85,6 +98,11 @@ impl Comments {
                 .is_some(),
             CommentSubject::Consultation => consultation::Entity::find_by_id(subject_id)
                 .filter(consultation::Column::CommuneId.eq(commune_id))
+                .one(&self.db)
+                .await?
+                .is_some(),
+            CommentSubject::BudgetProject => budget_project::Entity::find_by_id(subject_id)
+                .filter(budget_project::Column::CommuneId.eq(commune_id))
                 .one(&self.db)
                 .await?
                 .is_some(),
@@ -173,7 +191,13 @@ impl Comments {
         )
         .exec_without_returning(&self.db)
         .await?;
-        if self.reports_of(comment.id).await? >= self.report_threshold {
+        let threshold = self
+            .settings
+            .get(commune_id)
+            .await?
+            .comment_report_threshold;
+        let threshold = u64::try_from(threshold.max(1)).unwrap_or(3);
+        if self.reports_of(comment.id).await? >= threshold {
             comment::Entity::update_many()
                 .col_expr(
                     comment::Column::Status,

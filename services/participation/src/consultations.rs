@@ -14,6 +14,15 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use std::time::Duration;
+
+use jamaa_events::Outbox;
+use jamaa_proto::events::v1 as events;
+use jamaa_proto::timestamp_from_millis;
+use sea_orm::TransactionTrait;
+use sea_orm::sea_query::Expr;
+use tokio_util::sync::CancellationToken;
+
 use crate::error::Error;
 use crate::storage::{consultation, consultation_response};
 
@@ -202,11 +211,102 @@ pub fn check_answers(
 /// The consultation operations.
 pub struct Consultations {
     db: DatabaseConnection,
+    outbox: Outbox,
 }
 
 impl Consultations {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Consultations { db }
+    pub fn new(db: DatabaseConnection, outbox: Outbox) -> Self {
+        Consultations { db, outbox }
+    }
+
+    /// Scans every `every` until `shutdown`: windows that opened or closed.
+    pub fn run_scheduler(self: std::sync::Arc<Self>, every: Duration, shutdown: CancellationToken) {
+        jamaa_server::run_every(every, shutdown, "consultation windows", move || {
+            let consultations = self.clone();
+            async move { consultations.scan(Utc::now()).await.map(|_| ()) }
+        });
+    }
+
+    /// One scan at `now`: `ConsultationOpened` once for each consultation whose window has
+    /// opened (and not yet closed), `ConsultationClosed` once for each whose window has closed.
+    /// Each is claimed by a conditional update in the event's transaction, so several
+    /// replicas scanning together emit it once. Returns (opened, closed).
+    pub async fn scan(&self, now: DateTime<Utc>) -> Result<(usize, usize), Error> {
+        let opening = consultation::Entity::find()
+            .filter(consultation::Column::OpenedNotified.eq(false))
+            .filter(consultation::Column::OpenAt.lte(now))
+            .filter(consultation::Column::CloseAt.gt(now))
+            .limit(200)
+            .all(&self.db)
+            .await?;
+        let mut opened = 0;
+        for row in opening {
+            let txn = self.db.begin().await?;
+            let claimed = consultation::Entity::update_many()
+                .col_expr(consultation::Column::OpenedNotified, Expr::value(true))
+                .filter(consultation::Column::Id.eq(row.id))
+                .filter(consultation::Column::OpenedNotified.eq(false))
+                .exec(&txn)
+                .await?;
+            if claimed.rows_affected != 1 {
+                txn.rollback().await?;
+                continue;
+            }
+            self.outbox
+                .add(
+                    &txn,
+                    format!("consultations/{}", row.id),
+                    &events::ConsultationOpened {
+                        consultation_id: row.id.to_string(),
+                        commune_id: row.commune_id.to_string(),
+                        title: row.title.clone(),
+                        close_time: Some(timestamp_from_millis(row.close_at.timestamp_millis())),
+                    },
+                )
+                .await?;
+            self.outbox.commit(txn).await?;
+            opened += 1;
+        }
+        let closing = consultation::Entity::find()
+            .filter(consultation::Column::ClosedNotified.eq(false))
+            .filter(consultation::Column::CloseAt.lte(now))
+            .limit(200)
+            .all(&self.db)
+            .await?;
+        let mut closed = 0;
+        for row in closing {
+            let responses = self.response_count(row.id).await?;
+            let txn = self.db.begin().await?;
+            // A consultation whose whole window passed between two scans was never announced
+            // open: it is marked so, and only its closing is told.
+            let claimed = consultation::Entity::update_many()
+                .col_expr(consultation::Column::ClosedNotified, Expr::value(true))
+                .col_expr(consultation::Column::OpenedNotified, Expr::value(true))
+                .filter(consultation::Column::Id.eq(row.id))
+                .filter(consultation::Column::ClosedNotified.eq(false))
+                .exec(&txn)
+                .await?;
+            if claimed.rows_affected != 1 {
+                txn.rollback().await?;
+                continue;
+            }
+            self.outbox
+                .add(
+                    &txn,
+                    format!("consultations/{}", row.id),
+                    &events::ConsultationClosed {
+                        consultation_id: row.id.to_string(),
+                        commune_id: row.commune_id.to_string(),
+                        title: row.title.clone(),
+                        created_by: row.created_by.to_string(),
+                        response_count: responses,
+                    },
+                )
+                .await?;
+            self.outbox.commit(txn).await?;
+            closed += 1;
+        }
+        Ok((opened, closed))
     }
 
     pub async fn create(&self, new: NewConsultation) -> Result<consultation::Model, Error> {
@@ -224,6 +324,8 @@ impl Consultations {
             free_text_public: Set(new.free_text_public),
             created_by: Set(new.created_by),
             created_at: Set(Utc::now()),
+            opened_notified: Set(false),
+            closed_notified: Set(false),
         }
         .insert(&self.db)
         .await?)

@@ -23,6 +23,22 @@ pub enum Error {
     SubjectNotFound(Uuid),
     #[error("you answered this consultation already; a response is given once")]
     AlreadyResponded,
+    #[error("association {0} was not found")]
+    AssociationNotFound(Uuid),
+    #[error("budget {0} was not found")]
+    BudgetNotFound(Uuid),
+    #[error("budget project {0} was not found")]
+    BudgetProjectNotFound(Uuid),
+    /// The budget is not in the phase the action needs.
+    #[error("{0}")]
+    BudgetPhase(String),
+    #[error("you voted in this budget already; a ballot is cast once")]
+    AlreadyVoted,
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The association is younger than the commune's minimum age.
+    #[error("{0}")]
+    AssociationTooYoung(String),
     /// Identity, which knows the commune's signature threshold, could not be reached.
     #[error("the identity service is unavailable: {0}")]
     IdentityUnavailable(String),
@@ -60,6 +76,15 @@ impl From<Error> for Status {
             Error::SubjectNotFound(id) => status::not_found(format!("{id}")),
             Error::AlreadyResponded => {
                 status::failed_precondition("ALREADY_RESPONDED", error.to_string())
+            }
+            Error::AssociationNotFound(id) => status::not_found(format!("association {id}")),
+            Error::BudgetNotFound(id) => status::not_found(format!("budget {id}")),
+            Error::BudgetProjectNotFound(id) => status::not_found(format!("budget project {id}")),
+            Error::BudgetPhase(message) => status::failed_precondition("BUDGET_PHASE", message),
+            Error::AlreadyVoted => status::failed_precondition("ALREADY_VOTED", error.to_string()),
+            Error::AlreadyExists(message) => status::already_exists(message),
+            Error::AssociationTooYoung(message) => {
+                status::failed_precondition("ASSOCIATION_TOO_YOUNG", message)
             }
             Error::IdentityUnavailable(cause) => {
                 tracing::warn!(%cause, "identity unavailable");

@@ -11,7 +11,10 @@ use jamaa_server::PageRequest;
 use jamaa_server::status::{self, FieldViolations};
 use tonic::{Request, Response, Status};
 
+use crate::associations::{Associations, NewAssociation, parse_founding_date};
+use crate::budgets::{self, BudgetView, Budgets, NewBudget, NewProject, Review, VotingRule};
 use crate::comments::{self, CommentView, Comments};
+use crate::commune_settings::{CommuneSettings, CommuneSettingsStore};
 use crate::consultations::{
     Consultations, NewConsultation, check_answers, check_questions, questions_of, responses_csv,
 };
@@ -21,7 +24,19 @@ use crate::lifecycle::Admissibility;
 use crate::petitions::{Author, NewPetition, PetitionView, Petitions};
 use crate::proposals::{self, NewProposal, ProposalView, Proposals};
 use crate::results::{self, ResultView, Results};
-use crate::storage::consultation;
+use crate::storage::{association, budget_project, consultation};
+
+/// What the handlers call: one value per area.
+pub struct Parts {
+    pub petitions: Arc<Petitions>,
+    pub proposals: Arc<Proposals>,
+    pub consultations: Arc<Consultations>,
+    pub comments: Arc<Comments>,
+    pub results: Arc<Results>,
+    pub settings: Arc<CommuneSettingsStore>,
+    pub associations: Arc<Associations>,
+    pub budgets: Arc<Budgets>,
+}
 
 pub struct ParticipationGrpc {
     petitions: Arc<Petitions>,
@@ -29,22 +44,22 @@ pub struct ParticipationGrpc {
     consultations: Arc<Consultations>,
     comments: Arc<Comments>,
     results: Arc<Results>,
+    settings: Arc<CommuneSettingsStore>,
+    associations: Arc<Associations>,
+    budgets: Arc<Budgets>,
 }
 
 impl ParticipationGrpc {
-    pub fn new(
-        petitions: Arc<Petitions>,
-        proposals: Arc<Proposals>,
-        consultations: Arc<Consultations>,
-        comments: Arc<Comments>,
-        results: Arc<Results>,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
         ParticipationGrpc {
-            petitions,
-            proposals,
-            consultations,
-            comments,
-            results,
+            petitions: parts.petitions,
+            proposals: parts.proposals,
+            consultations: parts.consultations,
+            comments: parts.comments,
+            results: parts.results,
+            settings: parts.settings,
+            associations: parts.associations,
+            budgets: parts.budgets,
         }
     }
 
@@ -108,8 +123,38 @@ impl ParticipationService for ParticipationGrpc {
         let title = violations.check("title", PetitionTitle::parse(&request.title));
         let body = violations.check("body", PetitionBody::parse(&request.body));
         let draft = request.draft;
+        let association_id = if request.association_id.is_empty() {
+            None
+        } else {
+            violations.check(
+                "association_id",
+                domain::parse_uuid(&request.association_id).map(Some),
+            )
+        };
         let (Some(request_id), Some(title), Some(body)) = (request_id, title, body) else {
             return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let association = match association_id.flatten() {
+            Some(id) => {
+                let min_months = self
+                    .settings
+                    .get(commune_id)
+                    .await?
+                    .association_min_age_months;
+                Some(
+                    self.associations
+                        .filer(
+                            commune_id,
+                            id,
+                            caller.user_id,
+                            min_months,
+                            chrono::Utc::now().date_naive(),
+                        )
+                        .await?,
+                )
+            }
+            None => None,
         };
         let author = Author {
             user_id: caller.user_id,
@@ -125,6 +170,7 @@ impl ParticipationService for ParticipationGrpc {
                     title,
                     body,
                     draft,
+                    association,
                 },
             )
             .await?;
@@ -166,9 +212,6 @@ impl ParticipationService for ParticipationGrpc {
     ) -> Result<Response<pb::SignPetitionResponse>, Status> {
         let caller = principal(&request)?;
         caller.require_citizen()?;
-        // A signature counts under law 113-14 only from an identified resident: the desk checked
-        // their national ID card. (A per-commune setting of the level is the petitions issue's.)
-        caller.require_assurance(AssuranceLevel::VerifiedInPerson)?;
         let citizen_id = caller.user_id;
         let petition_id = domain::parse_uuid(&request.get_ref().petition_id)
             .map_err(|description| status::invalid_argument("petition_id", description))?;
@@ -178,6 +221,14 @@ impl ParticipationService for ParticipationGrpc {
         if !caller.resides_in(commune_id) {
             return Err(Error::PetitionNotFound(petition_id).into());
         }
+        // The commune sets the level its signatories need (by default: verified in person, the
+        // desk checked their national identity card).
+        let level = self
+            .settings
+            .get(commune_id)
+            .await?
+            .petition_signing_assurance;
+        caller.require_assurance(level)?;
         let signed = self
             .petitions
             .sign(citizen_id, commune_id, petition_id)
@@ -589,11 +640,16 @@ impl ParticipationService for ParticipationGrpc {
         let result = request.into_inner().result.unwrap_or_default();
         let mut violations = FieldViolations::new();
         let subject = match pb::CommentSubject::try_from(result.subject) {
-            Ok(subject @ (pb::CommentSubject::Petition | pb::CommentSubject::Proposal)) => {
-                Some(subject)
-            }
+            Ok(
+                subject @ (pb::CommentSubject::Petition
+                | pb::CommentSubject::Proposal
+                | pb::CommentSubject::BudgetProject),
+            ) => Some(subject),
             _ => {
-                violations.add("result.subject", "must be PETITION or PROPOSAL");
+                violations.add(
+                    "result.subject",
+                    "must be PETITION, PROPOSAL or BUDGET_PROJECT",
+                );
                 None
             }
         };
@@ -808,17 +864,479 @@ impl ParticipationService for ParticipationGrpc {
                 .collect(),
         }))
     }
+
+    async fn get_participation_settings(
+        &self,
+        request: Request<pb::GetParticipationSettingsRequest>,
+    ) -> Result<Response<pb::GetParticipationSettingsResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let settings = self.settings.get(commune_id).await?;
+        Ok(Response::new(pb::GetParticipationSettingsResponse {
+            settings: Some(settings_to_proto(commune_id, &settings)),
+        }))
+    }
+
+    async fn update_participation_settings(
+        &self,
+        request: Request<pb::UpdateParticipationSettingsRequest>,
+    ) -> Result<Response<pb::UpdateParticipationSettingsResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_staff(&[Role::CommuneAdmin])?;
+        let updated_by = caller.user_id;
+        let settings = request.into_inner().settings.unwrap_or_default();
+        let mut violations = FieldViolations::new();
+        let level = violations.check(
+            "settings.petition_signing_assurance",
+            required_assurance(settings.petition_signing_assurance),
+        );
+        let parsed = CommuneSettings {
+            petition_signing_assurance: level.unwrap_or(AssuranceLevel::VerifiedInPerson),
+            petition_collecting_days: settings.petition_collecting_days,
+            association_min_age_months: settings.association_min_age_months,
+            proposal_support_threshold: settings.proposal_support_threshold,
+            comment_report_threshold: settings.comment_report_threshold,
+            platform_defaults: false,
+            updated_at: None,
+        };
+        parsed.check(&mut violations);
+        violations.into_result()?;
+        let saved = self.settings.set(commune_id, &parsed, updated_by).await?;
+        Ok(Response::new(pb::UpdateParticipationSettingsResponse {
+            settings: Some(settings_to_proto(commune_id, &saved)),
+        }))
+    }
+
+    async fn register_association(
+        &self,
+        request: Request<pb::RegisterAssociationRequest>,
+    ) -> Result<Response<pb::RegisterAssociationResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_staff(&[Role::CommuneAdmin, Role::ReceptionAgent])?;
+        let registered_by = caller.user_id;
+        let association = request.into_inner().association.unwrap_or_default();
+        let mut violations = FieldViolations::new();
+        let name = violations.check("association.name", bounded_text(&association.name, 200));
+        let number = violations.check(
+            "association.registration_number",
+            bounded_text(&association.registration_number, 64),
+        );
+        let founded = violations.check(
+            "association.founding_date",
+            parse_founding_date(&association.founding_date, chrono::Utc::now().date_naive()),
+        );
+        let representative = violations.check(
+            "association.representative_id",
+            domain::parse_uuid(&association.representative_id),
+        );
+        let (Some(name), Some(registration_number), Some(founding_date), Some(representative_id)) =
+            (name, number, founded, representative)
+        else {
+            return Err(violations.into_status());
+        };
+        let registered = self
+            .associations
+            .register(NewAssociation {
+                commune_id,
+                name,
+                registration_number,
+                founding_date,
+                representative_id,
+                registered_by,
+            })
+            .await?;
+        Ok(Response::new(pb::RegisterAssociationResponse {
+            association: Some(association_to_proto(&registered)),
+        }))
+    }
+
+    async fn list_associations(
+        &self,
+        request: Request<pb::ListAssociationsRequest>,
+    ) -> Result<Response<pb::ListAssociationsResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let rows = self.associations.list(commune_id).await?;
+        Ok(Response::new(pb::ListAssociationsResponse {
+            associations: rows.iter().map(association_to_proto).collect(),
+        }))
+    }
+
+    async fn create_budget(
+        &self,
+        request: Request<pb::CreateBudgetRequest>,
+    ) -> Result<Response<pb::CreateBudgetResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_staff(&ANSWERING_ROLES)?;
+        let created_by = caller.user_id;
+        let budget = request.into_inner().budget.unwrap_or_default();
+        let mut violations = FieldViolations::new();
+        let title = violations.check("budget.title", PetitionTitle::parse(&budget.title));
+        let description = budget.description.trim().to_string();
+        if description.chars().count() > 10_000 {
+            violations.add("budget.description", "must have at most 10,000 characters");
+        }
+        if !(1..=budgets::MAX_TOTAL_DIRHAMS).contains(&budget.total_dirhams) {
+            violations.add(
+                "budget.total_dirhams",
+                format!(
+                    "must be between 1 and {} dirhams",
+                    budgets::MAX_TOTAL_DIRHAMS
+                ),
+            );
+        }
+        let rule = match pb::BudgetVotingRule::try_from(budget.voting_rule) {
+            Ok(pb::BudgetVotingRule::UpToTotal) if budget.max_projects == 0 => {
+                Some(VotingRule::UpToTotal)
+            }
+            Ok(pb::BudgetVotingRule::UpToTotal) => {
+                violations.add("budget.max_projects", "is set only with the AT_MOST_K rule");
+                None
+            }
+            Ok(pb::BudgetVotingRule::AtMostK)
+                if (1..=budgets::MAX_K).contains(&budget.max_projects) =>
+            {
+                Some(VotingRule::AtMost(
+                    usize::try_from(budget.max_projects).unwrap_or(1),
+                ))
+            }
+            Ok(pb::BudgetVotingRule::AtMostK) => {
+                violations.add(
+                    "budget.max_projects",
+                    format!("must be between 1 and {} with AT_MOST_K", budgets::MAX_K),
+                );
+                None
+            }
+            _ => {
+                violations.add("budget.voting_rule", "must be UP_TO_TOTAL or AT_MOST_K");
+                None
+            }
+        };
+        let min_assurance = if budget.min_assurance == 0 {
+            Some(AssuranceLevel::VerifiedInPerson)
+        } else {
+            violations.check(
+                "budget.min_assurance",
+                assurance_from_proto(budget.min_assurance),
+            )
+        };
+        let (Some(title), Some(rule), Some(min_assurance)) = (title, rule, min_assurance) else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let created = self
+            .budgets
+            .create(NewBudget {
+                commune_id,
+                title: title.as_str().to_string(),
+                description,
+                total_dirhams: budget.total_dirhams,
+                rule,
+                min_assurance,
+                created_by,
+            })
+            .await?;
+        Ok(Response::new(pb::CreateBudgetResponse {
+            budget: Some(budget_to_proto(&created)),
+        }))
+    }
+
+    async fn get_budget(
+        &self,
+        request: Request<pb::GetBudgetRequest>,
+    ) -> Result<Response<pb::GetBudgetResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let id = parse_id(&request.get_ref().id)?;
+        let view = self.budgets.get(commune_id, id).await?;
+        Ok(Response::new(pb::GetBudgetResponse {
+            budget: Some(budget_to_proto(&view)),
+        }))
+    }
+
+    async fn list_budgets(
+        &self,
+        request: Request<pb::ListBudgetsRequest>,
+    ) -> Result<Response<pb::ListBudgetsResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let views = self.budgets.list(commune_id).await?;
+        Ok(Response::new(pb::ListBudgetsResponse {
+            budgets: views.iter().map(budget_to_proto).collect(),
+        }))
+    }
+
+    async fn advance_budget_phase(
+        &self,
+        request: Request<pb::AdvanceBudgetPhaseRequest>,
+    ) -> Result<Response<pb::AdvanceBudgetPhaseResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&ANSWERING_ROLES)?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", domain::parse_uuid(&request.id));
+        let phase = match pb::BudgetPhase::try_from(request.phase) {
+            Ok(
+                phase @ (pb::BudgetPhase::Reviewing
+                | pb::BudgetPhase::Voting
+                | pb::BudgetPhase::Results),
+            ) => Some(phase),
+            _ => {
+                violations.add("phase", "must be REVIEWING, VOTING or RESULTS");
+                None
+            }
+        };
+        let (Some(id), Some(phase)) = (id, phase) else {
+            return Err(violations.into_status());
+        };
+        let view = self.budgets.advance(commune_id, id, phase).await?;
+        Ok(Response::new(pb::AdvanceBudgetPhaseResponse {
+            budget: Some(budget_to_proto(&view)),
+        }))
+    }
+
+    async fn propose_budget_project(
+        &self,
+        request: Request<pb::ProposeBudgetProjectRequest>,
+    ) -> Result<Response<pb::ProposeBudgetProjectResponse>, Status> {
+        let caller = principal(&request)?;
+        let commune_id = caller.require_citizen()?;
+        let author_id = caller.user_id;
+        let request = request.into_inner();
+        let project = request.project.unwrap_or_default();
+        let mut violations = FieldViolations::new();
+        let budget_id = violations.check("budget_id", domain::parse_uuid(&request.budget_id));
+        let request_id = violations.check("request_id", domain::parse_uuid(&request.request_id));
+        let title = violations.check("project.title", PetitionTitle::parse(&project.title));
+        let description = violations.check(
+            "project.description",
+            bounded_text(&project.description, 10_000),
+        );
+        if !(1..=budgets::MAX_TOTAL_DIRHAMS).contains(&project.cost_dirhams) {
+            violations.add("project.cost_dirhams", "must be at least 1 dirham");
+        }
+        let (Some(budget_id), Some(request_id), Some(title), Some(description)) =
+            (budget_id, request_id, title, description)
+        else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let proposed = self
+            .budgets
+            .propose(NewProject {
+                budget_id,
+                commune_id,
+                author_id,
+                request_id,
+                title: title.as_str().to_string(),
+                description,
+                cost_dirhams: project.cost_dirhams,
+            })
+            .await?;
+        Ok(Response::new(pb::ProposeBudgetProjectResponse {
+            project: Some(project_to_proto(&proposed, false)),
+        }))
+    }
+
+    async fn list_budget_projects(
+        &self,
+        request: Request<pb::ListBudgetProjectsRequest>,
+    ) -> Result<Response<pb::ListBudgetProjectsResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let budget_id = domain::parse_uuid(&request.get_ref().budget_id)
+            .map_err(|description| status::invalid_argument("budget_id", description))?;
+        let (view, projects) = self.budgets.projects(commune_id, budget_id).await?;
+        let published = budgets::phase_from_db(&view.budget.phase) == pb::BudgetPhase::Results;
+        Ok(Response::new(pb::ListBudgetProjectsResponse {
+            projects: projects
+                .iter()
+                .map(|project| project_to_proto(project, published))
+                .collect(),
+        }))
+    }
+
+    async fn review_budget_project(
+        &self,
+        request: Request<pb::ReviewBudgetProjectRequest>,
+    ) -> Result<Response<pb::ReviewBudgetProjectResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&ANSWERING_ROLES)?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let id = violations.check("id", domain::parse_uuid(&request.id));
+        let note = request.note.trim().to_string();
+        if note.chars().count() > 2000 {
+            violations.add("note", "must have at most 2,000 characters");
+        }
+        let review = if request.feasible {
+            if !(1..=budgets::MAX_TOTAL_DIRHAMS).contains(&request.cost_dirhams) {
+                violations.add("cost_dirhams", "a feasible project costs at least 1 dirham");
+            }
+            Review::Feasible {
+                cost_dirhams: request.cost_dirhams,
+                note,
+            }
+        } else {
+            if note.is_empty() {
+                violations.add("note", "give the reasons why the project is not feasible");
+            }
+            Review::Unfeasible { reasons: note }
+        };
+        let Some(id) = id else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let reviewed = self.budgets.review(commune_id, id, review).await?;
+        Ok(Response::new(pb::ReviewBudgetProjectResponse {
+            project: Some(project_to_proto(&reviewed, false)),
+        }))
+    }
+
+    async fn cast_budget_ballot(
+        &self,
+        request: Request<pb::CastBudgetBallotRequest>,
+    ) -> Result<Response<pb::CastBudgetBallotResponse>, Status> {
+        let caller = principal(&request)?.clone();
+        let commune_id = caller.require_citizen()?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let budget_id = violations.check("budget_id", domain::parse_uuid(&request.budget_id));
+        if request.project_ids.len() > 500 {
+            violations.add("project_ids", "a ballot holds at most 500 projects");
+        }
+        let mut project_ids = Vec::with_capacity(request.project_ids.len());
+        for (index, raw) in request.project_ids.iter().take(500).enumerate() {
+            if let Some(id) =
+                violations.check(&format!("project_ids[{index}]"), domain::parse_uuid(raw))
+            {
+                project_ids.push(id);
+            }
+        }
+        if !budgets::distinct(&project_ids) {
+            violations.add("project_ids", "names a project more than once");
+        }
+        let Some(budget_id) = budget_id else {
+            return Err(violations.into_status());
+        };
+        violations.into_result()?;
+        let view = self.budgets.get(commune_id, budget_id).await?;
+        let level = AssuranceLevel::parse(&view.budget.min_assurance)
+            .unwrap_or(AssuranceLevel::VerifiedInPerson);
+        caller.require_assurance(level)?;
+        self.budgets
+            .cast(&view.budget, caller.user_id, &project_ids)
+            .await?;
+        Ok(Response::new(pb::CastBudgetBallotResponse {}))
+    }
+
+    async fn get_budget_results(
+        &self,
+        request: Request<pb::GetBudgetResultsRequest>,
+    ) -> Result<Response<pb::GetBudgetResultsResponse>, Status> {
+        let commune_id = principal(&request)?.commune()?;
+        let budget_id = domain::parse_uuid(&request.get_ref().budget_id)
+            .map_err(|description| status::invalid_argument("budget_id", description))?;
+        let (view, projects) = self.budgets.projects(commune_id, budget_id).await?;
+        if budgets::phase_from_db(&view.budget.phase) != pb::BudgetPhase::Results {
+            return Err(Error::BudgetPhase(
+                "the results are published when the budget enters its RESULTS phase".into(),
+            )
+            .into());
+        }
+        Ok(Response::new(pb::GetBudgetResultsResponse {
+            allocated_dirhams: view.budget.allocated_dirhams.unwrap_or(0),
+            budget: Some(budget_to_proto(&view)),
+            projects: projects
+                .iter()
+                .filter(|project| project.rank.is_some())
+                .map(|project| project_to_proto(project, true))
+                .collect(),
+        }))
+    }
+}
+
+fn required_assurance(raw: i32) -> Result<AssuranceLevel, String> {
+    if raw == 0 {
+        return Err("is required".into());
+    }
+    assurance_from_proto(raw)
+}
+
+fn settings_to_proto(
+    commune_id: uuid::Uuid,
+    settings: &CommuneSettings,
+) -> pb::ParticipationSettings {
+    pb::ParticipationSettings {
+        commune_id: commune_id.to_string(),
+        petition_signing_assurance: assurance_to_proto(settings.petition_signing_assurance.as_str())
+            as i32,
+        petition_collecting_days: settings.petition_collecting_days,
+        association_min_age_months: settings.association_min_age_months,
+        proposal_support_threshold: settings.proposal_support_threshold,
+        comment_report_threshold: settings.comment_report_threshold,
+        platform_defaults: settings.platform_defaults,
+        update_time: time(settings.updated_at),
+    }
+}
+
+fn association_to_proto(row: &association::Model) -> pb::Association {
+    pb::Association {
+        id: row.id.to_string(),
+        commune_id: row.commune_id.to_string(),
+        name: row.name.clone(),
+        registration_number: row.registration_number.clone(),
+        founding_date: row.founding_date.format("%Y-%m-%d").to_string(),
+        representative_id: row.representative_id.to_string(),
+        create_time: Some(timestamp_from_millis(row.created_at.timestamp_millis())),
+    }
+}
+
+fn budget_to_proto(view: &BudgetView) -> pb::Budget {
+    let budget = &view.budget;
+    pb::Budget {
+        id: budget.id.to_string(),
+        commune_id: budget.commune_id.to_string(),
+        title: budget.title.clone(),
+        description: budget.description.clone(),
+        total_dirhams: budget.total_dirhams,
+        voting_rule: budgets::rule_from_db(&budget.voting_rule) as i32,
+        max_projects: budget.max_projects.unwrap_or(0),
+        min_assurance: assurance_to_proto(&budget.min_assurance) as i32,
+        phase: budgets::phase_from_db(&budget.phase) as i32,
+        ballot_count: view.ballot_count,
+        project_count: view.project_count,
+        create_time: Some(timestamp_from_millis(budget.created_at.timestamp_millis())),
+        phase_change_time: Some(timestamp_from_millis(
+            budget.phase_changed_at.timestamp_millis(),
+        )),
+    }
+}
+
+/// A project; its votes, rank and selection only once the results are `published`.
+fn project_to_proto(project: &budget_project::Model, published: bool) -> pb::BudgetProject {
+    pb::BudgetProject {
+        id: project.id.to_string(),
+        budget_id: project.budget_id.to_string(),
+        author_id: project.author_id.to_string(),
+        title: project.title.clone(),
+        description: project.description.clone(),
+        cost_dirhams: project.cost_dirhams,
+        status: budgets::project_status_from_db(&project.status) as i32,
+        review_note: project.review_note.clone().unwrap_or_default(),
+        votes: if published {
+            project.votes.unwrap_or(0)
+        } else {
+            0
+        },
+        selected: published && project.selected.unwrap_or(false),
+        rank: if published {
+            project.rank.unwrap_or(0)
+        } else {
+            0
+        },
+        create_time: Some(timestamp_from_millis(project.created_at.timestamp_millis())),
+    }
 }
 
 fn result_to_proto(view: &ResultView) -> pb::WorkResult {
     let result = &view.result;
     pb::WorkResult {
         id: result.id.to_string(),
-        subject: if result.subject_kind == "petition" {
-            pb::CommentSubject::Petition
-        } else {
-            pb::CommentSubject::Proposal
-        } as i32,
+        subject: comments::subject_from_db(&result.subject_kind) as i32,
         subject_id: result.subject_id.to_string(),
         title: result.title.clone(),
         description: result.description.clone(),
@@ -841,7 +1359,7 @@ fn result_to_proto(view: &ResultView) -> pb::WorkResult {
 fn parse_subject(raw: i32) -> Result<pb::CommentSubject, String> {
     match pb::CommentSubject::try_from(raw) {
         Ok(pb::CommentSubject::Unspecified) | Err(_) => {
-            Err("must be PETITION, PROPOSAL or CONSULTATION".into())
+            Err("must be PETITION, PROPOSAL, CONSULTATION or BUDGET_PROJECT".into())
         }
         Ok(subject) => Ok(subject),
     }
@@ -849,11 +1367,7 @@ fn parse_subject(raw: i32) -> Result<pb::CommentSubject, String> {
 
 fn comment_to_proto(view: &CommentView, moderator: bool) -> pb::Comment {
     let comment = &view.comment;
-    let subject = match comment.subject_kind.as_str() {
-        "petition" => pb::CommentSubject::Petition,
-        "proposal" => pb::CommentSubject::Proposal,
-        _ => pb::CommentSubject::Consultation,
-    };
+    let subject = comments::subject_from_db(&comment.subject_kind);
     pb::Comment {
         id: comment.id.to_string(),
         subject: subject as i32,
@@ -952,6 +1466,11 @@ fn petition_to_proto(view: &PetitionView) -> pb::Petition {
         decision: petition.decision.clone().unwrap_or_default(),
         decide_time: time(petition.decided_at),
         decision_overdue: petition.overdue_notified,
+        association_id: petition
+            .association_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        association_name: view.association_name.clone().unwrap_or_default(),
     }
 }
 

@@ -1,12 +1,17 @@
-//! The participation service: citizens open petitions to their communal council and sign them;
-//! a petition that gathers its commune's threshold of signatures emits
-//! `PetitionThresholdReached` (once).
+//! The participation service: petitions to the communal council under organic law 113-14
+//! ([`petitions`], [`lifecycle`], filed by citizens or [`associations`]), proposals with
+//! supports ([`proposals`]), consultations and surveys ([`consultations`]), participatory
+//! budgets ([`budgets`]), comments and their moderation ([`comments`]) and accountability
+//! ([`results`]); each commune's rules in [`commune_settings`].
 //!
-//! Layout: [`grpc`] (handlers: parse, check the caller) → [`petitions`] (operations, outbox) →
-//! [`storage`] (tables, migrations). [`domain`] holds the parsed value types and the threshold
-//! rule; [`communes`] asks identity for a commune's threshold.
+//! Layout: [`grpc`] (handlers: parse, check the caller) → the area modules (operations,
+//! outbox) → [`storage`] (tables, migrations). [`domain`] holds the parsed value types and the
+//! threshold rule; [`communes`] asks identity for a commune's threshold.
 
+pub mod associations;
+pub mod budgets;
 pub mod comments;
+pub mod commune_settings;
 pub mod communes;
 pub mod consultations;
 pub mod domain;
@@ -81,33 +86,44 @@ pub async fn mount(
 ) -> Result<(), StartError> {
     let communes = CommuneDirectory::connect(identity_url, context.shutdown.clone())?;
     let outbox = Outbox::new(EVENT_SOURCE);
+    let db = &context.db;
+    let settings = Arc::new(commune_settings::CommuneSettingsStore::new(
+        db.clone(),
+        config,
+    ));
     let petitions = Arc::new(Petitions::new(
-        context.db.clone(),
+        db.clone(),
         outbox.clone(),
         communes,
-        config.collecting_days,
+        settings.clone(),
     ));
-    petitions.clone().run_scheduler(
-        std::time::Duration::from_secs(config.scan_interval_seconds.max(1)),
-        context.shutdown.clone(),
-    );
-    context.start_outbox_relay(&outbox);
-    let proposals = Arc::new(proposals::Proposals::new(
-        context.db.clone(),
+    let scan_every = std::time::Duration::from_secs(config.scan_interval_seconds.max(1));
+    petitions
+        .clone()
+        .run_scheduler(scan_every, context.shutdown.clone());
+    let consultations = Arc::new(consultations::Consultations::new(
+        db.clone(),
         outbox.clone(),
-        config.proposal_support_threshold.max(1),
     ));
+    consultations
+        .clone()
+        .run_scheduler(scan_every, context.shutdown.clone());
+    context.start_outbox_relay(&outbox);
     server.add_service(ParticipationServiceServer::new(
-        grpc::ParticipationGrpc::new(
+        grpc::ParticipationGrpc::new(grpc::Parts {
             petitions,
-            proposals,
-            Arc::new(consultations::Consultations::new(context.db.clone())),
-            Arc::new(comments::Comments::new(
-                context.db.clone(),
-                config.comment_report_threshold.max(1),
+            proposals: Arc::new(proposals::Proposals::new(
+                db.clone(),
+                outbox.clone(),
+                settings.clone(),
             )),
-            Arc::new(results::Results::new(context.db.clone(), outbox.clone())),
-        ),
+            consultations,
+            comments: Arc::new(comments::Comments::new(db.clone(), settings.clone())),
+            results: Arc::new(results::Results::new(db.clone(), outbox.clone())),
+            associations: Arc::new(associations::Associations::new(db.clone())),
+            budgets: Arc::new(budgets::Budgets::new(db.clone(), outbox.clone())),
+            settings,
+        }),
     ));
     Ok(())
 }

@@ -52,7 +52,7 @@ impl Petitions {
         id: Uuid,
     ) -> Result<PetitionView, Error> {
         let now = Utc::now();
-        let until = now + chrono::Duration::days(i64::from(self.collecting_days));
+        let until = now + self.collecting_window(commune_id).await?;
         self.transition(
             commune_id,
             id,

@@ -15,10 +15,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::commune_settings::CommuneSettingsStore;
 use crate::communes::CommuneDirectory;
 use crate::domain::{self, PetitionBody, PetitionStatus, PetitionTitle};
 use crate::error::Error;
-use crate::storage::{petition, petition_signature};
+use crate::storage::{association, petition, petition_signature};
 
 /// A petition as read: its row and its signatures so far.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct PetitionView {
     pub petition: petition::Model,
     /// `COUNT(*)` of its signatures when it was read.
     pub signature_count: i64,
+    /// The filing association's name, for a petition of an association.
+    pub association_name: Option<String>,
 }
 
 /// A petition to open.
@@ -36,6 +39,8 @@ pub struct NewPetition {
     pub body: PetitionBody,
     /// Keep it a draft (published later) instead of opening it for signatures.
     pub draft: bool,
+    /// The association filing it (checked: the author represents it and it is old enough).
+    pub association: Option<association::Model>,
 }
 
 /// Who opens a petition: a citizen of a commune.
@@ -63,8 +68,8 @@ pub struct Petitions {
     pub(crate) db: DatabaseConnection,
     pub(crate) outbox: Outbox,
     communes: CommuneDirectory,
-    /// How long a published petition collects signatures.
-    pub(crate) collecting_days: u32,
+    /// Each commune's rules: how long a published petition collects signatures.
+    pub(crate) settings: std::sync::Arc<CommuneSettingsStore>,
 }
 
 impl Petitions {
@@ -72,14 +77,27 @@ impl Petitions {
         db: DatabaseConnection,
         outbox: Outbox,
         communes: CommuneDirectory,
-        collecting_days: u32,
+        settings: std::sync::Arc<CommuneSettingsStore>,
     ) -> Self {
         Petitions {
             db,
             outbox,
             communes,
-            collecting_days,
+            settings,
         }
+    }
+
+    /// How long a petition published now in `commune_id` collects signatures.
+    pub(crate) async fn collecting_window(
+        &self,
+        commune_id: Uuid,
+    ) -> Result<chrono::Duration, Error> {
+        let days = self
+            .settings
+            .get(commune_id)
+            .await?
+            .petition_collecting_days;
+        Ok(chrono::Duration::days(i64::from(days.max(1))))
     }
 
     /// Opens a petition in the author's commune, with the commune's current threshold. The same
@@ -96,6 +114,8 @@ impl Petitions {
             .communes
             .petition_threshold(author.commune_id, author.commune_code)
             .await?;
+        let window = self.collecting_window(author.commune_id).await?;
+        let association_name = new.association.as_ref().map(|a| a.name.clone());
         let inserted = petition::ActiveModel {
             id: Set(Uuid::now_v7()),
             commune_id: Set(author.commune_id),
@@ -113,8 +133,7 @@ impl Petitions {
             .to_string()),
             created_at: Set(Utc::now()),
             threshold_reached_at: Set(None),
-            collect_until: Set((!new.draft)
-                .then(|| Utc::now() + chrono::Duration::days(i64::from(self.collecting_days)))),
+            collect_until: Set((!new.draft).then(|| Utc::now() + window)),
             submitted_at: Set(None),
             decision_due_at: Set(None),
             session: Set(None),
@@ -122,6 +141,7 @@ impl Petitions {
             decision: Set(None),
             decided_at: Set(None),
             overdue_notified: Set(false),
+            association_id: Set(new.association.as_ref().map(|a| a.id)),
         }
         .insert(&self.db)
         .await;
@@ -131,6 +151,7 @@ impl Petitions {
                 Ok(PetitionView {
                     petition,
                     signature_count: 0,
+                    association_name,
                 })
             }
             // The same request ran concurrently and won the insert: answer with its petition.
@@ -173,10 +194,25 @@ impl Petitions {
         let next_page_token = page.finish(&mut rows, |row| row.id);
         let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
         let counts = count_signatures_of(&self.db, ids).await?;
+        let association_ids: Vec<Uuid> = rows.iter().filter_map(|row| row.association_id).collect();
+        let names: HashMap<Uuid, String> = if association_ids.is_empty() {
+            HashMap::new()
+        } else {
+            association::Entity::find()
+                .filter(association::Column::Id.is_in(association_ids))
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|a| (a.id, a.name))
+                .collect()
+        };
         let petitions = rows
             .into_iter()
             .map(|petition| PetitionView {
                 signature_count: counts.get(&petition.id).copied().unwrap_or(0),
+                association_name: petition
+                    .association_id
+                    .and_then(|id| names.get(&id).cloned()),
                 petition,
             })
             .collect();
@@ -226,6 +262,20 @@ impl Petitions {
         .exec_without_returning(&txn)
         .await?;
         let newly_signed = inserted == 1;
+        if newly_signed {
+            // Notification keeps the signatories, to tell them of the council's decision.
+            self.outbox
+                .add(
+                    &txn,
+                    format!("petitions/{}", petition.id),
+                    &events::PetitionSigned {
+                        petition_id: petition.id.to_string(),
+                        commune_id: petition.commune_id.to_string(),
+                        citizen_id: citizen_id.to_string(),
+                    },
+                )
+                .await?;
+        }
         if newly_signed && petition.threshold_reached_at.is_none() {
             self.record_threshold_if_reached(&txn, &petition).await?;
         }
@@ -340,9 +390,17 @@ async fn view<C: ConnectionTrait>(
     petition: petition::Model,
 ) -> Result<PetitionView, Error> {
     let signature_count = count_signatures(db, petition.id).await?;
+    let association_name = match petition.association_id {
+        Some(id) => association::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(|a| a.name),
+        None => None,
+    };
     Ok(PetitionView {
         petition,
         signature_count,
+        association_name,
     })
 }
 

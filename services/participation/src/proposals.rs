@@ -17,6 +17,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::commune_settings::CommuneSettingsStore;
 use crate::error::Error;
 use crate::storage::{proposal, proposal_follower, proposal_support};
 
@@ -86,15 +87,20 @@ pub struct NewProposal {
 pub struct Proposals {
     db: DatabaseConnection,
     outbox: Outbox,
-    support_threshold: i32,
+    /// Each commune's rules: the supports that send a proposal to review.
+    settings: std::sync::Arc<CommuneSettingsStore>,
 }
 
 impl Proposals {
-    pub fn new(db: DatabaseConnection, outbox: Outbox, support_threshold: i32) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        outbox: Outbox,
+        settings: std::sync::Arc<CommuneSettingsStore>,
+    ) -> Self {
         Proposals {
             db,
             outbox,
-            support_threshold,
+            settings,
         }
     }
 
@@ -108,6 +114,11 @@ impl Proposals {
         {
             return self.view(existing).await;
         }
+        let threshold = self
+            .settings
+            .get(new.commune_id)
+            .await?
+            .proposal_support_threshold;
         let row = proposal::ActiveModel {
             id: Set(Uuid::now_v7()),
             commune_id: Set(new.commune_id),
@@ -119,7 +130,7 @@ impl Proposals {
             latitude: Set(new.latitude),
             longitude: Set(new.longitude),
             status: Set(status_to_db(ProposalStatus::Open).to_string()),
-            support_threshold: Set(self.support_threshold),
+            support_threshold: Set(threshold),
             answer: Set(None),
             answered_at: Set(None),
             threshold_reached_at: Set(None),

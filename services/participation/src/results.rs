@@ -1,4 +1,4 @@
-//! Accountability: what the commune does about a petition or a proposal — a result with its
+//! Accountability: what the commune does about a petition, a proposal or a budget project — a result with its
 //! progress (0–100 %), its status and dated updates, public to the commune. Each update is an
 //! event (`ResultUpdated`) that the author and the followers of the linked proposal hear of.
 
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::comments::subject_to_db;
 use crate::error::Error;
-use crate::storage::{petition, proposal, result_update, work_result};
+use crate::storage::{budget_project, petition, proposal, result_update, work_result};
 
 pub fn status_to_db(status: ResultStatus) -> &'static str {
     match status {
@@ -73,6 +73,11 @@ impl Results {
                 .one(&self.db)
                 .await?
                 .map(|proposal| proposal.author_id),
+            CommentSubject::BudgetProject => budget_project::Entity::find_by_id(subject_id)
+                .filter(budget_project::Column::CommuneId.eq(commune_id))
+                .one(&self.db)
+                .await?
+                .map(|project| project.author_id),
             _ => None,
         }
         .ok_or(Error::SubjectNotFound(subject_id))?;

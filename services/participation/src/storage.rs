@@ -41,6 +41,8 @@ pub mod petition {
         pub decided_at: Option<DateTimeUtc>,
         /// Whether `PetitionDecisionOverdue` went out (once).
         pub overdue_notified: bool,
+        /// The association that filed it through its representative (the author), if any.
+        pub association_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -181,6 +183,9 @@ pub mod consultation {
         pub free_text_public: bool,
         pub created_by: Uuid,
         pub created_at: DateTimeUtc,
+        /// Whether `ConsultationOpened`, then `ConsultationClosed`, went out (once each).
+        pub opened_notified: bool,
+        pub closed_notified: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -332,6 +337,164 @@ pub mod result_update {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod participation_setting {
+    use sea_orm::entity::prelude::*;
+
+    /// A commune's own participation rules (see [`crate::commune_settings`]).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "participation_settings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub commune_id: Uuid,
+        /// As [`jamaa_auth::AssuranceLevel::as_str`].
+        pub petition_signing_assurance: String,
+        pub petition_collecting_days: i32,
+        pub association_min_age_months: i32,
+        pub proposal_support_threshold: i32,
+        pub comment_report_threshold: i32,
+        pub updated_by: Uuid,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod association {
+    use sea_orm::entity::prelude::*;
+
+    /// An association registered in a commune, with its legal representative.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "associations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        pub name: String,
+        /// Its declaration receipt number; unique in the commune.
+        pub registration_number: String,
+        pub founding_date: Date,
+        pub representative_id: Uuid,
+        /// The staff member who registered it.
+        pub registered_by: Uuid,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod budget {
+    use sea_orm::entity::prelude::*;
+
+    /// A participatory budget (see [`crate::budgets`]).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "budgets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        pub title: String,
+        pub description: String,
+        /// Whole dirhams.
+        pub total_dirhams: i64,
+        /// [`crate::budgets::rule_to_db`].
+        pub voting_rule: String,
+        /// AT_MOST_K: k.
+        pub max_projects: Option<i32>,
+        pub min_assurance: String,
+        /// [`crate::budgets::phase_to_db`].
+        pub phase: String,
+        /// Once the results are out: the funded projects' costs added up.
+        pub allocated_dirhams: Option<i64>,
+        pub created_by: Uuid,
+        pub created_at: DateTimeUtc,
+        pub phase_changed_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod budget_project {
+    use sea_orm::entity::prelude::*;
+
+    /// A project proposed for a budget.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "budget_projects")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub budget_id: Uuid,
+        pub commune_id: Uuid,
+        pub author_id: Uuid,
+        /// The author's `request_id`; unique per author (idempotent proposing).
+        pub client_request_id: Uuid,
+        pub title: String,
+        pub description: String,
+        pub cost_dirhams: i64,
+        /// [`crate::budgets::project_status_to_db`].
+        pub status: String,
+        pub review_note: Option<String>,
+        /// Set when the results are computed.
+        pub votes: Option<i64>,
+        pub rank: Option<i32>,
+        pub selected: Option<bool>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod budget_ballot {
+    use sea_orm::entity::prelude::*;
+
+    /// That a resident voted in a budget (once: the primary key).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "budget_ballots")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub budget_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub citizen_id: Uuid,
+        pub cast_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod budget_vote {
+    use sea_orm::entity::prelude::*;
+
+    /// One project on one resident's ballot.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "budget_votes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub project_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub citizen_id: Uuid,
+        pub budget_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Participation's migrations, in order.
 pub struct Migrator;
 
@@ -346,6 +509,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateConsultations),
             Box::new(CreateComments),
             Box::new(CreateResults),
+            Box::new(CreateBudgetsAndAssociations),
         ]
     }
 }
@@ -826,6 +990,226 @@ impl MigrationTrait for CreateResults {
                             .from("result_updates", "result_id")
                             .to("results", "id"),
                     )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateBudgetsAndAssociations;
+
+impl MigrationName for CreateBudgetsAndAssociations {
+    fn name(&self) -> &str {
+        "m0007_000001_create_budgets_and_associations"
+    }
+}
+
+fn timestamp(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateBudgetsAndAssociations {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        add_column(
+            manager,
+            "petitions",
+            ColumnDef::new("association_id").uuid().null(),
+        )
+        .await?;
+        for column in ["opened_notified", "closed_notified"] {
+            add_column(
+                manager,
+                "consultations",
+                ColumnDef::new(column).boolean().not_null().default(false),
+            )
+            .await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table("participation_settings")
+                    .col(ColumnDef::new("commune_id").uuid().not_null().primary_key())
+                    .col(
+                        ColumnDef::new("petition_signing_assurance")
+                            .string_len(32)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("petition_collecting_days")
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("association_min_age_months")
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("proposal_support_threshold")
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("comment_report_threshold")
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new("updated_by").uuid().not_null())
+                    .col(timestamp("updated_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("associations")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("name").text().not_null())
+                    .col(
+                        ColumnDef::new("registration_number")
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new("founding_date").date().not_null())
+                    .col(ColumnDef::new("representative_id").uuid().not_null())
+                    .col(ColumnDef::new("registered_by").uuid().not_null())
+                    .col(timestamp("created_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("associations_commune_registration")
+                    .table("associations")
+                    .col("commune_id")
+                    .col("registration_number")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("budgets")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("title").text().not_null())
+                    .col(ColumnDef::new("description").text().not_null())
+                    .col(ColumnDef::new("total_dirhams").big_integer().not_null())
+                    .col(ColumnDef::new("voting_rule").string_len(16).not_null())
+                    .col(ColumnDef::new("max_projects").integer().null())
+                    .col(ColumnDef::new("min_assurance").string_len(32).not_null())
+                    .col(ColumnDef::new("phase").string_len(16).not_null())
+                    .col(ColumnDef::new("allocated_dirhams").big_integer().null())
+                    .col(ColumnDef::new("created_by").uuid().not_null())
+                    .col(timestamp("created_at"))
+                    .col(timestamp("phase_changed_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("budgets_by_commune")
+                    .table("budgets")
+                    .col("commune_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("budget_projects")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("budget_id").uuid().not_null())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("author_id").uuid().not_null())
+                    .col(ColumnDef::new("client_request_id").uuid().not_null())
+                    .col(ColumnDef::new("title").text().not_null())
+                    .col(ColumnDef::new("description").text().not_null())
+                    .col(ColumnDef::new("cost_dirhams").big_integer().not_null())
+                    .col(ColumnDef::new("status").string_len(16).not_null())
+                    .col(ColumnDef::new("review_note").text().null())
+                    .col(ColumnDef::new("votes").big_integer().null())
+                    .col(ColumnDef::new("rank").integer().null())
+                    .col(ColumnDef::new("selected").boolean().null())
+                    .col(timestamp("created_at"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("budget_projects", "budget_id")
+                            .to("budgets", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("budget_projects_author_request")
+                    .table("budget_projects")
+                    .col("author_id")
+                    .col("client_request_id")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("budget_projects_by_budget")
+                    .table("budget_projects")
+                    .col("budget_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("budget_ballots")
+                    .col(ColumnDef::new("budget_id").uuid().not_null())
+                    .col(ColumnDef::new("citizen_id").uuid().not_null())
+                    .col(timestamp("cast_at"))
+                    .primary_key(Index::create().col("budget_id").col("citizen_id"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("budget_ballots", "budget_id")
+                            .to("budgets", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("budget_votes")
+                    .col(ColumnDef::new("project_id").uuid().not_null())
+                    .col(ColumnDef::new("citizen_id").uuid().not_null())
+                    .col(ColumnDef::new("budget_id").uuid().not_null())
+                    .primary_key(Index::create().col("project_id").col("citizen_id"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("budget_votes", "project_id")
+                            .to("budget_projects", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // Counting: a budget's votes grouped by project.
+        manager
+            .create_index(
+                Index::create()
+                    .name("budget_votes_by_budget")
+                    .table("budget_votes")
+                    .col("budget_id")
+                    .col("project_id")
                     .to_owned(),
             )
             .await

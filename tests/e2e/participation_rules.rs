@@ -2,7 +2,8 @@
 //! by the commune's administrator (only), each applied — the level a signatory needs, the
 //! collecting window, the proposal and comment thresholds, the minimum age of an association
 //! filing a petition. With the level at REGISTERED, 50 residents sign at once and are counted
-//! exactly; the same one twice counts once; every signatory hears of the council's decision.
+//! exactly; the same one twice counts once; every signatory hears of the submission and of the
+//! council's decision.
 
 use jamaa_proto::identity::v1 as identity;
 use jamaa_proto::participation::v1 as participation;
@@ -237,6 +238,13 @@ async fn rules(backend: Backend) {
         ))
         .await
         .expect("submitted");
+    let submitted = stack
+        .wait_for_notification(&signers[1], "submitted to the council")
+        .await;
+    assert!(
+        submitted.body.contains("A reasoned decision is due by"),
+        "{submitted:?}"
+    );
     stack
         .participation()
         .review_petition(authorized(

@@ -47,6 +47,7 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::AppointmentBooked>(),
         CloudEvent::type_of::<events::AppointmentReminder>(),
         CloudEvent::type_of::<events::PetitionSigned>(),
+        CloudEvent::type_of::<events::PetitionSubmitted>(),
         CloudEvent::type_of::<events::ConsultationOpened>(),
         CloudEvent::type_of::<events::ConsultationClosed>(),
         CloudEvent::type_of::<events::BudgetPhaseChanged>(),
@@ -456,6 +457,22 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 text: payload.text,
             },
         }
+    } else if event.is::<events::PetitionSubmitted>() {
+        let payload = event.decode::<events::PetitionSubmitted>()?;
+        let due_date = payload
+            .decision_due_time
+            .and_then(|at| chrono::DateTime::from_timestamp(at.seconds, 0))
+            .map(|at| at.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        Effect::NotifyRequestAudience {
+            request_id: parse_id(event, "petition_id", &payload.petition_id)?,
+            citizen: Some(parse_id(event, "author_id", &payload.author_id)?),
+            commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
+            notice: Notice::PetitionSubmitted {
+                title: payload.title,
+                due_date,
+            },
+        }
     } else if event.is::<events::PetitionSigned>() {
         let payload = event.decode::<events::PetitionSigned>()?;
         Effect::Follow {
@@ -546,14 +563,13 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
         }
     } else if event.is::<events::PetitionDecisionOverdue>() {
         let payload = event.decode::<events::PetitionDecisionOverdue>()?;
-        Effect::Notify {
-            recipient_id: parse_id(event, "author_id", &payload.author_id)?,
+        Effect::NotifyRequestAudience {
+            request_id: parse_id(event, "petition_id", &payload.petition_id)?,
+            citizen: Some(parse_id(event, "author_id", &payload.author_id)?),
             commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
             notice: Notice::PetitionDecisionOverdue {
                 title: payload.title,
             },
-            language: None,
-            email: None,
         }
     } else if event.is::<events::PetitionThresholdReached>() {
         let payload = event.decode::<events::PetitionThresholdReached>()?;

@@ -98,6 +98,9 @@ pub enum Notice {
         office: LocalizedText,
         start: String,
     },
+    /// A petition the recipient filed or signed was submitted to the council; its reasoned
+    /// decision is due by `due_date`.
+    PetitionSubmitted { title: String, due_date: String },
     /// A consultation of the recipient's commune opened; it closes on `close_date`.
     ConsultationOpened { title: String, close_date: String },
     /// A consultation the recipient created closed with `responses` responses.
@@ -134,11 +137,13 @@ pub enum Kind {
     ConsultationOpened,
     ConsultationClosed,
     BudgetPhaseChanged,
+    PetitionSubmitted,
 }
 
 impl Kind {
     /// Every kind (for tests and checks).
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
+        Kind::PetitionSubmitted,
         Kind::ConsultationOpened,
         Kind::ConsultationClosed,
         Kind::BudgetPhaseChanged,
@@ -181,6 +186,7 @@ impl Kind {
             Kind::PetitionDecisionOverdue => "petition_decision_overdue",
             Kind::ProposalAnswered => "proposal_answered",
             Kind::ResultUpdated => "result_updated",
+            Kind::PetitionSubmitted => "petition_submitted",
             Kind::ConsultationOpened => "consultation_opened",
             Kind::ConsultationClosed => "consultation_closed",
             Kind::BudgetPhaseChanged => "budget_phase_changed",
@@ -208,6 +214,7 @@ impl Notice {
             Notice::PetitionDecisionOverdue { .. } => Kind::PetitionDecisionOverdue,
             Notice::ProposalAnswered { .. } => Kind::ProposalAnswered,
             Notice::ResultUpdated { .. } => Kind::ResultUpdated,
+            Notice::PetitionSubmitted { .. } => Kind::PetitionSubmitted,
             Notice::ConsultationOpened { .. } => Kind::ConsultationOpened,
             Notice::ConsultationClosed { .. } => Kind::ConsultationClosed,
             Notice::BudgetPhaseChanged { .. } => Kind::BudgetPhaseChanged,
@@ -320,6 +327,10 @@ pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja
             text => text.trim(),
         },
         Notice::PetitionDecisionOverdue { title } => context! { title => title.trim() },
+        Notice::PetitionSubmitted { title, due_date } => context! {
+            title => title.trim(),
+            due_date => due_date,
+        },
         Notice::ConsultationOpened { title, close_date } => context! {
             title => title.trim(),
             close_date => close_date,
@@ -524,6 +535,10 @@ fn arabic(kind: Kind) -> Source {
             title: "رد الجماعة على المقترح «{{ title }}»",
             body: "حالة المقترح «{{ title }}» الآن: {{ status }}. {{ text }}",
         },
+        Kind::PetitionSubmitted => Source {
+            title: "أودعت العريضة «{{ title }}» لدى المجلس",
+            body: "أودعت العريضة «{{ title }}» لدى مجلس الجماعة. ينتظر قرار معلل قبل {{ due_date }}.",
+        },
         Kind::ConsultationOpened => Source {
             title: "استشارة جديدة: «{{ title }}»",
             body: "فتحت جماعتكم استشارة «{{ title }}». شاركوا برأيكم قبل {{ close_date }}.",
@@ -569,6 +584,16 @@ fn translation(kind: Kind, language: Language) -> Option<Source> {
                    {% elif outcome == 'inadmissible' %}Votre pétition « {{ title }} » est irrecevable. \
                    Motifs : {{ text }}{% else %}Décision du conseil sur votre pétition « {{ title }} » : \
                    {{ text }}{% endif %}",
+        },
+        (Language::Fr, Kind::PetitionSubmitted) => Source {
+            title: "Pétition « {{ title }} » déposée au conseil",
+            body: "La pétition « {{ title }} » est déposée au conseil communal. Une décision \
+                   motivée est due avant le {{ due_date }}.",
+        },
+        (Language::En, Kind::PetitionSubmitted) => Source {
+            title: "Petition \"{{ title }}\" submitted to the council",
+            body: "The petition \"{{ title }}\" was submitted to the communal council. A reasoned \
+                   decision is due by {{ due_date }}.",
         },
         (Language::Fr, Kind::ConsultationOpened) => Source {
             title: "Nouvelle consultation : « {{ title }} »",
@@ -904,6 +929,10 @@ mod tests {
             },
             Kind::PetitionDecisionOverdue => Notice::PetitionDecisionOverdue {
                 title: "Plus d'arbres".into(),
+            },
+            Kind::PetitionSubmitted => Notice::PetitionSubmitted {
+                title: "Plus d'arbres".into(),
+                due_date: "2027-03-03".into(),
             },
             Kind::ConsultationOpened => Notice::ConsultationOpened {
                 title: "Le marché".into(),

@@ -14,6 +14,7 @@ mod consultations;
 mod email;
 mod events;
 mod gateway;
+mod gateway_operations;
 mod identity_matrix;
 mod key_rotation;
 mod metrics;

@@ -284,6 +284,11 @@ fn broker_address(url: &str) -> String {
 impl TestStack {
     /// The database URL of `service` (`identity`, `service_request`, `participation`,
     /// `notification`).
+    /// The gateway's base URL, e.g. `http://127.0.0.1:43210`.
+    pub fn http_url(&self) -> String {
+        self.stack.http_url()
+    }
+
     pub fn database_url(&self, service: &str) -> String {
         self.database_urls
             .get(service)

@@ -1,11 +1,12 @@
 //! The gateway: HTTP/JSON for web and mobile clients in front of the gRPC services (identity,
 //! service-request, participation, notification).
 //!
-//! It holds no state and enforces nothing itself: it turns each HTTP request into one gRPC call
-//! (passing the caller's `authorization` through unchanged) and the answer back into JSON, and
-//! the services check who may do what. Layout: [`routes`] (the route table and the one generic
+//! It keeps no data and decides no permissions (beyond rate limits at the door): it turns each
+//! HTTP request into one gRPC call (passing the caller's `authorization` through unchanged) and
+//! the answer back into JSON, and the services check who may do what. Layout: [`routes`] (the route table and the one generic
 //! mapping), [`problem`] (errors as RFC 9457 problem details), [`openapi`] (the document built
-//! from the same table), [`jwks`] (the public keys as a JSON Web Key Set).
+//! from the same table), [`jwks`] (the public keys as a JSON Web Key Set), [`rate_limit`] (per
+//! address and per token limits, 429 with `Retry-After`).
 //!
 //! Around every route: a request id (`x-request-id`, accepted or generated, echoed back), a span
 //! that continues the caller's W3C trace and whose context goes with every gRPC call, CORS for
@@ -17,6 +18,7 @@
 pub mod jwks;
 pub mod openapi;
 pub mod problem;
+pub mod rate_limit;
 pub mod routes;
 
 use std::future::IntoFuture;
@@ -65,6 +67,10 @@ pub struct GatewayConfig {
     /// connection's peer is the client.
     #[serde(default)]
     pub trust_forwarded_for: bool,
+    /// Requests a minute one client address may make (a minute's burst); 0: no limit.
+    pub rate_limit_per_address_per_minute: u32,
+    /// Requests a minute one bearer token may make; 0: no limit.
+    pub rate_limit_per_token_per_minute: u32,
 }
 
 impl GatewayConfig {
@@ -92,6 +98,8 @@ participation_url = "http://127.0.0.1:50051"
 notification_url = "http://127.0.0.1:50051"
 request_timeout_seconds = 30
 cors_allowed_origins = []
+rate_limit_per_address_per_minute = 1200
+rate_limit_per_token_per_minute = 600
 "#;
 
 /// The port the gateway listens on by default.
@@ -141,6 +149,14 @@ pub fn router(config: &GatewayConfig, shutdown: CancellationToken) -> Result<Rou
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(cors(&config.cors_allowed_origins)?)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(rate_limit::RateLimits::new(
+                config.rate_limit_per_address_per_minute,
+                config.rate_limit_per_token_per_minute,
+                config.trust_forwarded_for,
+            )),
+            rate_limit::enforce,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Ok(router.layer(layers))
 }
@@ -363,6 +379,8 @@ mod tests {
             request_timeout_seconds: 5,
             cors_allowed_origins: vec!["https://jamaa.ma".to_string()],
             trust_forwarded_for: false,
+            rate_limit_per_address_per_minute: 0,
+            rate_limit_per_token_per_minute: 0,
         }
     }
 

@@ -1289,7 +1289,7 @@ struct RequestInput {
 /// The client's IP address: behind a trusted proxy, the last `X-Forwarded-For` entry (the one
 /// that proxy appended: entries before it are whatever the client sent, and spoofable); else
 /// the connection's peer.
-fn client_address(
+pub fn client_address(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
     trust_forwarded_for: bool,

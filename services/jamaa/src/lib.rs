@@ -157,6 +157,8 @@ participation_url = "set by the all-in-one"
 notification_url = "set by the all-in-one"
 request_timeout_seconds = 30
 cors_allowed_origins = []
+rate_limit_per_address_per_minute = 1200
+rate_limit_per_token_per_minute = 600
 
 [demo]
 enabled = true

@@ -560,6 +560,16 @@ async fn call(
             ))
             .await
             .map(|_| ()),
+        "ListPublicRequests" => srv
+            .list_public_requests(request(
+                requests::ListPublicRequestsRequest {
+                    commune_code: "MTR".into(),
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
         "FollowRequest" => {
             let id = w.walk_in_request(stack).await;
             srv.follow_request(request(requests::FollowRequestRequest { id }, token))
@@ -1030,6 +1040,7 @@ async fn matrix(backend: Backend) {
         ("ExtendRequestDeadline", vec!["case_officer", "admin"]),
         ("RateRequest", vec!["citizen"]),
         ("ListNearbyRequests", everyone.clone()),
+        ("ListPublicRequests", everyone.clone()),
         (
             "AddAttachment",
             vec![
@@ -1110,9 +1121,34 @@ async fn matrix(backend: Backend) {
         "ListOffices",
         "ListSlots",
         "ListNearbyRequests",
+        "ListPublicRequests",
     ]
     .into_iter()
     .collect();
+    // Every RPC of the service has its row (a new RPC without one fails here).
+    let descriptors = <prost_types::FileDescriptorSet as prost::Message>::decode(
+        jamaa_proto::FILE_DESCRIPTOR_SET,
+    )
+    .expect("the descriptor set");
+    let methods: BTreeSet<String> = descriptors
+        .file
+        .iter()
+        .flat_map(|file| &file.service)
+        .filter(|service| {
+            matches!(
+                service.name(),
+                "ServiceRequestService" | "AppointmentService"
+            )
+        })
+        .flat_map(|service| &service.method)
+        .map(|method| method.name().to_string())
+        .collect();
+    // A row may be a variant of its RPC ("SubmitRequest at the desk").
+    let covered: BTreeSet<String> = expected
+        .iter()
+        .map(|(rpc, _)| rpc.split(' ').next().unwrap_or(rpc).to_string())
+        .collect();
+    assert_eq!(methods, covered, "every service-request RPC has a row");
     let mut wrong = Vec::new();
     for (rpc, allowed) in &expected {
         let allowed: BTreeSet<&str> = allowed.iter().copied().collect();

@@ -6,7 +6,8 @@
 //! the answer back into JSON, and the services check who may do what. Layout: [`routes`] (the route table and the one generic
 //! mapping), [`problem`] (errors as RFC 9457 problem details), [`openapi`] (the document built
 //! from the same table), [`jwks`] (the public keys as a JSON Web Key Set), [`rate_limit`] (per
-//! address and per token limits, 429 with `Retry-After`).
+//! address and per token limits, 429 with `Retry-After`), [`open311`] (an Open311 GeoReport v2
+//! server, JSON and XML).
 //!
 //! Around every route: a request id (`x-request-id`, accepted or generated, echoed back), a span
 //! that continues the caller's W3C trace and whose context goes with every gRPC call, CORS for
@@ -16,6 +17,7 @@
 //! document, not published by the cluster's HTTPRoute).
 
 pub mod jwks;
+pub mod open311;
 pub mod openapi;
 pub mod problem;
 pub mod rate_limit;
@@ -131,6 +133,7 @@ pub fn router(config: &GatewayConfig, shutdown: CancellationToken) -> Result<Rou
         router = router.route(operation.spec.path, operation.handler);
     }
     let router = router
+        .merge(open311::router())
         .route(METRICS_PATH, get(jamaa_server::metrics::scrape))
         .fallback(|uri: Uri| async move { Problem::route_not_found(uri.path()) })
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {

@@ -517,6 +517,46 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move { clients.service_requests.list_services(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Get, "/v1/communes/{communeCode}/public-requests", "ListPublicRequests")
+                .summary("A commune's public reports (its incident-report services only), newest first, without personal data.")
+                .query(&[
+                    QueryParam {
+                        name: "serviceCode",
+                        kind: ParamKind::String,
+                        description: "Only this service's reports.",
+                    },
+                    QueryParam {
+                        name: "state",
+                        kind: ParamKind::String,
+                        description: "PUBLIC_REQUEST_STATE_OPEN or PUBLIC_REQUEST_STATE_CLOSED (default: both).",
+                    },
+                    QueryParam {
+                        name: "startTime",
+                        kind: ParamKind::String,
+                        description: "Filed at or after (RFC 3339).",
+                    },
+                    QueryParam {
+                        name: "endTime",
+                        kind: ParamKind::String,
+                        description: "Filed before (RFC 3339).",
+                    },
+                    QueryParam {
+                        name: "pageSize",
+                        kind: ParamKind::Integer,
+                        description: "At most this many (default 50, at most 200).",
+                    },
+                    QueryParam {
+                        name: "pageToken",
+                        kind: ParamKind::String,
+                        description: "From a previous response's nextPageToken.",
+                    },
+                ])
+                .public(),
+            |mut clients: Clients, request| async move {
+                clients.service_requests.list_public_requests(request).await
+            },
+        ),
+        Operation::rpc(
             RouteSpec::new(Post, "/v1/services", "CreateService")
                 .summary("Adds a service ({service: {code, name, kind, channel, attributes, deadlinePolicy, …}}) to the caller's commune catalogue, version 1. Commune administrators only."),
             |mut clients: Clients, request| async move { clients.service_requests.create_service(request).await },

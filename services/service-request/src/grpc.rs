@@ -22,6 +22,7 @@ use crate::definition::{name_of, parse_definition};
 use crate::domain::{self, RequestDescription, ServiceCode};
 use crate::error::Error;
 use crate::followers::{Followers, MAX_RADIUS_METERS};
+use crate::public_reports::{PublicFilter, PublicReports};
 use crate::requests::{
     self, Assignment, Canceller, Filed, Filer, ListScope, Location, NewRequest, RequestView,
     Requests, StaffScope, WalkIn, account_of, etag_of,
@@ -75,6 +76,7 @@ pub struct Parts {
     pub attachments: Arc<Attachments>,
     pub templates: Arc<ResponseTemplates>,
     pub appeals: Arc<Appeals>,
+    pub public_reports: Arc<PublicReports>,
 }
 
 /// The `ServiceRequestService` implementation.
@@ -87,6 +89,7 @@ pub struct ServiceRequestGrpc {
     attachments: Arc<Attachments>,
     templates: Arc<ResponseTemplates>,
     appeals: Arc<Appeals>,
+    public_reports: Arc<PublicReports>,
 }
 
 impl ServiceRequestGrpc {
@@ -100,6 +103,7 @@ impl ServiceRequestGrpc {
             attachments,
             templates,
             appeals,
+            public_reports,
         } = parts;
         ServiceRequestGrpc {
             catalogue,
@@ -110,6 +114,7 @@ impl ServiceRequestGrpc {
             attachments,
             templates,
             appeals,
+            public_reports,
         }
     }
 
@@ -935,6 +940,70 @@ impl ServiceRequestService for ServiceRequestGrpc {
     }
 
     /// Public: no token needed.
+    async fn list_public_requests(
+        &self,
+        request: Request<pb::ListPublicRequestsRequest>,
+    ) -> Result<Response<pb::ListPublicRequestsResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let commune_code = request.commune_code.trim().to_uppercase();
+        if commune_code.is_empty() || commune_code.len() > 16 {
+            violations.add("commune_code", "is required");
+        }
+        if request.request_ids.len() > 100 {
+            violations.add("request_ids", "at most 100");
+        }
+        let mut ids = Vec::new();
+        for (index, raw) in request.request_ids.iter().take(100).enumerate() {
+            if let Some(id) =
+                violations.check(&format!("request_ids[{index}]"), domain::parse_id(raw))
+            {
+                ids.push(id);
+            }
+        }
+        let time =
+            |field: &str, at: Option<jamaa_proto::Timestamp>, violations: &mut FieldViolations| {
+                at.and_then(|at| {
+                    let parsed = chrono::DateTime::from_timestamp(at.seconds, 0);
+                    if parsed.is_none() {
+                        violations.add(field, "is not a valid time");
+                    }
+                    parsed
+                })
+            };
+        let start = time("start_time", request.start_time, &mut violations);
+        let end = time("end_time", request.end_time, &mut violations);
+        if start.zip(end).is_some_and(|(start, end)| start > end) {
+            violations.add("end_time", "must not be before start_time");
+        }
+        let state = match pb::PublicRequestState::try_from(request.state) {
+            Ok(state) => state,
+            Err(_) => {
+                violations.add("state", "is not a known state");
+                pb::PublicRequestState::Unspecified
+            }
+        };
+        let page = PageRequest::parse(request.page_size, &request.page_token)?;
+        violations.into_result()?;
+        let service_code = Some(request.service_code.trim().to_string()).filter(|c| !c.is_empty());
+        let (requests, next_page_token) = self
+            .public_reports
+            .list(PublicFilter {
+                commune_code,
+                ids,
+                service_code,
+                start,
+                end,
+                state,
+                page,
+            })
+            .await?;
+        Ok(Response::new(pb::ListPublicRequestsResponse {
+            requests,
+            next_page_token,
+        }))
+    }
+
     async fn list_nearby_requests(
         &self,
         request: Request<pb::ListNearbyRequestsRequest>,

@@ -21,6 +21,7 @@ pub mod error;
 pub mod followers;
 pub mod grpc;
 pub mod profiles;
+pub mod public_reports;
 pub mod requests;
 pub mod response_templates;
 pub mod starter;
@@ -167,6 +168,7 @@ pub async fn mount(
                 context.db.clone(),
             )),
             appeals: Arc::new(appeals::Appeals::new(context.db.clone(), clock)),
+            public_reports: Arc::new(public_reports::PublicReports::new(context.db.clone())),
         }),
     ));
     server.add_service(AppointmentServiceServer::new(

@@ -133,7 +133,6 @@ pub fn router(config: &GatewayConfig, shutdown: CancellationToken) -> Result<Rou
         router = router.route(operation.spec.path, operation.handler);
     }
     let router = router
-        .merge(open311::router())
         .route(METRICS_PATH, get(jamaa_server::metrics::scrape))
         .fallback(|uri: Uri| async move { Problem::route_not_found(uri.path()) })
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {

@@ -11,14 +11,14 @@
 //! (ar, fr, en, tzm), falling back along ar → fr → en → tzm. Errors are the spec's array of
 //! `{code, description}` with the HTTP status of the code (400, 404, 503).
 //!
+//! The two routes are in the gateway's table ([`crate::routes`]), so `/openapi.json` lists them.
+//!
 //! Not yet here (see the README): `POST requests` with per-commune API keys, and
 //! `tokens/{token}` (our requests get their id at once, so a token would only echo it).
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use jamaa_proto::identity::v1::GetCommuneRequest;
 use jamaa_proto::servicerequest::v1 as requests;
 use jamaa_proto::r#type::v1::{Language, LocalizedText};
@@ -29,13 +29,6 @@ use crate::routes::AppState;
 
 /// Where the GeoReport v2 API is served.
 pub const BASE: &str = "/open311/v2";
-
-/// The routes of the Open311 API.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/open311/v2/{file}", get(top_level))
-        .route("/open311/v2/{collection}/{file}", get(item))
-}
 
 /// The two formats of the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -377,7 +370,7 @@ fn request_json(report: &requests::PublicRequest, language: Language) -> Value {
 }
 
 /// `/open311/v2/{discovery|services|requests}.{json|xml}`.
-async fn top_level(
+pub async fn top_level(
     State(state): State<AppState>,
     Path(file): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
@@ -406,7 +399,7 @@ async fn top_level(
 }
 
 /// `/open311/v2/{services|requests}/{id}.{json|xml}`.
-async fn item(
+pub async fn item(
     State(state): State<AppState>,
     Path((collection, file)): Path<(String, String)>,
     Query(query): Query<Vec<(String, String)>>,

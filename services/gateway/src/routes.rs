@@ -95,6 +95,40 @@ impl Clients {
     }
 }
 
+/// The query parameters of the Open311 resources.
+const OPEN311_QUERY: &[QueryParam] = &[
+    QueryParam {
+        name: "jurisdiction_id",
+        kind: ParamKind::String,
+        description: "Required. The commune's code, e.g. BNM.",
+    },
+    QueryParam {
+        name: "service_request_id",
+        kind: ParamKind::String,
+        description: "requests: only these ids, comma-separated.",
+    },
+    QueryParam {
+        name: "service_code",
+        kind: ParamKind::String,
+        description: "requests: only this service's.",
+    },
+    QueryParam {
+        name: "start_date",
+        kind: ParamKind::String,
+        description: "requests: filed at or after (W3C date-time; default: 90 days ago).",
+    },
+    QueryParam {
+        name: "end_date",
+        kind: ParamKind::String,
+        description: "requests: filed before (W3C date-time).",
+    },
+    QueryParam {
+        name: "status",
+        kind: ParamKind::String,
+        description: "requests: open or closed.",
+    },
+];
+
 /// What every handler is given.
 #[derive(Clone)]
 pub struct AppState {
@@ -1164,6 +1198,22 @@ pub fn operations() -> Vec<Operation> {
                 .public(),
             ResponseBody::Json("An OpenAPI 3.1 document."),
             openapi_document,
+        ),
+        Operation::custom(
+            RouteSpec::new(Get, "/open311/v2/{file}", "GetOpen311Collection")
+                .summary("Open311 GeoReport v2: discovery.{json,xml}, services.{json,xml} or requests.{json,xml} (?jurisdiction_id=<commune code>; requests: service_request_id, service_code, start_date, end_date, status). Errors as the spec's [{code, description}].")
+                .query(OPEN311_QUERY)
+                .public(),
+            ResponseBody::File("The GeoReport v2 resource, as JSON or XML by its extension."),
+            crate::open311::top_level,
+        ),
+        Operation::custom(
+            RouteSpec::new(Get, "/open311/v2/{collection}/{file}", "GetOpen311Item")
+                .summary("Open311 GeoReport v2: services/{service_code}.{json,xml} (a service definition) or requests/{service_request_id}.{json,xml} (?jurisdiction_id=<commune code>).")
+                .query(&OPEN311_QUERY[..1])
+                .public(),
+            ResponseBody::File("The GeoReport v2 resource, as JSON or XML by its extension."),
+            crate::open311::item,
         ),
         Operation::custom(
             RouteSpec::new(Get, "/healthz", "Liveness")

@@ -32,6 +32,8 @@ struct Targets {
     commune_id: String,
     citizen_id: String,
     staff_id: String,
+    /// An API key of MTX (revoking it again changes nothing).
+    api_key_id: String,
 }
 
 fn request<T>(message: T, token: &str) -> tonic::Request<T> {
@@ -106,6 +108,28 @@ async fn call(stack: &TestStack, rpc: &str, token: &str, t: &Targets) -> Result<
                 identity::VerifyInPersonRequest {
                     user_id: t.citizen_id.clone(),
                     national_id: "MX123456".into(),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "CreateApiKey" => client
+            .create_api_key(request(
+                identity::CreateApiKeyRequest {
+                    client_name: "Another app".into(),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        "ListApiKeys" => client
+            .list_api_keys(request(identity::ListApiKeysRequest {}, token))
+            .await
+            .map(|_| ()),
+        "RevokeApiKey" => client
+            .revoke_api_key(request(
+                identity::RevokeApiKeyRequest {
+                    id: t.api_key_id.clone(),
                 },
                 token,
             ))
@@ -261,6 +285,20 @@ async fn matrix(backend: Backend) {
         .expect("a service token")
         .into_inner()
         .access_token;
+    let api_key_id = stack
+        .identity()
+        .create_api_key(authorized(
+            identity::CreateApiKeyRequest {
+                client_name: "Open311 app".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("an API key")
+        .into_inner()
+        .api_key
+        .unwrap_or_default()
+        .id;
     let tokens = [
         String::new(),
         citizen,
@@ -276,6 +314,7 @@ async fn matrix(backend: Backend) {
         commune_id,
         citizen_id,
         staff_id,
+        api_key_id,
     };
     let staff_of_mtx = [
         "reception_agent",
@@ -309,6 +348,10 @@ async fn matrix(backend: Backend) {
         ("CheckAuditChain", vec!["admin", "platform_admin"]),
         ("RotateSigningKey", vec!["platform_admin"]),
         ("GetContactDetails", vec!["service"]),
+        // Each administrator manages their own commune's keys.
+        ("CreateApiKey", vec!["admin", "other_admin"]),
+        ("ListApiKeys", vec!["admin", "other_admin"]),
+        ("RevokeApiKey", vec!["admin"]),
         ("ResetSecondFactor", vec!["admin"]),
         ("GetCurrentUser", people.to_vec()),
         ("ExportPersonalData", people.to_vec()),

@@ -2,14 +2,16 @@
 //! and a service definition, the public requests (with every filter) and one request — each in
 //! JSON and in XML — and the spec's error array for a missing or unknown jurisdiction, an
 //! unknown service or request, a bad filter or format. Only incident reports are public: a
-//! request for an administrative act never shows.
+//! request for an administrative act never shows. `POST requests` with an API key of the
+//! commune files a report (form-urlencoded, attributes checked); missing fields, a wrong,
+//! revoked or other commune's key, or a service that is not an incident report are refused.
 
 use jamaa_proto::servicerequest::v1 as requests;
 use jamaa_proto::r#type::v1::{GeoPoint, Language, LocalizedText};
 use jamaa_tests::{Backend, TestStack, authorized, send};
 use serde_json::Value;
 
-crate::on_both_backends!(open311_georeport_v2_reads, georeport);
+crate::on_both_backends!(open311_georeport_v2_reads_and_writes, georeport);
 
 fn text(fr: &str) -> Option<LocalizedText> {
     Some(LocalizedText {
@@ -366,5 +368,254 @@ async fn georeport(backend: Backend) {
     );
     let (status, error) = get_json(&stack, "services.csv?jurisdiction_id=OTL").await;
     assert_error(status, &error, 404);
+
+    // POST: with an API key the commune issued for an application.
+    let issued = stack
+        .identity()
+        .create_api_key(authorized(
+            jamaa_proto::identity::v1::CreateApiKeyRequest {
+                client_name: "Rabat311".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("an API key")
+        .into_inner();
+    let key = issued.secret.clone();
+    assert!(key.starts_with("jk_"), "{key}");
+    let form = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let good = |api_key: &str| {
+        vec![
+            ("api_key", api_key.to_string()),
+            ("jurisdiction_id", "OTL".to_string()),
+            ("service_code", "pothole".to_string()),
+            ("lat", "34.03".to_string()),
+            ("long", "-6.84".to_string()),
+            ("description", "Une plaque d'égout ouverte".to_string()),
+            ("first_name", "Salma".to_string()),
+            ("last_name", "Idrissi".to_string()),
+            ("phone", "+212 600 000 001".to_string()),
+            ("email", "salma@example.org".to_string()),
+            ("attribute[size]", "small".to_string()),
+            ("attribute[depth_cm]", "12".to_string()),
+        ]
+    };
+    let post = |file: &'static str, body: String| {
+        let url = format!("{}/open311/v2/{file}", stack.http_url());
+        async move {
+            let (status, content_type, bytes) = send(
+                "POST",
+                &url,
+                &[(
+                    "content-type",
+                    "application/x-www-form-urlencoded".to_string(),
+                )],
+                body,
+            )
+            .await;
+            (
+                status,
+                content_type,
+                String::from_utf8_lossy(&bytes).to_string(),
+            )
+        }
+    };
+    let pairs = good(&key);
+    let body = form(
+        &pairs
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, content_type, answer) = post("requests.json", body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(content_type.starts_with("application/json"));
+    let answer: Value = serde_json::from_str(&answer).expect("JSON");
+    let filed_id = answer[0]["service_request_id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    assert!(
+        answer[0]["service_notice"]
+            .as_str()
+            .is_some_and(|code| code.starts_with("OTL-")),
+        "{answer}"
+    );
+    // The report is public at once, with its attributes checked and kept off the public view.
+    let (status, one) = get_json(
+        &stack,
+        &format!("requests/{filed_id}.json?jurisdiction_id=OTL"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(one[0]["status"], "open");
+    assert_eq!(one[0]["description"], "Une plaque d'égout ouverte");
+    assert!(!one.to_string().contains("Idrissi"), "{one}");
+    // Staff see who reported it, and how to reach them.
+    let seen = stack
+        .requests()
+        .get_request(authorized(
+            requests::GetRequestRequest {
+                id: filed_id.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("staff read it")
+        .into_inner()
+        .request
+        .expect("request");
+    let walk_in = seen.walk_in.expect("the reporter");
+    assert_eq!(walk_in.full_name, "Salma Idrissi");
+    assert_eq!(
+        seen.attributes.get("size").map(String::as_str),
+        Some("small")
+    );
+    // In XML too.
+    let body = form(
+        &pairs
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, _, xml) = post("requests.xml", body).await;
+    assert_eq!(status, 200, "{xml}");
+    assert!(
+        xml.contains("<service_requests><request><account_id>"),
+        "{xml}"
+    );
+    // Refusals, in the spec's array.
+    let without = |drop: &str| {
+        form(
+            &pairs
+                .iter()
+                .filter(|(k, _)| *k != drop)
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    for (dropped, expected) in [("api_key", 400), ("phone", 400), ("service_code", 400)] {
+        let (status, _, answer) = post("requests.json", without(dropped)).await;
+        let answer: Value = serde_json::from_str(&answer).expect("JSON");
+        assert_error(status, &answer, expected);
+    }
+    let no_place = form(
+        &pairs
+            .iter()
+            .filter(|(k, _)| *k != "lat" && *k != "long")
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, _, answer) = post("requests.json", no_place).await;
+    assert_error(status, &serde_json::from_str(&answer).expect("JSON"), 400);
+    let wrong_key = good("jk_not-a-key");
+    let body = form(
+        &wrong_key
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, _, answer) = post("requests.json", body).await;
+    assert_error(status, &serde_json::from_str(&answer).expect("JSON"), 403);
+    let mut missing_answer = pairs.clone();
+    missing_answer.retain(|(k, _)| *k != "attribute[size]");
+    let body = form(
+        &missing_answer
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, _, answer) = post("requests.json", body).await;
+    assert_error(status, &serde_json::from_str(&answer).expect("JSON"), 400);
+    let mut certificate_report = pairs.clone();
+    for pair in &mut certificate_report {
+        if pair.0 == "service_code" {
+            pair.1 = "birth-certificate".into();
+        }
+    }
+    let body = form(
+        &certificate_report
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, _, answer) = post("requests.json", body).await;
+    assert_error(status, &serde_json::from_str(&answer).expect("JSON"), 404);
+    // Another commune's key is refused here.
+    let (_, other_admin) = stack.create_commune("OTM", 3).await;
+    let other_key = stack
+        .identity()
+        .create_api_key(authorized(
+            jamaa_proto::identity::v1::CreateApiKeyRequest {
+                client_name: "Elsewhere".into(),
+            },
+            &other_admin,
+        ))
+        .await
+        .expect("a key of OTM")
+        .into_inner()
+        .secret;
+    let body = form(
+        &good(&other_key)
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, _, answer) = post("requests.json", body).await;
+    assert_error(status, &serde_json::from_str(&answer).expect("JSON"), 403);
+    // A revoked key exchanges no more; the application token acts for nothing else.
+    let exchanged = stack
+        .identity()
+        .exchange_api_key(jamaa_proto::identity::v1::ExchangeApiKeyRequest {
+            api_key: key.clone(),
+        })
+        .await
+        .expect("exchanged")
+        .into_inner();
+    assert_eq!(exchanged.commune_code, "OTL");
+    let denied = stack
+        .requests()
+        .list_requests(authorized(
+            requests::ListRequestsRequest::default(),
+            &exchanged.access_token,
+        ))
+        .await
+        .expect_err("an application lists no requests");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let key_id = issued.api_key.expect("the key").id;
+    stack
+        .identity()
+        .revoke_api_key(authorized(
+            jamaa_proto::identity::v1::RevokeApiKeyRequest { id: key_id },
+            &admin,
+        ))
+        .await
+        .expect("revoked");
+    let body = form(
+        &pairs
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, _, answer) = post("requests.json", body).await;
+    assert_error(status, &serde_json::from_str(&answer).expect("JSON"), 403);
     stack.stop().await;
+}
+
+/// Percent-encodes a form value (RFC 3986 unreserved characters stay).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }

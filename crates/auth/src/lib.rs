@@ -14,7 +14,7 @@ mod verifier;
 
 pub use claims::{AssuranceLevel, Claims, Role};
 pub use layer::AuthLayer;
-pub use principal::{Principal, principal};
+pub use principal::{ApiClient, Principal, principal};
 pub use verifier::{KeyProvider, KeySource, TokenError, TokenVerifier, VerifyingKey};
 
 /// The services a service token may be for.
@@ -32,3 +32,6 @@ pub fn service_audience(platform_audience: &str, service: &str) -> String {
 
 /// The `sub` prefix of service tokens: `service:{client_id}`.
 pub const SERVICE_SUBJECT_PREFIX: &str = "service:";
+/// The subject of an access token acting for a client application through its API key:
+/// `apiclient:<key id>`.
+pub const API_CLIENT_SUBJECT_PREFIX: &str = "apiclient:";

@@ -29,6 +29,18 @@ pub struct Principal {
     pub mfa_enrolment_required: bool,
     /// Other communes the caller is a confirmed resident of.
     pub residences: Vec<Uuid>,
+    /// For a client application acting through its commune's API key: the key and its
+    /// commune. Such a caller holds no role and no `commune_id`, so every check of a person's
+    /// commune refuses it; only the calls made for applications read this.
+    pub api_client: Option<ApiClient>,
+}
+
+/// A client application acting through an API key of a commune.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiClient {
+    pub key_id: Uuid,
+    pub commune_id: Uuid,
+    pub commune_code: String,
 }
 
 impl Principal {
@@ -47,9 +59,34 @@ impl Principal {
                 second_factor: false,
                 mfa_enrolment_required: false,
                 residences: Vec::new(),
+                api_client: None,
+            });
+        }
+        if let Some(key) = claims.sub.strip_prefix(crate::API_CLIENT_SUBJECT_PREFIX) {
+            let key = Uuid::parse_str(key).ok()?;
+            let client = ApiClient {
+                key_id: key,
+                commune_id: Uuid::parse_str(claims.commune_id.as_deref()?).ok()?,
+                commune_code: claims.commune_code.clone()?,
+            };
+            return Some(Principal {
+                user_id: key,
+                commune_id: None,
+                commune_code: None,
+                roles: Vec::new(),
+                language: String::new(),
+                assurance: AssuranceLevel::Registered,
+                departments: std::collections::HashMap::new(),
+                service: None,
+                audience: claims.aud.clone(),
+                second_factor: false,
+                mfa_enrolment_required: false,
+                residences: Vec::new(),
+                api_client: Some(client),
             });
         }
         Some(Principal {
+            api_client: None,
             service: None,
             audience: claims.aud.clone(),
             second_factor: claims.amr.iter().any(|method| method == "otp"),

@@ -1,4 +1,4 @@
-//! An Open311 GeoReport v2 server (read side) at `/open311/v2/`, in JSON and in XML, for the
+//! An Open311 GeoReport v2 server at `/open311/v2/`, in JSON and in XML, for the
 //! civic-tech tools communes already know: the discovery document, the service list and each
 //! service's definition (the commune's INCIDENT_REPORT services and their attributes), the
 //! public service requests (filters: `service_request_id` list, `service_code`, `start_date`,
@@ -13,8 +13,12 @@
 //!
 //! The two routes are in the gateway's table ([`crate::routes`]), so `/openapi.json` lists them.
 //!
-//! Not yet here (see the README): `POST requests` with per-commune API keys, and
-//! `tokens/{token}` (our requests get their id at once, so a token would only echo it).
+//! `POST requests` files a report for a client application with an API key its commune issued
+//! (identity's `CreateApiKey`): the gateway exchanges the key for the application's access token
+//! (`ExchangeApiKey`; 403 when unknown, revoked or of another commune) and submits the report
+//! for the person reporting (`first_name`/`last_name` and `phone` are required: the commune
+//! reaches the reporter by phone; `email`, `device_id`, `account_id` and `media_url` are not
+//! kept). The answer is the new request's id at once, so there is no `tokens/{token}` resource.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -616,6 +620,192 @@ async fn one_request(
         "request",
         &Value::Array(list),
     ))
+}
+
+/// `POST /open311/v2/requests.{json|xml}`: files a report for the application whose
+/// `api_key` the commune issued (form-urlencoded: `api_key`, `jurisdiction_id`,
+/// `service_code`, `lat` and `long` or `address_string`, `description`, `first_name`,
+/// `last_name`, `phone`, `attribute[code]` and `attribute[code][]`).
+pub async fn post_request(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let format = split_format(&file).map_or(Format::Json, |(_, format)| format);
+    match split_format(&file) {
+        Some(("requests", format)) => submit(&state, &body, format)
+            .await
+            .unwrap_or_else(|error| error_reply(format, error)),
+        _ => error_reply(
+            format,
+            Open311Error::new(
+                StatusCode::NOT_FOUND,
+                format!("{BASE}/{file} takes no POST: post to requests.json or requests.xml"),
+            ),
+        ),
+    }
+}
+
+/// The form's fields; `attribute[code]` and `attribute[code][]` gathered by code (several
+/// values joined with commas, as multi-value answers are).
+struct Form {
+    fields: Vec<(String, String)>,
+    attributes: std::collections::HashMap<String, String>,
+}
+
+fn parse_form(body: &[u8]) -> Result<Form, Open311Error> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+        Open311Error::new(
+            StatusCode::BAD_REQUEST,
+            "the body must be application/x-www-form-urlencoded",
+        )
+    })?;
+    let mut fields = Vec::new();
+    let mut attributes: std::collections::HashMap<String, String> = Default::default();
+    for (key, value) in pairs {
+        let Some(code) = key
+            .strip_prefix("attribute[")
+            .map(|rest| rest.strip_suffix("[]").unwrap_or(rest))
+            .and_then(|rest| rest.strip_suffix(']'))
+        else {
+            fields.push((key, value));
+            continue;
+        };
+        let value = value.trim().to_string();
+        attributes
+            .entry(code.to_string())
+            .and_modify(|joined| {
+                joined.push(',');
+                joined.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    Ok(Form { fields, attributes })
+}
+
+fn required<'a>(form: &'a Form, name: &str) -> Result<&'a str, Open311Error> {
+    param(&form.fields, name)
+        .ok_or_else(|| Open311Error::new(StatusCode::BAD_REQUEST, format!("{name} is required")))
+}
+
+fn coordinate(form: &Form, name: &str) -> Result<Option<f64>, Open311Error> {
+    param(&form.fields, name)
+        .map(|raw| {
+            raw.parse::<f64>().map_err(|_| {
+                Open311Error::new(StatusCode::BAD_REQUEST, format!("{name} must be a number"))
+            })
+        })
+        .transpose()
+}
+
+async fn submit(state: &AppState, body: &[u8], format: Format) -> Result<Response, Open311Error> {
+    let form = parse_form(body)?;
+    let api_key = required(&form, "api_key")?;
+    let code = required(&form, "jurisdiction_id")?.to_uppercase();
+    let service_code = required(&form, "service_code")?;
+    let (latitude, longitude) = (coordinate(&form, "lat")?, coordinate(&form, "long")?);
+    let address = param(&form.fields, "address_string").unwrap_or_default();
+    let location = match (latitude, longitude) {
+        (Some(latitude), Some(longitude)) => Some(jamaa_proto::r#type::v1::GeoPoint {
+            latitude,
+            longitude,
+        }),
+        (None, None) if !address.is_empty() => None,
+        _ => {
+            return Err(Open311Error::new(
+                StatusCode::BAD_REQUEST,
+                "a location is required: lat and long, or address_string",
+            ));
+        }
+    };
+    let full_name = [
+        param(&form.fields, "first_name"),
+        param(&form.fields, "last_name"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    let phone = param(&form.fields, "phone").unwrap_or_default();
+    if full_name.is_empty() || phone.is_empty() {
+        return Err(Open311Error::new(
+            StatusCode::BAD_REQUEST,
+            "first_name or last_name, and phone, are required: the commune reaches the reporter by phone",
+        ));
+    }
+    // The key becomes an access token of its application, for its commune only.
+    let mut identity = state.clients.identity.clone();
+    let exchanged = identity
+        .exchange_api_key(call(
+            state,
+            jamaa_proto::identity::v1::ExchangeApiKeyRequest {
+                api_key: api_key.to_string(),
+            },
+        ))
+        .await
+        .map_err(|status| match status.code() {
+            Code::Unauthenticated | Code::PermissionDenied | Code::InvalidArgument => {
+                Open311Error::new(StatusCode::FORBIDDEN, "the api_key is not valid")
+            }
+            _ => Open311Error::from_status(&status),
+        })?
+        .into_inner();
+    if exchanged.commune_code != code {
+        return Err(Open311Error::new(
+            StatusCode::FORBIDDEN,
+            format!("this api_key is not for jurisdiction {code}"),
+        ));
+    }
+    let services = incident_services(state, &code).await?;
+    let service = services
+        .iter()
+        .find(|service| service.code == service_code)
+        .ok_or_else(|| {
+            Open311Error::new(
+                StatusCode::NOT_FOUND,
+                format!("jurisdiction {code} has no service {service_code}"),
+            )
+        })?;
+    let mut request = call(
+        state,
+        requests::SubmitRequestRequest {
+            request_id: uuid::Uuid::now_v7().to_string(),
+            service_id: service.id.clone(),
+            description: param(&form.fields, "description")
+                .unwrap_or_default()
+                .to_string(),
+            attributes: form.attributes.clone(),
+            location,
+            address: address.to_string(),
+            walk_in: Some(requests::WalkInCitizen {
+                full_name,
+                phone: phone.to_string(),
+                citizen_id: String::new(),
+            }),
+            ..Default::default()
+        },
+    );
+    let bearer = format!("Bearer {}", exchanged.access_token);
+    let value = bearer.parse().map_err(|_| {
+        Open311Error::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot pass the token on",
+        )
+    })?;
+    request.metadata_mut().insert("authorization", value);
+    let mut client = state.clients.service_requests.clone();
+    let filed = client
+        .submit_request(request)
+        .await
+        .map_err(|status| Open311Error::from_status(&status))?
+        .into_inner();
+    let filed_request = filed.request.unwrap_or_default();
+    let answer = json!([{
+        "service_request_id": filed_request.id,
+        "service_notice": filed_request.tracking_code,
+        "account_id": "",
+    }]);
+    Ok(reply(format, "service_requests", "request", &answer))
 }
 
 #[cfg(test)]

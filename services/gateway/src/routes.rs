@@ -1208,6 +1208,13 @@ pub fn operations() -> Vec<Operation> {
             crate::open311::top_level,
         ),
         Operation::custom(
+            RouteSpec::new(Post, "/open311/v2/{file}", "PostOpen311Request")
+                .summary("Open311 GeoReport v2: requests.{json,xml} files a report (form-urlencoded: api_key, jurisdiction_id, service_code, lat and long or address_string, description, first_name, last_name, phone, attribute[code], attribute[code][]). The api_key is issued per commune and application.")
+                .public(),
+            ResponseBody::File("[{service_request_id, service_notice}] as JSON or XML by the extension."),
+            crate::open311::post_request,
+        ),
+        Operation::custom(
             RouteSpec::new(Get, "/open311/v2/{collection}/{file}", "GetOpen311Item")
                 .summary("Open311 GeoReport v2: services/{service_code}.{json,xml} (a service definition) or requests/{service_request_id}.{json,xml} (?jurisdiction_id=<commune code>).")
                 .query(&OPEN311_QUERY[..1])

@@ -65,6 +65,10 @@ pub enum Error {
     WrongPassword,
     #[error("the new password is the current one")]
     SamePassword,
+    #[error("API key not found")]
+    ApiKeyNotFound,
+    #[error("the API key is not valid")]
+    BadApiKey,
     #[error("{0}")]
     PermissionDenied(String),
     #[error("database: {0}")]
@@ -196,6 +200,12 @@ impl From<Error> for Status {
             Error::UnknownAudience => status::invalid_argument(
                 "audience",
                 "must be identity, service-request, participation or notification",
+            ),
+            Error::ApiKeyNotFound => status::not_found("the API key"),
+            Error::BadApiKey => status::with_reason(
+                Code::Unauthenticated,
+                "BAD_API_KEY",
+                "the API key is not valid (unknown or revoked)",
             ),
             Error::WrongClientCredentials => status::with_reason(
                 Code::Unauthenticated,

@@ -11,6 +11,7 @@ use jamaa_server::status::FieldViolations;
 use tonic::{Request, Response, Status};
 
 use crate::accounts::{Account, Accounts, NewAccount, NewCommune, Registration, Session};
+use crate::api_keys::ApiKeys;
 use crate::audit::{self, Actor};
 use crate::domain::{self, CommuneCode, DisplayName, Email, Password};
 use crate::error::Error;
@@ -22,13 +23,19 @@ use crate::storage::{audit_entry, commune, department};
 pub struct IdentityGrpc {
     accounts: Arc<Accounts>,
     service_clients: Arc<ServiceClients>,
+    api_keys: Arc<ApiKeys>,
 }
 
 impl IdentityGrpc {
-    pub fn new(accounts: Arc<Accounts>, service_clients: Arc<ServiceClients>) -> Self {
+    pub fn new(
+        accounts: Arc<Accounts>,
+        service_clients: Arc<ServiceClients>,
+        api_keys: Arc<ApiKeys>,
+    ) -> Self {
         IdentityGrpc {
             accounts,
             service_clients,
+            api_keys,
         }
     }
 }
@@ -1069,6 +1076,74 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let actor = actor_of(&request);
+        let name = request.get_ref().client_name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(jamaa_server::status::invalid_argument(
+                "client_name",
+                "is required: 1 to 200 characters on one line",
+            ));
+        }
+        let issued = self.api_keys.create(commune_id, name, &actor).await?;
+        Ok(Response::new(pb::CreateApiKeyResponse {
+            api_key: Some(api_key_to_proto(&issued.key)),
+            secret: issued.secret,
+        }))
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let keys = self.api_keys.list(commune_id).await?;
+        Ok(Response::new(pb::ListApiKeysResponse {
+            api_keys: keys.iter().map(api_key_to_proto).collect(),
+        }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
+        let commune_id = principal(&request)?.require_staff(&[Role::CommuneAdmin])?;
+        let actor = actor_of(&request);
+        let id = uuid::Uuid::parse_str(request.get_ref().id.trim())
+            .map_err(|_| jamaa_server::status::invalid_argument("id", "must be a UUID"))?;
+        let revoked = self.api_keys.revoke(commune_id, id, &actor).await?;
+        Ok(Response::new(pb::RevokeApiKeyResponse {
+            api_key: Some(api_key_to_proto(&revoked)),
+        }))
+    }
+
+    async fn exchange_api_key(
+        &self,
+        request: Request<pb::ExchangeApiKeyRequest>,
+    ) -> Result<Response<pb::ExchangeApiKeyResponse>, Status> {
+        let actor = actor_of(&request);
+        let key = request.get_ref().api_key.trim();
+        if key.is_empty() || key.len() > 128 {
+            return Err(jamaa_server::status::invalid_argument(
+                "api_key",
+                "is required",
+            ));
+        }
+        let (access_token, expires_in_seconds, key, commune_code) =
+            self.api_keys.exchange(key, &actor).await?;
+        Ok(Response::new(pb::ExchangeApiKeyResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in_seconds,
+            commune_code,
+            client_name: key.client_name,
+        }))
+    }
+
     async fn get_contact_details(
         &self,
         request: Request<pb::GetContactDetailsRequest>,
@@ -1140,6 +1215,19 @@ fn bounded_text(violations: &mut FieldViolations, field: &str, value: &str) -> S
 }
 
 /// Who calls: the verified account, if any, and the client's address.
+fn api_key_to_proto(key: &crate::storage::api_key::Model) -> pb::ApiKey {
+    pb::ApiKey {
+        id: key.id.to_string(),
+        commune_id: key.commune_id.to_string(),
+        client_name: key.client_name.clone(),
+        key_start: key.key_start.clone(),
+        create_time: Some(timestamp_from_millis(key.created_at.timestamp_millis())),
+        revoke_time: key
+            .revoked_at
+            .map(|at| timestamp_from_millis(at.timestamp_millis())),
+    }
+}
+
 fn actor_of<T>(request: &Request<T>) -> Actor {
     Actor {
         user_id: principal(request).ok().map(|caller| caller.user_id),

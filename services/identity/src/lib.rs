@@ -5,6 +5,7 @@
 //! [`storage`] (tables, migrations). [`domain`] holds the parsed value types.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod domain;
 pub mod error;
@@ -138,17 +139,23 @@ pub async fn mount(
         jamaa_events::CloudEvent::type_of::<jamaa_proto::events::v1::VerificationCodeIssued>(),
         jamaa_events::CloudEvent::type_of::<jamaa_proto::events::v1::StaffInvited>(),
     ]);
+    let policy = TokenPolicy {
+        issuer: auth.issuer.clone(),
+        audience: auth.audience.clone(),
+        access_token_ttl_seconds: config.access_token_ttl_seconds,
+        refresh_token_ttl_seconds: config.refresh_token_ttl_seconds,
+        signing_key_lead_seconds: config.signing_key_lead_seconds,
+    };
+    let api_keys = Arc::new(api_keys::ApiKeys::new(
+        context.db.clone(),
+        keys.clone(),
+        policy.clone(),
+    ));
     let accounts = Arc::new(Accounts::new(
         context.db.clone(),
         outbox.clone(),
         keys,
-        TokenPolicy {
-            issuer: auth.issuer.clone(),
-            audience: auth.audience.clone(),
-            access_token_ttl_seconds: config.access_token_ttl_seconds,
-            refresh_token_ttl_seconds: config.refresh_token_ttl_seconds,
-            signing_key_lead_seconds: config.signing_key_lead_seconds,
-        },
+        policy,
         personal,
         config.throttle.clone(),
     ));
@@ -176,6 +183,7 @@ pub async fn mount(
     server.add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(
         accounts,
         service_clients,
+        api_keys,
     )));
     Ok(key_source)
 }

@@ -3,6 +3,32 @@
 use jamaa_events::migrations::{CreateInboxEvents, CreateOutboxEvents};
 use sea_orm_migration::prelude::*;
 
+pub mod api_key {
+    use sea_orm::entity::prelude::*;
+
+    /// A commune's API key for one client application (see [`crate::api_keys`]).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "api_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub commune_id: Uuid,
+        pub client_name: String,
+        /// SHA-256 (hex) of the key; unique.
+        pub key_hash: String,
+        /// The key's first characters, to recognise it.
+        pub key_start: String,
+        pub created_by: Uuid,
+        pub created_at: DateTimeUtc,
+        pub revoked_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod commune {
     use sea_orm::entity::prelude::*;
 
@@ -414,6 +440,7 @@ impl MigratorTrait for Migrator {
             Box::new(IndexUnsealedAuditEntries),
             Box::new(CreateResidences),
             Box::new(AddRefreshTokenSecondFactor),
+            Box::new(CreateApiKeys),
         ]
     }
 }
@@ -1138,6 +1165,58 @@ impl MigrationTrait for AddRefreshTokenSecondFactor {
                             .not_null()
                             .default(false),
                     )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateApiKeys;
+
+impl MigrationName for CreateApiKeys {
+    fn name(&self) -> &str {
+        "m0013_000001_create_api_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateApiKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("api_keys")
+                    .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("commune_id").uuid().not_null())
+                    .col(ColumnDef::new("client_name").text().not_null())
+                    .col(
+                        ColumnDef::new("key_hash")
+                            .string_len(64)
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(ColumnDef::new("key_start").string_len(16).not_null())
+                    .col(ColumnDef::new("created_by").uuid().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("revoked_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("api_keys_by_commune")
+                    .table("api_keys")
+                    .col("commune_id")
+                    .col("id")
                     .to_owned(),
             )
             .await

@@ -296,13 +296,22 @@ impl ServiceRequestService for ServiceRequestGrpc {
         request: Request<pb::SubmitRequestRequest>,
     ) -> Result<Response<pb::SubmitRequestResponse>, Status> {
         let caller = principal(&request)?;
-        let at_desk = request.get_ref().walk_in.is_some();
-        let commune_id = if at_desk {
-            caller.require_staff(&DESK_ROLES)?
+        let api_client = caller.api_client.clone();
+        let at_desk = request.get_ref().walk_in.is_some() && api_client.is_none();
+        let (commune_id, commune_code) = if let Some(client) = &api_client {
+            // A client application files for the person reporting: their name and phone.
+            if request.get_ref().walk_in.is_none() {
+                return Err(invalid_argument(
+                    "walk_in",
+                    "an application gives the reporter's name and phone",
+                ));
+            }
+            (client.commune_id, client.commune_code.clone())
+        } else if at_desk {
+            (caller.require_staff(&DESK_ROLES)?, commune_code_of(caller)?)
         } else {
-            caller.require_citizen()?
+            (caller.require_citizen()?, commune_code_of(caller)?)
         };
-        let commune_code = commune_code_of(caller)?;
         let caller_id = caller.user_id;
         let caller_language = match caller.language.as_str() {
             language @ ("ar" | "fr" | "en" | "tzm") => language.to_string(),
@@ -346,8 +355,30 @@ impl ServiceRequestService for ServiceRequestGrpc {
                     "walk_in.citizen_id",
                     domain::parse_optional_id(&walk_in.citizen_id),
                 );
-                match (full_name, phone, account) {
-                    (Some(full_name), Some(phone), Some(account)) => Some(Filer::Desk {
+                match (
+                    full_name,
+                    phone,
+                    account,
+                    api_client.as_ref().map(|c| c.key_id),
+                ) {
+                    (Some(full_name), Some(phone), Some(None), Some(key_id)) => {
+                        Some(Filer::ApiClient {
+                            key_id,
+                            walk_in: WalkIn {
+                                full_name,
+                                phone,
+                                account: None,
+                            },
+                        })
+                    }
+                    (Some(_), Some(_), Some(Some(_)), Some(_)) => {
+                        violations.add(
+                            "walk_in.citizen_id",
+                            "an application cannot file for an account",
+                        );
+                        None
+                    }
+                    (Some(full_name), Some(phone), Some(account), None) => Some(Filer::Desk {
                         agent_id: caller_id,
                         walk_in: WalkIn {
                             full_name,
@@ -400,11 +431,13 @@ impl ServiceRequestService for ServiceRequestGrpc {
             })
             .await?;
         let receipt = receipt_of(&filed);
+        let audience = if api_client.is_some() {
+            Audience::Citizen
+        } else {
+            Audience::of(caller_id, &filed.view.request, at_desk)
+        };
         Ok(Response::new(pb::SubmitRequestResponse {
-            request: Some(view_to_proto(
-                &filed.view,
-                Audience::of(caller_id, &filed.view.request, at_desk),
-            )?),
+            request: Some(view_to_proto(&filed.view, audience)?),
             receipt: Some(receipt),
         }))
     }

@@ -56,6 +56,9 @@ pub enum Filer {
     Citizen(Uuid),
     /// A reception agent at the desk, for a walk-in.
     Desk { agent_id: Uuid, walk_in: WalkIn },
+    /// A client application of the commune (an Open311 app) through its API key, for the
+    /// person reporting (without an account here). Incident reports only.
+    ApiClient { key_id: Uuid, walk_in: WalkIn },
 }
 
 /// A new request, parsed. Attribute values are checked against the service's definition when
@@ -278,6 +281,7 @@ impl Requests {
         let (walk_in, filed_by) = match &new.filer {
             Filer::Citizen(_) => (None, None),
             Filer::Desk { agent_id, walk_in } => (Some(walk_in), Some(*agent_id)),
+            Filer::ApiClient { key_id, walk_in } => (Some(walk_in), Some(*key_id)),
         };
         let actor = filed_by.unwrap_or(owner_column(&new.filer));
         let request = service_request::ActiveModel {
@@ -960,6 +964,7 @@ fn owner_column(filer: &Filer) -> Uuid {
     match filer {
         Filer::Citizen(citizen) => *citizen,
         Filer::Desk { walk_in, .. } => walk_in.account.unwrap_or(Uuid::nil()),
+        Filer::ApiClient { .. } => Uuid::nil(),
     }
 }
 
@@ -978,6 +983,25 @@ fn check_channel(definition: &ServiceDefinition, filer: &Filer) -> Result<(), Er
             "ONLINE_ONLY_SERVICE",
             format!("service {} is filed online only", definition.code),
         )),
+        (Filer::ApiClient { .. }, ServiceChannel::Desk) => Err(Error::precondition(
+            "DESK_ONLY_SERVICE",
+            format!(
+                "service {} is filed at the commune's desk, not online",
+                definition.code
+            ),
+        )),
+        (Filer::ApiClient { .. }, _)
+            if definition.kind
+                != jamaa_proto::servicerequest::v1::ServiceKind::IncidentReport as i32 =>
+        {
+            Err(Error::precondition(
+                "NOT_AN_INCIDENT_REPORT",
+                format!(
+                    "applications file incident reports only; service {} is not one",
+                    definition.code
+                ),
+            ))
+        }
         _ => Ok(()),
     }
 }

@@ -523,6 +523,29 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move { clients.identity.verify_in_person(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Post, "/v1/api-keys", "CreateApiKey")
+                .summary("Issues an API key of the caller's commune for one client application ({clientName}); the key (secret) is in this answer only. Commune administrators."),
+            |mut clients: Clients, request| async move { clients.identity.create_api_key(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/api-keys", "ListApiKeys")
+                .summary("Lists the commune's API keys, newest first (never their secrets). Commune administrators."),
+            |mut clients: Clients, request| async move { clients.identity.list_api_keys(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/api-keys/{id}/revoke", "RevokeApiKey")
+                .without_body()
+                .summary("Revokes an API key of the commune: it exchanges no more. Commune administrators.")
+                .idempotent(),
+            |mut clients: Clients, request| async move { clients.identity.revoke_api_key(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/api-keys:exchange", "ExchangeApiKey")
+                .summary("Exchanges an API key ({apiKey}) for a short-lived access token of its application.")
+                .public(),
+            |mut clients: Clients, request| async move { clients.identity.exchange_api_key(request).await },
+        ),
+        Operation::rpc(
             RouteSpec::new(Get, "/v1/audit-entries", "ListAuditEntries")
                 .summary("Lists audit entries, newest first. Commune staff: their commune's; platform administrators: any chain (commune_id, or \"platform\").")
                 .query(list_audit_entries),

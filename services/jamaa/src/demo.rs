@@ -37,7 +37,7 @@ impl DemoReport {
     /// How to log in, printed at start-up.
     pub fn instructions(&self, stack: &Stack) -> String {
         format!(
-            "\nJamaa is running.\n  gRPC:    {grpc} (reflection and grpc.health.v1 on)\n  HTTP:    {http} (OpenAPI at {http}/openapi.json)\n  Metrics: http://127.0.0.1:{metrics}/metrics\n  Demo commune {code}: log in as its administrator {email} with password {password}\n  Try:     curl -s -X POST {http}/v1/sessions -H 'content-type: application/json' -d '{{\"email\":\"{email}\",\"password\":\"<password>\"}}'\n  Service \"birth-certificate\" has id {service}\n",
+            "\nJamaa is running.\n  gRPC:    {grpc} (reflection and grpc.health.v1 on)\n  HTTP:    {http} (OpenAPI at {http}/openapi.json)\n  Metrics: http://127.0.0.1:{metrics}/metrics\n  Demo commune {code}: log in as its administrator {email} with password {password}\n  Try:     curl -s -X POST {http}/v1/sessions -H 'content-type: application/json' -d '{{\"email\":\"{email}\",\"password\":\"<password>\"}}'\n  Service \"pothole\" (an incident report) has id {service}\n",
             grpc = stack.grpc_url(),
             http = stack.http_url(),
             metrics = stack.metrics_port,
@@ -122,11 +122,11 @@ pub async fn ensure_demo(
                 .create_service(authorized(
                     requests::CreateServiceRequest {
                         service: Some(requests::ServiceDefinition {
-                            code: "birth-certificate".into(),
+                            code: "pothole".into(),
                             name: Some(LocalizedText {
-                                ar: "نسخة موجزة من رسم الولادة".into(),
-                                fr: "Extrait d'acte de naissance".into(),
-                                en: "Birth certificate extract".into(),
+                                ar: "حفرة في الطريق".into(),
+                                fr: "Nid-de-poule".into(),
+                                en: "Pothole".into(),
                                 tzm: String::new(),
                             }),
                             description: None,

@@ -1,4 +1,5 @@
-"""A published Open311 client library (PyPI `georeport`) reads the running all-in-one's Open311
+"""The gateway's /openapi.json passes a real OpenAPI 3.1 validator (PyPI openapi-spec-validator);
+a published Open311 client library (PyPI `georeport`) reads the running all-in-one's Open311
 GeoReport v2 server, in JSON and in XML, and every JSON answer is validated against the
 GeoReport v2 JSON Schemas in tests/fixtures/open311/. A report is posted with an API key the
 demo commune's administrator issues through the gateway.
@@ -14,6 +15,7 @@ import time
 import jsonschema
 import requests
 from georeport import GeoReport
+from openapi_spec_validator import validate as validate_openapi
 
 base = sys.argv[1].rstrip("/")
 open311 = f"{base}/open311/v2"
@@ -33,6 +35,12 @@ def valid(name, document):
 def as_list(value):
     return value if isinstance(value, list) else [value]
 
+
+# The gateway's OpenAPI document is valid OpenAPI 3.1 for a real validator.
+document = requests.get(f"{base}/openapi.json", timeout=10).json()
+assert document["openapi"].startswith("3.1"), document["openapi"]
+validate_openapi(document)
+print("openapi: valid,", len(document["paths"]), "paths")
 
 # The demo commune's administrator issues an API key for this client.
 admin = requests.post(

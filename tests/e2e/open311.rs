@@ -447,6 +447,28 @@ async fn georeport(backend: Backend) {
             .is_some_and(|code| code.starts_with("OTL-")),
         "{answer}"
     );
+    // The id is its own token.
+    let (status, token) = get_json(
+        &stack,
+        &format!("tokens/{filed_id}.json?jurisdiction_id=OTL"),
+    )
+    .await;
+    assert_eq!(status, 200, "{token}");
+    assert_eq!(token[0]["service_request_id"], filed_id.as_str());
+    assert_eq!(token[0]["token"], filed_id.as_str());
+    let (status, _, xml) = get(
+        &stack,
+        &format!("tokens/{filed_id}.xml?jurisdiction_id=OTL"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(xml.contains(&format!("<token>{filed_id}</token>")), "{xml}");
+    let (status, error) = get_json(
+        &stack,
+        &format!("tokens/{}.json?jurisdiction_id=OTL", uuid::Uuid::now_v7()),
+    )
+    .await;
+    assert_error(status, &error, 404);
     // The report is public at once, with its attributes checked and kept off the public view.
     let (status, one) = get_json(
         &stack,

@@ -18,7 +18,8 @@
 //! (`ExchangeApiKey`; 403 when unknown, revoked or of another commune) and submits the report
 //! for the person reporting (`first_name`/`last_name` and `phone` are required: the commune
 //! reaches the reporter by phone; `email`, `device_id`, `account_id` and `media_url` are not
-//! kept). The answer is the new request's id at once, so there is no `tokens/{token}` resource.
+//! kept). The answer is the new request's id at once; `tokens/{token}` takes that id as the
+//! token and names the request (for clients that always ask).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -424,6 +425,7 @@ pub async fn item(
     let outcome = match collection.as_str() {
         "services" => service_definition(&state, &query, id, language, format).await,
         "requests" => one_request(&state, &query, id, language, format).await,
+        "tokens" => token(&state, &query, id, format).await,
         other => Err(Open311Error::new(
             StatusCode::NOT_FOUND,
             format!("{BASE}/{other}/… does not exist"),
@@ -620,6 +622,41 @@ async fn one_request(
         "request",
         &Value::Array(list),
     ))
+}
+
+/// `tokens/{token}`: our `POST requests` answers the new request's id at once, so its token is
+/// that id; the answer names the request it stands for.
+async fn token(
+    state: &AppState,
+    query: &[(String, String)],
+    token: &str,
+    format: Format,
+) -> Result<Response, Open311Error> {
+    let code = jurisdiction(query)?;
+    check_commune(state, &code).await?;
+    let mut client = state.clients.service_requests.clone();
+    let reports = client
+        .list_public_requests(call(
+            state,
+            requests::ListPublicRequestsRequest {
+                commune_code: code.clone(),
+                request_ids: vec![token.to_string()],
+                page_size: 1,
+                ..Default::default()
+            },
+        ))
+        .await
+        .map_err(|status| Open311Error::from_status(&status))?
+        .into_inner()
+        .requests;
+    let Some(report) = reports.first() else {
+        return Err(Open311Error::new(
+            StatusCode::NOT_FOUND,
+            format!("jurisdiction {code} has no token {token}"),
+        ));
+    };
+    let answer = json!([{ "service_request_id": report.request_id, "token": token }]);
+    Ok(reply(format, "service_requests", "request", &answer))
 }
 
 /// `POST /open311/v2/requests.{json|xml}`: files a report for the application whose

@@ -523,6 +523,12 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move { clients.identity.verify_in_person(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Post, "/v1/signing-keys:rotate", "RotateSigningKey")
+                .without_body()
+                .summary("Stores the next token signing key: published at once, signing after the lead time. Platform administrators."),
+            |mut clients: Clients, request| async move { clients.identity.rotate_signing_key(request).await },
+        ),
+        Operation::rpc(
             RouteSpec::new(Post, "/v1/api-keys", "CreateApiKey")
                 .summary("Issues an API key of the caller's commune for one client application ({clientName}); the key (secret) is in this answer only. Commune administrators."),
             |mut clients: Clients, request| async move { clients.identity.create_api_key(request).await },
@@ -1239,7 +1245,7 @@ pub fn operations() -> Vec<Operation> {
         ),
         Operation::custom(
             RouteSpec::new(Get, "/open311/v2/{collection}/{file}", "GetOpen311Item")
-                .summary("Open311 GeoReport v2: services/{service_code}.{json,xml} (a service definition) or requests/{service_request_id}.{json,xml} (?jurisdiction_id=<commune code>).")
+                .summary("Open311 GeoReport v2: services/{service_code}.{json,xml} (a service definition), requests/{service_request_id}.{json,xml} or tokens/{token}.{json,xml} (?jurisdiction_id=<commune code>).")
                 .query(&OPEN311_QUERY[..1])
                 .public(),
             ResponseBody::File("The GeoReport v2 resource, as JSON or XML by its extension."),
@@ -1706,6 +1712,33 @@ mod tests {
             Some("10.0.0.9")
         );
         assert_eq!(client_address(&HeaderMap::new(), None, true), None);
+    }
+
+    #[test]
+    fn every_rpc_of_the_public_services_has_an_operation() {
+        // Service-to-service calls stay off the HTTP API.
+        const INTERNAL: [&str; 2] = ["IssueServiceToken", "GetContactDetails"];
+        let descriptors = <prost_types::FileDescriptorSet as prost::Message>::decode(
+            jamaa_proto::FILE_DESCRIPTOR_SET,
+        )
+        .expect("the descriptor set");
+        let routed: std::collections::BTreeSet<&str> = operations()
+            .iter()
+            .map(|operation| operation.spec.operation_id)
+            .collect();
+        let missing: Vec<String> = descriptors
+            .file
+            .iter()
+            .filter(|file| file.package().starts_with("jamaa."))
+            .flat_map(|file| &file.service)
+            .flat_map(|service| &service.method)
+            .map(|method| method.name().to_string())
+            .filter(|name| !INTERNAL.contains(&name.as_str()) && !routed.contains(name.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "RPCs without an HTTP operation: {missing:?}"
+        );
     }
 
     #[test]

@@ -118,3 +118,21 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// Adds `column` to `table` in a migration (ALTER TABLE … ADD COLUMN, which SQLite and
+/// PostgreSQL both take for a nullable column or one with a default).
+pub async fn add_column(
+    manager: &sea_orm_migration::SchemaManager<'_>,
+    table: &str,
+    column: &mut sea_orm_migration::prelude::ColumnDef,
+) -> Result<(), DbErr> {
+    use sea_orm_migration::prelude::Table;
+    manager
+        .alter_table(
+            Table::alter()
+                .table(table.to_string())
+                .add_column(column.take())
+                .to_owned(),
+        )
+        .await
+}

@@ -18,6 +18,7 @@
 //! | `jamaa_events_handled_total` | counter | `consumer`, `event_type`, `outcome` | handler runs (`ok`, `failed`) |
 //! | `jamaa_events_dead_lettered_total` | counter | `consumer` | events given up on |
 //! | `jamaa_event_consumer_lag_seconds` | histogram | `consumer` | now − the event's `time`, when handling starts |
+//! | `jamaa_notification_deliveries_total` | counter | `channel`, `outcome` | message tries (`sent`, `temporary_failure`, `permanent_failure`, `delivered`, `undelivered`) |
 
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
@@ -98,6 +99,12 @@ struct ConsumerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    channel: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HandledLabels {
     consumer: String,
     event_type: String,
@@ -128,6 +135,7 @@ struct Metrics {
     events_handled: Family<HandledLabels, Counter>,
     events_dead_lettered: Family<ConsumerLabels, Counter>,
     consumer_lag: HistogramFamily<ConsumerLabels>,
+    deliveries: Family<DeliveryLabels, Counter>,
 }
 
 impl Metrics {
@@ -145,6 +153,7 @@ impl Metrics {
             events_handled: Family::default(),
             events_dead_lettered: Family::default(),
             consumer_lag: Family::new_with_constructor(lag_histogram),
+            deliveries: Family::default(),
         };
         // Families are shared handles: the registry and the fields see the same values.
         let mut registry = Registry::default();
@@ -206,6 +215,11 @@ impl Metrics {
             "Time from an event's occurrence to the start of its handling, by consumer",
             Unit::Seconds,
             metrics.consumer_lag.clone(),
+        );
+        registry.register(
+            "jamaa_notification_deliveries",
+            "Notification message tries and receipts, by channel and outcome",
+            metrics.deliveries.clone(),
         );
         Metrics {
             registry,
@@ -324,6 +338,15 @@ pub fn event_lag(consumer: &str, lag: Duration) {
             consumer: consumer.to_string(),
         })
         .observe(lag.as_secs_f64());
+}
+
+/// Counts one try (or receipt) of a message on `channel` (`email`, `sms`), by `outcome`
+/// (`sent`, `temporary_failure`, `permanent_failure`, `delivered`, `undelivered`).
+pub fn delivery(channel: &'static str, outcome: &'static str) {
+    metrics()
+        .deliveries
+        .get_or_create(&DeliveryLabels { channel, outcome })
+        .inc();
 }
 
 #[cfg(test)]

@@ -352,6 +352,25 @@ pub fn operations() -> Vec<Operation> {
             description: "Only unread notifications.",
         },
     ];
+    let list_deliveries = &[
+        QueryParam {
+            name: "userId",
+            kind: ParamKind::String,
+            description: "Staff: the person (default: the caller).",
+        },
+        PAGE_SIZE,
+        PAGE_TOKEN,
+    ];
+    let sms_receipt = &[QueryParam {
+        name: "receiptToken",
+        kind: ParamKind::String,
+        description: "The receipt token the platform gave its SMS provider.",
+    }];
+    let list_templates = &[QueryParam {
+        name: "language",
+        kind: ParamKind::String,
+        description: "LANGUAGE_AR, LANGUAGE_FR, LANGUAGE_EN or LANGUAGE_TZM: only this one.",
+    }];
     const AUDIT_CHAIN: QueryParam = QueryParam {
         name: "communeId",
         kind: ParamKind::String,
@@ -940,6 +959,96 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move {
                 clients.notifications.mark_notification_read(request).await
             },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/notifications:markAllRead", "MarkAllNotificationsRead")
+                .idempotent()
+                .summary("Marks all the caller's notifications read.")
+                .without_body(),
+            |mut clients: Clients, request| async move {
+                clients.notifications.mark_all_notifications_read(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/me/notification-preferences", "GetNotificationPreferences")
+                .summary("The caller's notification preferences: channels per topic, daily digest, quiet hours, language, followed areas and announcement topics."),
+            |mut clients: Clients, request| async move {
+                clients.notifications.get_notification_preferences(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/me/notification-preferences:update", "UpdateNotificationPreferences")
+                .idempotent()
+                .summary("Changes the caller's notification preferences ({preferences: {…}, updateMask: \"topics,quietHours\"})."),
+            |mut clients: Clients, request| async move {
+                clients.notifications.update_notification_preferences(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/deliveries", "ListDeliveries")
+                .summary("The e-mails and SMS sent to the caller, or (staff of their commune) to a person ({userId}), newest first.")
+                .query(list_deliveries),
+            |mut clients: Clients, request| async move { clients.notifications.list_deliveries(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/sms/receipts", "RecordSmsReceipt")
+                .public()
+                .idempotent()
+                .summary("The SMS provider's delivery receipt ({providerMessageId, status, error}), with the receipt token the platform gave it (?receiptToken=…).")
+                .query(sms_receipt),
+            |mut clients: Clients, request| async move { clients.notifications.record_sms_receipt(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/notification-templates", "ListTemplates")
+                .summary("The message templates as the caller's commune sends them, with placeholders and SMS length. Commune administrators.")
+                .query(list_templates),
+            |mut clients: Clients, request| async move { clients.notifications.list_templates(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/notification-templates:update", "UpdateTemplate")
+                .idempotent()
+                .summary("Overrides one template for the caller's commune ({template: {kind, language, title, body}}). Commune administrators."),
+            |mut clients: Clients, request| async move { clients.notifications.update_template(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/notification-templates:deleteOverride", "DeleteTemplateOverride")
+                .idempotent()
+                .summary("Removes the commune's override of a template ({kind, language}). Commune administrators."),
+            |mut clients: Clients, request| async move {
+                clients.notifications.delete_template_override(request).await
+            },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/notification-templates:preview", "PreviewTemplate")
+                .idempotent()
+                .summary("Renders a template, or a draft ({kind, language, title, body}), with sample data: inbox text, e-mail HTML, SMS text and length. Commune administrators."),
+            |mut clients: Clients, request| async move { clients.notifications.preview_template(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/announcements", "CreateAnnouncement")
+                .idempotent()
+                .summary("Publishes an announcement of the caller's commune, now or at publishTime. Commune administrators and council secretaries. Idempotent by requestId."),
+            |mut clients: Clients, request| async move { clients.notifications.create_announcement(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/announcements/{id}", "GetAnnouncement")
+                .public()
+                .summary("Gets an announcement: published ones for anyone, others for the commune's staff."),
+            |mut clients: Clients, request| async move { clients.notifications.get_announcement(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Get, "/v1/communes/{communeCode}/announcements", "ListAnnouncements")
+                .public()
+                .summary("A commune's announcements, newest first (the public: published ones).")
+                .query(PAGE),
+            |mut clients: Clients, request| async move { clients.notifications.list_announcements(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/announcements/{id}/cancel", "CancelAnnouncement")
+                .idempotent()
+                .summary("Cancels a scheduled announcement. Its commune's administrators and council secretaries.")
+                .without_body(),
+            |mut clients: Clients, request| async move { clients.notifications.cancel_announcement(request).await },
         ),
         // participation
         Operation::rpc(

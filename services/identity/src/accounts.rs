@@ -609,6 +609,7 @@ impl Accounts {
                     )),
                     preferred_language: language as i32,
                     email,
+                    phone_number: String::new(),
                 },
             )
             .await?;

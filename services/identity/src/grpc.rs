@@ -1176,6 +1176,8 @@ impl IdentityService for IdentityGrpc {
                 preferred_language: Language::from_code(&user.preferred_language)
                     .unwrap_or(Language::Ar) as i32,
                 disabled: user.disabled_at.is_some(),
+                phone_number: String::new(),
+                phone_verified: false,
             })
             .collect();
         Ok(Response::new(pb::GetContactDetailsResponse { contacts }))

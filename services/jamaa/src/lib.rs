@@ -144,11 +144,36 @@ scan_interval_seconds = 60
 proposal_support_threshold = 100
 comment_report_threshold = 3
 
-# E-mail: none on a laptop (messages reach the in-app inbox); e.g. smtp://127.0.0.1:1025 for a
-# local mail catcher.
+# Notification: contact details from identity with its own service credentials (a DEVELOPMENT
+# secret, the one [identity.service_clients] knows). E-mail and SMS: none on a laptop (messages
+# reach the in-app inbox); e.g. smtp://127.0.0.1:1025 for a local mail catcher.
+[notification]
+identity_client_id = "notification"
+identity_client_secret = "dev-notification-secret-change-me"
+contact_cache_seconds = 300
+digest_local_time = "18:00"
+
 [notification.email]
 smtp_url = ""
 from = "Jamaa <no-reply@jamaa.local>"
+
+[notification.email.limits]
+per_minute = 600
+per_recipient_per_hour = 0
+identical_per_recipient_per_hour = 0
+
+[notification.sms]
+endpoint = ""
+api_key = ""
+sender = "Jamaa"
+receipt_token = ""
+callback_url = ""
+
+# Phone networks' rules: at most 100 SMS and 20 identical ones per person per hour.
+[notification.sms.limits]
+per_minute = 300
+per_recipient_per_hour = 100
+identical_per_recipient_per_hour = 20
 
 [gateway]
 identity_url = "set by the all-in-one"
@@ -212,6 +237,7 @@ impl Stack {
         jamaa_notification::mount(
             &mut server,
             &context(notification_db),
+            &own_url,
             &settings.notification,
         )
         .await?;

@@ -18,8 +18,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::CONSUMER;
-use crate::storage::{delivery, department_head, follower, notification, recipient};
-use crate::templates::{self, Notice};
+use crate::fanout;
+use crate::routing::{self, EMAIL, SMS};
+use crate::storage::{commune, delivery, department_head, follower, notification, recipient};
+use crate::templates::{self, Kind, Notice};
 
 /// The event types this service consumes.
 pub fn handled_event_types() -> Vec<String> {
@@ -51,19 +53,21 @@ pub fn handled_event_types() -> Vec<String> {
         CloudEvent::type_of::<events::ConsultationOpened>(),
         CloudEvent::type_of::<events::ConsultationClosed>(),
         CloudEvent::type_of::<events::BudgetPhaseChanged>(),
+        CloudEvent::type_of::<events::CommuneCreated>(),
+        CloudEvent::type_of::<events::CommuneUpdated>(),
     ]
 }
 
 /// Applies notification's events to its database. Idempotent: see the module docs.
 pub struct NotificationHandler {
     db: DatabaseConnection,
-    /// Whether an e-mail channel is configured: only then are e-mail deliveries queued.
-    email_enabled: bool,
+    /// The channels configured besides the inbox (`email`, `sms`): only theirs are queued.
+    channels: Vec<&'static str>,
 }
 
 impl NotificationHandler {
-    pub fn new(db: DatabaseConnection, email_enabled: bool) -> Self {
-        NotificationHandler { db, email_enabled }
+    pub fn new(db: DatabaseConnection, channels: Vec<&'static str>) -> Self {
+        NotificationHandler { db, channels }
     }
 }
 
@@ -114,8 +118,14 @@ enum Effect {
         notice: Notice,
         /// The language the event names; else the recipient's known one.
         language: Option<Language>,
-        /// Also e-mail it to this address.
-        email: Option<String>,
+        /// Send it to this address on this channel (the one a code proves), not the person's.
+        address: Option<(&'static str, String)>,
+    },
+    /// Remember a commune's code and time zone.
+    Commune {
+        commune_id: Uuid,
+        code: String,
+        time_zone: Option<String>,
     },
     /// E-mail someone who has no account (yet): an invitee.
     Email {
@@ -151,6 +161,18 @@ impl EventHandler for NotificationHandler {
                     .await?;
                 department_head::Entity::delete_many()
                     .filter(department_head::Column::UserId.eq(user_id))
+                    .exec(&txn)
+                    .await?;
+                crate::storage::preference::Entity::delete_by_id(user_id)
+                    .exec(&txn)
+                    .await?;
+                crate::storage::audience_member::Entity::delete_many()
+                    .filter(crate::storage::audience_member::Column::UserId.eq(user_id))
+                    .exec(&txn)
+                    .await?;
+                // Their delivery history goes too; nothing queued for them leaves any more.
+                delivery::Entity::delete_many()
+                    .filter(delivery::Column::RecipientId.eq(user_id))
                     .exec(&txn)
                     .await?;
             }
@@ -199,7 +221,8 @@ impl EventHandler for NotificationHandler {
                             .filter(|user| Some(*user) != citizen),
                     )
                     .collect();
-                write_to_each(&txn, event, &audience, commune_id, &notice).await?;
+                self.write(&txn, event, &audience, commune_id, &notice, None, None)
+                    .await?;
             }
             Effect::DepartmentHead {
                 department_id,
@@ -240,43 +263,39 @@ impl EventHandler for NotificationHandler {
                     .into_iter()
                     .chain(heads.into_iter().filter(|head| Some(*head) != assignee))
                     .collect();
-                write_to_each(&txn, event, &audience, commune_id, &notice).await?;
+                self.write(&txn, event, &audience, commune_id, &notice, None, None)
+                    .await?;
             }
             Effect::NotifyResidents { commune_id, notice } => {
-                write_to_residents(&txn, event, commune_id, &notice).await?;
+                let mut after: Option<Uuid> = None;
+                loop {
+                    let page = residents_page(&txn, commune_id, after).await?;
+                    let Some(last) = page.last() else {
+                        break;
+                    };
+                    after = Some(*last);
+                    self.write(&txn, event, &page, Some(commune_id), &notice, None, None)
+                        .await?;
+                    if page.len() < fanout::BATCH {
+                        break;
+                    }
+                }
             }
             Effect::Notify {
                 recipient_id,
                 commune_id,
                 notice,
                 language,
-                email,
+                address,
             } => {
-                let language = match language {
-                    Some(language) => language,
-                    None => recipient_language(&txn, recipient_id).await?,
-                };
-                let rendered = templates::render(&notice, language).map_err(|error| {
-                    HandlerError(format!("cannot render a notification: {error}"))
-                })?;
-                if let Some(address) = email.filter(|_| self.email_enabled) {
-                    queue_email(&txn, event.id, Some(recipient_id), address, &rendered).await?;
-                }
-                insert_notification(
+                self.write(
                     &txn,
-                    notification::ActiveModel {
-                        id: Set(Uuid::now_v7()),
-                        recipient_id: Set(recipient_id),
-                        commune_id: Set(commune_id),
-                        event_id: Set(event.id),
-                        event_type: Set(event.event_type.clone()),
-                        subject: Set(event.subject.clone()),
-                        title: Set(rendered.title),
-                        body: Set(rendered.body),
-                        language: Set(rendered.language.code().to_string()),
-                        created_at: Set(Utc::now()),
-                        read_at: Set(None),
-                    },
+                    event,
+                    &[recipient_id],
+                    commune_id,
+                    &notice,
+                    language,
+                    address,
                 )
                 .await?;
             }
@@ -285,14 +304,36 @@ impl EventHandler for NotificationHandler {
                 notice,
                 language,
             } => {
-                if self.email_enabled {
+                if self.channels.contains(&EMAIL) {
                     let rendered = templates::render(&notice, language).map_err(|error| {
                         HandlerError(format!("cannot render an e-mail: {error}"))
                     })?;
-                    queue_email(&txn, event.id, None, address, &rendered).await?;
+                    queue_email(&txn, event, address, &rendered).await?;
                 } else {
                     tracing::warn!(event_id = %event.id, "no e-mail channel is configured: an invitation cannot be delivered");
                 }
+            }
+            Effect::Commune {
+                commune_id,
+                code,
+                time_zone,
+            } => {
+                let mut update = vec![commune::Column::Code];
+                if time_zone.is_some() {
+                    update.push(commune::Column::TimeZone);
+                }
+                commune::Entity::insert(commune::ActiveModel {
+                    commune_id: Set(commune_id),
+                    code: Set(code),
+                    time_zone: Set(time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string())),
+                })
+                .on_conflict(
+                    OnConflict::column(commune::Column::CommuneId)
+                        .update_columns(update)
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
             }
         }
         txn.commit().await?;
@@ -326,7 +367,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 tracking_code: payload.tracking_code,
             },
             language: None,
-            email: None,
+            address: None,
         }
     } else if event.is::<events::RequestStatusChanged>() {
         let payload = event.decode::<events::RequestStatusChanged>()?;
@@ -378,7 +419,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 tracking_code: payload.tracking_code,
             },
             language: None,
-            email: None,
+            address: None,
         }
     } else if event.is::<events::DeadlineApproaching>() {
         let payload = event.decode::<events::DeadlineApproaching>()?;
@@ -395,7 +436,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 working_days_left: payload.working_days_left,
             },
             language: None,
-            email: None,
+            address: None,
         }
     } else if event.is::<events::DeadlineBreached>() {
         let payload = event.decode::<events::DeadlineBreached>()?;
@@ -429,7 +470,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 start: payload.local_start,
             },
             language: None,
-            email: None,
+            address: None,
         }
     } else if event.is::<events::AppointmentReminder>() {
         let payload = event.decode::<events::AppointmentReminder>()?;
@@ -441,7 +482,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 start: payload.local_start,
             },
             language: None,
-            email: None,
+            address: None,
         }
     } else if event.is::<events::PetitionDecided>() {
         let payload = event.decode::<events::PetitionDecided>()?;
@@ -503,7 +544,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 responses: payload.response_count,
             },
             language: None,
-            email: None,
+            address: None,
         }
     } else if event.is::<events::BudgetPhaseChanged>() {
         let payload = event.decode::<events::BudgetPhaseChanged>()?;
@@ -582,7 +623,21 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 signature_threshold: payload.signature_threshold,
             },
             language: None,
-            email: None,
+            address: None,
+        }
+    } else if event.is::<events::CommuneCreated>() {
+        let payload = event.decode::<events::CommuneCreated>()?;
+        Effect::Commune {
+            commune_id: parse_id(event, "commune_id", &payload.commune_id)?,
+            code: payload.code,
+            time_zone: None,
+        }
+    } else if event.is::<events::CommuneUpdated>() {
+        let payload = event.decode::<events::CommuneUpdated>()?;
+        Effect::Commune {
+            commune_id: parse_id(event, "commune_id", &payload.commune_id)?,
+            code: payload.code,
+            time_zone: Some(payload.time_zone).filter(|zone| !zone.trim().is_empty()),
         }
     } else if event.is::<events::AccountErased>() {
         let payload = event.decode::<events::AccountErased>()?;
@@ -595,8 +650,9 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
             .map(|expiry| ((expiry.seconds - event.time.timestamp()) as f64 / 60.0).round() as i64)
             .filter(|minutes| *minutes > 0)
             .unwrap_or(10);
-        let notice = match Purpose::try_from(payload.purpose) {
-            Ok(Purpose::PasswordReset) => Notice::PasswordResetCode {
+        let purpose = Purpose::try_from(payload.purpose).unwrap_or(Purpose::ContactVerification);
+        let notice = match purpose {
+            Purpose::PasswordReset => Notice::PasswordResetCode {
                 code: payload.code,
                 minutes,
             },
@@ -605,6 +661,13 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 minutes,
             },
         };
+        // The code goes to the address it proves (or, for a reset, the account's address).
+        let address = match purpose {
+            Purpose::PhoneVerification => {
+                Some((SMS, payload.phone_number)).filter(|(_, phone)| !phone.is_empty())
+            }
+            _ => Some((EMAIL, payload.email)).filter(|(_, email)| !email.is_empty()),
+        };
         Effect::Notify {
             recipient_id: parse_id(event, "user_id", &payload.user_id)?,
             commune_id: parse_optional_id(event, "commune_id", &payload.commune_id)?,
@@ -612,7 +675,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
             language: Language::try_from(payload.preferred_language)
                 .ok()
                 .filter(|language| *language != Language::Unspecified),
-            email: Some(payload.email).filter(|email| !email.is_empty()),
+            address,
         }
     } else if event.is::<events::SignUpAttempted>() {
         let payload = event.decode::<events::SignUpAttempted>()?;
@@ -623,7 +686,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
             language: Language::try_from(payload.preferred_language)
                 .ok()
                 .filter(|language| *language != Language::Unspecified),
-            email: Some(payload.email).filter(|email| !email.is_empty()),
+            address: Some((EMAIL, payload.email)).filter(|(_, email)| !email.is_empty()),
         }
     } else if event.is::<events::StaffInvited>() {
         let payload = event.decode::<events::StaffInvited>()?;
@@ -692,182 +755,105 @@ async fn upsert_recipient(
     Ok(())
 }
 
-/// The recipient's language; Arabic when the recipient is not known (yet: their registration
-/// event may arrive after this one).
-async fn recipient_language(
-    txn: &DatabaseTransaction,
-    recipient_id: Uuid,
-) -> Result<Language, HandlerError> {
-    let found = recipient::Entity::find_by_id(recipient_id).one(txn).await?;
-    Ok(found
-        .and_then(|row| Language::from_code(&row.language))
-        .unwrap_or(Language::Ar))
+/// The time zone of a commune whose profile never named one (identity's default).
+pub const DEFAULT_TIME_ZONE: &str = "Africa/Casablanca";
+
+impl NotificationHandler {
+    /// Writes `notice` to `people` (see [`fanout`]), with the commune's wording of its kind.
+    #[allow(clippy::too_many_arguments)]
+    async fn write(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &CloudEvent,
+        people: &[Uuid],
+        commune_id: Option<Uuid>,
+        notice: &Notice,
+        language: Option<Language>,
+        address: Option<(&'static str, String)>,
+    ) -> Result<(), HandlerError> {
+        if people.is_empty() {
+            return Ok(());
+        }
+        let kind = notice.kind();
+        let custom = match commune_id {
+            Some(commune_id) => crate::template_overrides::of_kind(txn, commune_id, kind).await?,
+            None => Vec::new(),
+        };
+        let message = fanout::Message {
+            event_id: event.id,
+            event_type: &event.event_type,
+            subject: &event.subject,
+            commune_id,
+            route: routing::route(kind),
+            content: fanout::Content::Notice { notice, custom },
+            channels: &self.channels,
+            language,
+            address,
+        };
+        fanout::write(txn, &message, people).await?;
+        Ok(())
+    }
 }
 
-/// Queues an e-mail of `rendered` to `address` (once per event and address); the sender
-/// ([`crate::delivery`]) sends it.
+/// One page of a commune's known residents (by user id, after `after`).
+pub async fn residents_page(
+    txn: &DatabaseTransaction,
+    commune_id: Uuid,
+    after: Option<Uuid>,
+) -> Result<Vec<Uuid>, sea_orm::DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut query = recipient::Entity::find()
+        .select_only()
+        .column(recipient::Column::UserId)
+        .filter(recipient::Column::CommuneId.eq(commune_id));
+    if let Some(after) = after {
+        query = query.filter(recipient::Column::UserId.gt(after));
+    }
+    query
+        .order_by_asc(recipient::Column::UserId)
+        .limit(fanout::BATCH as u64)
+        .into_tuple::<Uuid>()
+        .all(txn)
+        .await
+}
+
+/// Queues an e-mail of `rendered` to `address`, someone without an account yet (an invitee).
 async fn queue_email(
     txn: &DatabaseTransaction,
-    event_id: Uuid,
-    recipient_id: Option<Uuid>,
+    event: &CloudEvent,
     address: String,
     rendered: &templates::Rendered,
 ) -> Result<(), HandlerError> {
     let now = Utc::now();
-    delivery::Entity::insert(delivery::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        event_id: Set(event_id),
-        channel: Set("email".into()),
-        recipient_id: Set(recipient_id),
-        address: Set(address),
-        subject: Set(rendered.title.clone()),
-        body: Set(rendered.body.clone()),
-        status: Set("queued".into()),
-        attempts: Set(0),
-        next_attempt_at: Set(now),
-        locked_until: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        sent_at: Set(None),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            delivery::Column::EventId,
-            delivery::Column::Channel,
-            delivery::Column::Address,
-        ])
-        .do_nothing()
-        .to_owned(),
+    let route = routing::route(Kind::StaffInvitation);
+    fanout::queue_deliveries(
+        txn,
+        vec![delivery::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            event_id: Set(event.id),
+            channel: Set(EMAIL.into()),
+            recipient_id: Set(None),
+            address: Set(address),
+            subject: Set(rendered.title.clone()),
+            body: Set(rendered.body.clone()),
+            status: Set("queued".into()),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            locked_until: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            sent_at: Set(None),
+            critical: Set(route.critical),
+            topic: Set(Some(route.topic.code().to_string())),
+            language: Set(Some(rendered.language.code().to_string())),
+            event_type: Set(Some(event.event_type.clone())),
+            commune_id: Set(None),
+            provider_message_id: Set(None),
+            delivered_at: Set(None),
+            sent_to: Set(None),
+        }],
     )
-    .exec_without_returning(txn)
     .await?;
-    Ok(())
-}
-
-/// How many residents one batch of [`write_to_residents`] reads and writes.
-const RESIDENT_BATCH: u64 = 1000;
-
-/// Writes `notice` to every known resident of `commune_id`, each in their language: the
-/// residents are read in pages of [`RESIDENT_BATCH`] (by user id) and each page is written
-/// with one multi-row insert; the notice is rendered once per language.
-async fn write_to_residents(
-    txn: &DatabaseTransaction,
-    event: &CloudEvent,
-    commune_id: Uuid,
-    notice: &Notice,
-) -> Result<(), HandlerError> {
-    use sea_orm::{QueryOrder, QuerySelect};
-    let mut rendered: std::collections::HashMap<String, templates::Rendered> =
-        std::collections::HashMap::new();
-    let mut after: Option<Uuid> = None;
-    loop {
-        let mut query =
-            recipient::Entity::find().filter(recipient::Column::CommuneId.eq(commune_id));
-        if let Some(after) = after {
-            query = query.filter(recipient::Column::UserId.gt(after));
-        }
-        let page = query
-            .order_by_asc(recipient::Column::UserId)
-            .limit(RESIDENT_BATCH)
-            .all(txn)
-            .await?;
-        let Some(last) = page.last() else {
-            break;
-        };
-        after = Some(last.user_id);
-        let now = Utc::now();
-        let mut rows = Vec::with_capacity(page.len());
-        for resident in &page {
-            if !rendered.contains_key(&resident.language) {
-                let language = Language::from_code(&resident.language).unwrap_or(Language::Ar);
-                let words = templates::render(notice, language).map_err(|error| {
-                    HandlerError(format!("cannot render a notification: {error}"))
-                })?;
-                rendered.insert(resident.language.clone(), words);
-            }
-            let Some(words) = rendered.get(&resident.language) else {
-                continue;
-            };
-            rows.push(notification::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                recipient_id: Set(resident.user_id),
-                commune_id: Set(Some(commune_id)),
-                event_id: Set(event.id),
-                event_type: Set(event.event_type.clone()),
-                subject: Set(event.subject.clone()),
-                title: Set(words.title.clone()),
-                body: Set(words.body.clone()),
-                language: Set(words.language.code().to_string()),
-                created_at: Set(now),
-                read_at: Set(None),
-            });
-        }
-        notification::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([
-                    notification::Column::EventId,
-                    notification::Column::RecipientId,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await?;
-        if (page.len() as u64) < RESIDENT_BATCH {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// Writes `notice` to each of `recipients`, each in their language.
-async fn write_to_each(
-    txn: &DatabaseTransaction,
-    event: &CloudEvent,
-    recipients: &[Uuid],
-    commune_id: Option<Uuid>,
-    notice: &Notice,
-) -> Result<(), HandlerError> {
-    for recipient_id in recipients {
-        let language = recipient_language(txn, *recipient_id).await?;
-        let rendered = templates::render(notice, language)
-            .map_err(|error| HandlerError(format!("cannot render a notification: {error}")))?;
-        insert_notification(
-            txn,
-            notification::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                recipient_id: Set(*recipient_id),
-                commune_id: Set(commune_id),
-                event_id: Set(event.id),
-                event_type: Set(event.event_type.clone()),
-                subject: Set(event.subject.clone()),
-                title: Set(rendered.title),
-                body: Set(rendered.body),
-                language: Set(rendered.language.code().to_string()),
-                created_at: Set(Utc::now()),
-                read_at: Set(None),
-            },
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-async fn insert_notification(
-    txn: &DatabaseTransaction,
-    row: notification::ActiveModel,
-) -> Result<(), HandlerError> {
-    notification::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([
-                notification::Column::EventId,
-                notification::Column::RecipientId,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
     Ok(())
 }
 
@@ -927,7 +913,7 @@ mod tests {
     #[tokio::test]
     async fn a_redelivered_event_writes_one_notification_in_the_recipients_language() {
         let temp = TempDatabase::new().await;
-        let handler = NotificationHandler::new(temp.db.clone(), false);
+        let handler = NotificationHandler::new(temp.db.clone(), vec![EMAIL, SMS]);
         let (citizen, commune) = (Uuid::now_v7(), Uuid::now_v7());
         handler
             .handle(&registered(citizen, commune, Language::Fr))
@@ -953,7 +939,7 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_recipient_is_written_to_in_arabic() {
         let temp = TempDatabase::new().await;
-        let handler = NotificationHandler::new(temp.db.clone(), false);
+        let handler = NotificationHandler::new(temp.db.clone(), vec![EMAIL, SMS]);
         let citizen = Uuid::now_v7();
         handler
             .handle(&status_changed(citizen, Uuid::now_v7()))
@@ -968,7 +954,7 @@ mod tests {
     #[tokio::test]
     async fn registration_is_remembered_once_and_writes_no_notification() {
         let temp = TempDatabase::new().await;
-        let handler = NotificationHandler::new(temp.db.clone(), false);
+        let handler = NotificationHandler::new(temp.db.clone(), vec![EMAIL, SMS]);
         let (citizen, commune) = (Uuid::now_v7(), Uuid::now_v7());
         let event = registered(citizen, commune, Language::En);
         handler.handle(&event).await.expect("first");
@@ -990,7 +976,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_types_are_ignored_and_bad_payloads_fail() {
         let temp = TempDatabase::new().await;
-        let handler = NotificationHandler::new(temp.db.clone(), false);
+        let handler = NotificationHandler::new(temp.db.clone(), vec![EMAIL, SMS]);
         let other = CloudEvent::new(
             SOURCE,
             "communes/x",

@@ -87,6 +87,17 @@ impl Notifications {
             .await?
             .ok_or_else(|| Error::NotificationNotFound(id.to_string()))
     }
+
+    /// Marks every unread notification of `recipient_id` read; returns how many.
+    pub async fn mark_all_read(&self, recipient_id: Uuid) -> Result<u64, Error> {
+        let marked = notification::Entity::update_many()
+            .col_expr(notification::Column::ReadAt, Expr::value(Utc::now()))
+            .filter(notification::Column::RecipientId.eq(recipient_id))
+            .filter(notification::Column::ReadAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(marked.rows_affected)
+    }
 }
 
 #[cfg(test)]
@@ -123,7 +134,7 @@ mod tests {
     #[tokio::test]
     async fn lists_own_notifications_newest_first_in_pages() {
         let temp = TempDatabase::new().await;
-        let handler = NotificationHandler::new(temp.db.clone(), false);
+        let handler = NotificationHandler::new(temp.db.clone(), vec![]);
         let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
         for code in ["A-1", "A-2", "A-3"] {
             notify(&handler, me, code).await;
@@ -160,7 +171,7 @@ mod tests {
     #[tokio::test]
     async fn marks_own_notifications_read_once() {
         let temp = TempDatabase::new().await;
-        let handler = NotificationHandler::new(temp.db.clone(), false);
+        let handler = NotificationHandler::new(temp.db.clone(), vec![]);
         let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
         notify(&handler, me, "A-1").await;
         notify(&handler, me, "A-2").await;

@@ -112,6 +112,9 @@ pub enum Notice {
         phase: jamaa_proto::participation::v1::BudgetPhase,
         selected: Vec<String>,
     },
+    /// The day's low-priority messages the recipient asked to get together: `items` is one
+    /// line per message.
+    DailyDigest { count: i64, items: String },
 }
 
 /// The kind of a [`Notice`]: which pair of templates it uses.
@@ -138,11 +141,13 @@ pub enum Kind {
     ConsultationClosed,
     BudgetPhaseChanged,
     PetitionSubmitted,
+    DailyDigest,
 }
 
 impl Kind {
     /// Every kind (for tests and checks).
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
+        Kind::DailyDigest,
         Kind::PetitionSubmitted,
         Kind::ConsultationOpened,
         Kind::ConsultationClosed,
@@ -166,8 +171,8 @@ impl Kind {
         Kind::PasswordResetCode,
     ];
 
-    /// The templates' name (shown in template errors).
-    fn template_name(self) -> &'static str {
+    /// The kind's code, e.g. `request_status_changed` (the templates' name; the API's `kind`).
+    pub fn code(self) -> &'static str {
         match self {
             Kind::RequestSubmitted => "request_submitted",
             Kind::RequestStatusChanged => "request_status_changed",
@@ -190,7 +195,17 @@ impl Kind {
             Kind::ConsultationOpened => "consultation_opened",
             Kind::ConsultationClosed => "consultation_closed",
             Kind::BudgetPhaseChanged => "budget_phase_changed",
+            Kind::DailyDigest => "daily_digest",
         }
+    }
+}
+
+impl Kind {
+    /// The kind whose [`Kind::code`] is `code`.
+    pub fn parse(code: &str) -> Option<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|kind| kind.code() == code.trim())
     }
 }
 
@@ -218,6 +233,7 @@ impl Notice {
             Notice::ConsultationOpened { .. } => Kind::ConsultationOpened,
             Notice::ConsultationClosed { .. } => Kind::ConsultationClosed,
             Notice::BudgetPhaseChanged { .. } => Kind::BudgetPhaseChanged,
+            Notice::DailyDigest { .. } => Kind::DailyDigest,
         }
     }
 }
@@ -254,9 +270,93 @@ pub fn fallback_chain(language: Language) -> &'static [Language] {
 /// Fails only on a template bug (a syntax error or an undefined variable), which the unit tests
 /// rule out for every kind and language.
 pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja::Error> {
+    render_for(notice, language, &[])
+}
+
+/// A commune's own wording of a kind in one language (a template override).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomText {
+    pub language: Language,
+    pub title: String,
+    pub body: String,
+}
+
+/// Like [`render`], with a commune's overrides of `notice`'s kind: in each language of the
+/// reader's chain, the commune's text comes before the platform's.
+pub fn render_for(
+    notice: &Notice,
+    language: Language,
+    custom: &[CustomText],
+) -> Result<Rendered, minijinja::Error> {
     let kind = notice.kind();
-    let (language, source) = resolve(kind, language);
-    let context = match notice {
+    let (language, title, body) = resolve_custom(kind, language, custom);
+    let context = context_of(notice, language);
+    Ok(Rendered {
+        title: render_source(kind, &title, &context)?,
+        body: render_source(kind, &body, &context)?,
+        language,
+    })
+}
+
+/// Renders `title` and `body` (a draft, or an override being saved) for `kind`'s sample data in
+/// `language`: the error says what is wrong with them.
+pub fn render_draft(
+    kind: Kind,
+    language: Language,
+    title: &str,
+    body: &str,
+) -> Result<Rendered, minijinja::Error> {
+    let context = context_of(&sample(kind), language);
+    Ok(Rendered {
+        title: render_source(kind, title, &context)?,
+        body: render_source(kind, body, &context)?,
+        language,
+    })
+}
+
+/// The platform's own templates of `kind` in `language`, if it has some (Arabic always).
+pub fn default_text(kind: Kind, language: Language) -> Option<(&'static str, &'static str)> {
+    let source = match language {
+        Language::Ar | Language::Unspecified => Some(arabic(kind)),
+        other => translation(kind, other),
+    }?;
+    Some((source.title, source.body))
+}
+
+/// The placeholders `kind`'s templates may use.
+pub fn placeholders(kind: Kind) -> Vec<String> {
+    let context = context_of(&sample(kind), Language::Ar);
+    match context.try_iter() {
+        Ok(keys) => keys.map(|key| key.to_string()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The first language of the reader's chain with a text (the commune's, else the platform's).
+fn resolve_custom(
+    kind: Kind,
+    language: Language,
+    custom: &[CustomText],
+) -> (Language, String, String) {
+    for candidate in fallback_chain(language) {
+        if let Some(text) = custom.iter().find(|text| text.language == *candidate) {
+            return (*candidate, text.title.clone(), text.body.clone());
+        }
+        if let Some((title, body)) = default_text(kind, *candidate) {
+            return (*candidate, title.to_string(), body.to_string());
+        }
+    }
+    let source = arabic(kind);
+    (
+        Language::Ar,
+        source.title.to_string(),
+        source.body.to_string(),
+    )
+}
+
+/// The values `notice` offers its templates, worded for readers of `language`.
+fn context_of(notice: &Notice, language: Language) -> Value {
+    match notice {
         Notice::RequestSubmitted { tracking_code } => context! { tracking_code => tracking_code },
         Notice::RequestStatusChanged {
             tracking_code,
@@ -371,12 +471,11 @@ pub fn render(notice: &Notice, language: Language) -> Result<Rendered, minijinja
             office => in_language(office, language),
             start => start,
         },
-    };
-    Ok(Rendered {
-        title: render_one(kind, source.title, &context)?,
-        body: render_one(kind, source.body, &context)?,
-        language,
-    })
+        Notice::DailyDigest { count, items } => context! {
+            count => *count,
+            items => items,
+        },
+    }
 }
 
 /// A proposal status as readers of `language` read it.
@@ -423,6 +522,27 @@ fn budget_phase(phase: jamaa_proto::participation::v1::BudgetPhase) -> &'static 
     }
 }
 
+/// `text` in exactly `language`, if it is given.
+pub fn in_language_exact(text: &LocalizedText, language: Language) -> Option<String> {
+    let value = match language {
+        Language::Fr => text.fr.trim(),
+        Language::En => text.en.trim(),
+        Language::Tzm => text.tzm.trim(),
+        Language::Ar | Language::Unspecified => text.ar.trim(),
+    };
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+/// The first language of `language`'s chain (then French, English, Amazigh) in which `text` is
+/// given, and the text in it.
+pub fn localized(text: &LocalizedText, language: Language) -> (Language, String) {
+    fallback_chain(language)
+        .iter()
+        .chain(&[Language::Fr, Language::En, Language::Tzm])
+        .find_map(|candidate| in_language_exact(text, *candidate).map(|text| (*candidate, text)))
+        .unwrap_or((Language::Ar, String::new()))
+}
+
 /// `text` in `language`, falling back along its chain, then to any language given.
 fn in_language(text: &LocalizedText, language: Language) -> String {
     let of = |language: Language| match language {
@@ -449,27 +569,8 @@ static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
     environment
 });
 
-fn render_one(
-    kind: Kind,
-    source: &'static str,
-    context: &Value,
-) -> Result<String, minijinja::Error> {
-    ENVIRONMENT
-        .template_from_named_str(kind.template_name(), source)?
-        .render(context)
-}
-
-/// The first language of the reader's chain that has templates for `kind`, and those templates.
-fn resolve(kind: Kind, language: Language) -> (Language, Source) {
-    for candidate in fallback_chain(language) {
-        if *candidate == Language::Ar {
-            break;
-        }
-        if let Some(source) = translation(kind, *candidate) {
-            return (*candidate, source);
-        }
-    }
-    (Language::Ar, arabic(kind))
+fn render_source(kind: Kind, source: &str, context: &Value) -> Result<String, minijinja::Error> {
+    ENVIRONMENT.render_named_str(kind.code(), source, context)
 }
 
 /// The Arabic templates: complete, the end of every fallback chain.
@@ -547,6 +648,10 @@ fn arabic(kind: Kind) -> Source {
             title: "انتهت الاستشارة «{{ title }}»",
             body: "أغلقت الاستشارة «{{ title }}» بعدد {{ responses }} من الأجوبة. النتائج متاحة الآن.",
         },
+        Kind::DailyDigest => Source {
+            title: "ملخص اليوم: {{ count }} رسائل",
+            body: "رسائل اليوم من جماعتكم:\n{{ items }}\nتجدونها كاملة في صندوق رسائلكم على المنصة.",
+        },
         Kind::BudgetPhaseChanged => Source {
             title: "الميزانية التشاركية «{{ title }}»",
             body: "{% if phase == 'reviewing' %}انتهى تقديم المشاريع في الميزانية التشاركية «{{ title }}»، وتدرس الجماعة الآن جدواها وكلفتها.\
@@ -577,6 +682,14 @@ fn arabic(kind: Kind) -> Source {
 /// The templates of `kind` in `language`, when that language has them.
 fn translation(kind: Kind, language: Language) -> Option<Source> {
     let source = match (language, kind) {
+        (Language::Fr, Kind::DailyDigest) => Source {
+            title: "Résumé du jour : {{ count }} messages",
+            body: "Les messages du jour de votre commune :\n{{ items }}\nVous les trouverez en entier dans votre boîte de réception.",
+        },
+        (Language::En, Kind::DailyDigest) => Source {
+            title: "Today's digest: {{ count }} messages",
+            body: "Today's messages from your commune:\n{{ items }}\nRead them in full in your inbox.",
+        },
         (Language::Fr, Kind::PetitionDecided) => Source {
             title: "Décision sur votre pétition « {{ title }} »",
             body: "{% if outcome == 'admissible' %}Votre pétition « {{ title }} » est recevable : \
@@ -842,6 +955,111 @@ pub fn status_name(status: RequestStatus, language: Language) -> &'static str {
     }
 }
 
+/// Sample data of `kind`, for previews and for checking templates before they are saved.
+pub fn sample(kind: Kind) -> Notice {
+    match kind {
+        Kind::RequestSubmitted => Notice::RequestSubmitted {
+            tracking_code: "CAS-2025-000042".into(),
+        },
+        Kind::RequestStatusChanged => Notice::RequestStatusChanged {
+            tracking_code: "CAS-2025-000042".into(),
+            new_status: RequestStatus::InProgress,
+            public_note: "a note".into(),
+        },
+        Kind::PetitionThresholdReached => Notice::PetitionThresholdReached {
+            title: "Plus d'arbres".into(),
+            signature_count: 412,
+            signature_threshold: 400,
+        },
+        Kind::ContactVerificationCode => Notice::ContactVerificationCode {
+            code: "042917".into(),
+            minutes: 10,
+        },
+        Kind::PasswordResetCode => Notice::PasswordResetCode {
+            code: "042917".into(),
+            minutes: 30,
+        },
+        Kind::SignUpAttempted => Notice::SignUpAttempted,
+        Kind::StaffInvitation => Notice::StaffInvitation {
+            display_name: "Hind".into(),
+            token: "tok".into(),
+            days: 7,
+        },
+        Kind::DeadlineExtended => Notice::DeadlineExtended {
+            tracking_code: "CAS-2025-000042".into(),
+            due_date: "2026-12-31".into(),
+            reason: "consultation of another body".into(),
+        },
+        Kind::RequestAssigned => Notice::RequestAssigned {
+            tracking_code: "CAS-2025-000042".into(),
+        },
+        Kind::DeadlineApproaching => Notice::DeadlineApproaching {
+            tracking_code: "CAS-2025-000042".into(),
+            due_date: "2026-12-31".into(),
+            working_days_left: 2,
+        },
+        Kind::DeadlineBreached => Notice::DeadlineBreached {
+            tracking_code: "CAS-2025-000042".into(),
+            due_date: "2026-12-31".into(),
+        },
+        Kind::PetitionDecided => Notice::PetitionDecided {
+            title: "Plus d'arbres".into(),
+            outcome: PetitionStatus::Inadmissible,
+            text: "hors compétence".into(),
+        },
+        Kind::ResultUpdated => Notice::ResultUpdated {
+            title: "Un jardin partagé".into(),
+            progress: 40,
+            note: "Les plantations ont commencé.".into(),
+        },
+        Kind::ProposalAnswered => Notice::ProposalAnswered {
+            title: "Un jardin partagé".into(),
+            status: jamaa_proto::participation::v1::ProposalStatus::Accepted,
+            text: "Les travaux commencent en mars.".into(),
+        },
+        Kind::PetitionDecisionOverdue => Notice::PetitionDecisionOverdue {
+            title: "Plus d'arbres".into(),
+        },
+        Kind::PetitionSubmitted => Notice::PetitionSubmitted {
+            title: "Plus d'arbres".into(),
+            due_date: "2027-03-03".into(),
+        },
+        Kind::ConsultationOpened => Notice::ConsultationOpened {
+            title: "Le marché".into(),
+            close_date: "2026-12-31".into(),
+        },
+        Kind::ConsultationClosed => Notice::ConsultationClosed {
+            title: "Le marché".into(),
+            responses: 42,
+        },
+        Kind::BudgetPhaseChanged => Notice::BudgetPhaseChanged {
+            title: "Budget 2027".into(),
+            phase: jamaa_proto::participation::v1::BudgetPhase::Results,
+            selected: vec!["Un jardin".into(), "Des bancs".into()],
+        },
+        Kind::AppointmentBooked => Notice::AppointmentBooked {
+            office: LocalizedText {
+                ar: "مكتب الحالة المدنية".into(),
+                fr: "Bureau d'état civil".into(),
+                ..Default::default()
+            },
+            start: "2026-12-04 09:30".into(),
+        },
+        Kind::AppointmentReminder => Notice::AppointmentReminder {
+            office: LocalizedText {
+                ar: "مكتب الحالة المدنية".into(),
+                fr: "Bureau d'état civil".into(),
+                ..Default::default()
+            },
+            start: "2026-12-04 09:30".into(),
+        },
+        Kind::DailyDigest => Notice::DailyDigest {
+            count: 2,
+            items: "- Le marché\n- Budget 2027".into(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -873,96 +1091,6 @@ mod tests {
             title: "Plus d'arbres".into(),
             signature_count: 412,
             signature_threshold: 400,
-        }
-    }
-
-    fn sample(kind: Kind) -> Notice {
-        match kind {
-            Kind::RequestSubmitted => submitted(),
-            Kind::RequestStatusChanged => changed("a note"),
-            Kind::PetitionThresholdReached => petition(),
-            Kind::ContactVerificationCode => Notice::ContactVerificationCode {
-                code: "042917".into(),
-                minutes: 10,
-            },
-            Kind::PasswordResetCode => Notice::PasswordResetCode {
-                code: "042917".into(),
-                minutes: 30,
-            },
-            Kind::SignUpAttempted => Notice::SignUpAttempted,
-            Kind::StaffInvitation => Notice::StaffInvitation {
-                display_name: "Hind".into(),
-                token: "tok".into(),
-                days: 7,
-            },
-            Kind::DeadlineExtended => Notice::DeadlineExtended {
-                tracking_code: "CAS-2025-000042".into(),
-                due_date: "2026-12-31".into(),
-                reason: "consultation of another body".into(),
-            },
-            Kind::RequestAssigned => Notice::RequestAssigned {
-                tracking_code: "CAS-2025-000042".into(),
-            },
-            Kind::DeadlineApproaching => Notice::DeadlineApproaching {
-                tracking_code: "CAS-2025-000042".into(),
-                due_date: "2026-12-31".into(),
-                working_days_left: 2,
-            },
-            Kind::DeadlineBreached => Notice::DeadlineBreached {
-                tracking_code: "CAS-2025-000042".into(),
-                due_date: "2026-12-31".into(),
-            },
-            Kind::PetitionDecided => Notice::PetitionDecided {
-                title: "Plus d'arbres".into(),
-                outcome: PetitionStatus::Inadmissible,
-                text: "hors compétence".into(),
-            },
-            Kind::ResultUpdated => Notice::ResultUpdated {
-                title: "Un jardin partagé".into(),
-                progress: 40,
-                note: "Les plantations ont commencé.".into(),
-            },
-            Kind::ProposalAnswered => Notice::ProposalAnswered {
-                title: "Un jardin partagé".into(),
-                status: jamaa_proto::participation::v1::ProposalStatus::Accepted,
-                text: "Les travaux commencent en mars.".into(),
-            },
-            Kind::PetitionDecisionOverdue => Notice::PetitionDecisionOverdue {
-                title: "Plus d'arbres".into(),
-            },
-            Kind::PetitionSubmitted => Notice::PetitionSubmitted {
-                title: "Plus d'arbres".into(),
-                due_date: "2027-03-03".into(),
-            },
-            Kind::ConsultationOpened => Notice::ConsultationOpened {
-                title: "Le marché".into(),
-                close_date: "2026-12-31".into(),
-            },
-            Kind::ConsultationClosed => Notice::ConsultationClosed {
-                title: "Le marché".into(),
-                responses: 42,
-            },
-            Kind::BudgetPhaseChanged => Notice::BudgetPhaseChanged {
-                title: "Budget 2027".into(),
-                phase: jamaa_proto::participation::v1::BudgetPhase::Results,
-                selected: vec!["Un jardin".into(), "Des bancs".into()],
-            },
-            Kind::AppointmentBooked => Notice::AppointmentBooked {
-                office: LocalizedText {
-                    ar: "مكتب الحالة المدنية".into(),
-                    fr: "Bureau d'état civil".into(),
-                    ..Default::default()
-                },
-                start: "2026-12-04 09:30".into(),
-            },
-            Kind::AppointmentReminder => Notice::AppointmentReminder {
-                office: LocalizedText {
-                    ar: "مكتب الحالة المدنية".into(),
-                    fr: "Bureau d'état civil".into(),
-                    ..Default::default()
-                },
-                start: "2026-12-04 09:30".into(),
-            },
         }
     }
 

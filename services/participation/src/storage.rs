@@ -4,6 +4,7 @@
 //! (a hot row, see performance-notes.md). A petition's signature count is `COUNT(*)` of its
 //! rows in `petition_signatures`, which the primary key (petition_id, citizen_id) indexes.
 
+use jamaa_db::add_column;
 use jamaa_events::migrations::{CreateInboxEvents, CreateOutboxEvents};
 use sea_orm_migration::prelude::*;
 
@@ -601,22 +602,6 @@ impl MigrationName for AddPetitionLifecycle {
     fn name(&self) -> &str {
         "m0002_000001_add_petition_lifecycle"
     }
-}
-
-/// Adds one column (SQLite alters one column per statement).
-async fn add_column(
-    manager: &SchemaManager<'_>,
-    table: &str,
-    column: &mut ColumnDef,
-) -> Result<(), DbErr> {
-    manager
-        .alter_table(
-            Table::alter()
-                .table(table.to_string())
-                .add_column(column.take())
-                .to_owned(),
-        )
-        .await
 }
 
 #[async_trait::async_trait]

@@ -1,5 +1,6 @@
 //! The service-request service's tables and migrations. Only this service reads or writes them.
 
+use jamaa_db::add_column;
 use jamaa_events::migrations::{CreateInboxEvents, CreateOutboxEvents};
 use sea_orm_migration::prelude::*;
 
@@ -679,22 +680,6 @@ impl MigrationName for AddVersionsDeadlinesAndDesk {
     fn name(&self) -> &str {
         "m0002_000001_add_versions_deadlines_and_desk"
     }
-}
-
-/// Adds one column (SQLite alters one column per statement).
-async fn add_column(
-    manager: &SchemaManager<'_>,
-    table: &str,
-    column: &mut ColumnDef,
-) -> Result<(), DbErr> {
-    manager
-        .alter_table(
-            Table::alter()
-                .table(table.to_string())
-                .add_column(column.take())
-                .to_owned(),
-        )
-        .await
 }
 
 #[async_trait::async_trait]

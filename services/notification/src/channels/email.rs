@@ -2,11 +2,10 @@
 //! (STARTTLS) or `smtps://user:pass@host:465` (implicit TLS), credentials in the URL.
 
 use async_trait::async_trait;
-use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, Message};
+use lettre::message::{Mailbox, Message, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use super::{Channel, Outgoing, SendError};
+use super::{Accepted, Channel, Outgoing, SendError};
 
 /// Sends e-mail through one SMTP server.
 pub struct SmtpChannel {
@@ -34,21 +33,28 @@ impl Channel for SmtpChannel {
         "email"
     }
 
-    async fn send(&self, message: &Outgoing) -> Result<(), SendError> {
+    async fn send(&self, message: &Outgoing) -> Result<Accepted, SendError> {
         let to: Mailbox = message
             .to
             .parse()
             .map_err(|error| SendError::Permanent(format!("not an e-mail address: {error}")))?;
-        // Plain text, UTF-8: mail clients lay Arabic out right to left by themselves.
-        let email = Message::builder()
+        // UTF-8 plain text, with an HTML alternative (right to left for Arabic) when there is one.
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(message.subject.clone())
-            .header(ContentType::TEXT_PLAIN)
-            .body(message.body.clone())
-            .map_err(|error| SendError::Permanent(format!("cannot build the e-mail: {error}")))?;
+            .subject(message.subject.clone());
+        let email = match &message.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                message.text.clone(),
+                html.clone(),
+            )),
+            None => builder
+                .header(lettre::message::header::ContentType::TEXT_PLAIN)
+                .body(message.text.clone()),
+        }
+        .map_err(|error| SendError::Permanent(format!("cannot build the e-mail: {error}")))?;
         match self.transport.send(email).await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(Accepted::default()),
             Err(error) if error.is_permanent() => Err(SendError::Permanent(error.to_string())),
             Err(error) => Err(SendError::Temporary(error.to_string())),
         }

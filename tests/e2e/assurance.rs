@@ -15,7 +15,7 @@ crate::on_both_backends!(verification_codes_wear_out_expire_and_resend, code_rul
 const CIN: &str = "BK123456";
 
 /// The six-digit code in `text`.
-fn code_in(text: &str) -> String {
+pub(crate) fn code_in(text: &str) -> String {
     text.as_bytes()
         .windows(6)
         .find(|window| window.iter().all(u8::is_ascii_digit))
@@ -24,7 +24,7 @@ fn code_in(text: &str) -> String {
 }
 
 /// The codes the caller received so far, oldest first.
-async fn codes_received(stack: &TestStack, token: &str) -> Vec<String> {
+pub(crate) async fn codes_received(stack: &TestStack, token: &str) -> Vec<String> {
     let mut notifications: Vec<_> = stack
         .inbox(token)
         .await
@@ -69,7 +69,7 @@ async fn verify_in_person(
         .map(|response| response.into_inner().user.unwrap_or_default())
 }
 
-fn a_wrong_code(right: &str) -> &'static str {
+pub(crate) fn a_wrong_code(right: &str) -> &'static str {
     if right == "000000" {
         "111111"
     } else {
@@ -245,7 +245,7 @@ async fn tables(db: &DatabaseConnection) -> Vec<String> {
 }
 
 /// Moves every code of the user back in time by `minutes` (as if that long had passed).
-async fn age_codes(stack: &TestStack, user_id: &str, minutes: i64) {
+pub(crate) async fn age_codes(stack: &TestStack, user_id: &str, minutes: i64) {
     let db = Database::connect(stack.identity_database_url.as_str())
         .await
         .expect("identity database");

@@ -24,6 +24,7 @@ mod participation_matrix;
 mod participation_rules;
 mod passwords;
 mod petitions;
+mod phone;
 mod platform;
 mod privacy;
 mod proposals;

@@ -536,6 +536,23 @@ pub fn operations() -> Vec<Operation> {
             |mut clients: Clients, request| async move { clients.identity.verify_contact(request).await },
         ),
         Operation::rpc(
+            RouteSpec::new(Post, "/v1/me/phone-number", "SetPhoneNumber")
+                .summary("Sets or replaces the caller's mobile number ({phoneNumber}: 0612345678, +212 6 12 34 56 78, any +<country code><number>): stored unverified in E.164 form; a one-time code is sent to it by SMS (10 minutes, 5 tries; at most one a minute)."),
+            |mut clients: Clients, request| async move { clients.identity.set_phone_number(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/me/phone-number:verify", "VerifyPhoneNumber")
+                .summary("Checks the code sent to the caller's phone number ({code}): the number becomes verified. A number another account verified is refused."),
+            |mut clients: Clients, request| async move { clients.identity.verify_phone_number(request).await },
+        ),
+        Operation::rpc(
+            RouteSpec::new(Post, "/v1/me/phone-number:remove", "RemovePhoneNumber")
+                .without_body()
+                .summary("Removes the caller's phone number; codes sent to it stop working.")
+                .idempotent(),
+            |mut clients: Clients, request| async move { clients.identity.remove_phone_number(request).await },
+        ),
+        Operation::rpc(
             RouteSpec::new(Post, "/v1/users/{userId}/verify-in-person", "VerifyInPerson")
                 .summary("Records that a reception agent checked a citizen's national ID card: the level becomes verified-in-person. Reception agents and commune administrators.")
                 .idempotent(),

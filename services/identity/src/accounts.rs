@@ -568,8 +568,10 @@ impl Accounts {
         self.account(user_id).await
     }
 
-    /// Issues a one-time code for `purpose` and the event that delivers it, in `txn`.
-    async fn send_code(
+    /// Issues a one-time code for `purpose` and the event that delivers it, in `txn`: to the
+    /// account's e-mail address, or for [`Purpose::Phone`] to its phone number as it stands in
+    /// `txn` (the code is bound to that number).
+    pub(crate) async fn send_code(
         &self,
         txn: &DatabaseTransaction,
         user_id: Uuid,
@@ -577,11 +579,19 @@ impl Accounts {
         language: Language,
         purpose: Purpose,
     ) -> Result<chrono::DateTime<Utc>, Error> {
-        let email = user::Entity::find_by_id(user_id)
-            .one(txn)
-            .await?
-            .map(|user| user.email)
-            .unwrap_or_default();
+        let user = user::Entity::find_by_id(user_id).one(txn).await?;
+        let (email, phone_number) = match purpose {
+            Purpose::Phone => (
+                String::new(),
+                user.and_then(|user| user.phone_number)
+                    .ok_or(Error::NoPhoneNumber)?,
+            ),
+            Purpose::Contact | Purpose::PasswordReset => (
+                user.map(|user| user.email).unwrap_or_default(),
+                String::new(),
+            ),
+        };
+        let bound_to = Some(phone_number.as_str()).filter(|number| !number.is_empty());
         // Holding the account's row: two requests at once cannot both pass the
         // one-code-a-minute check below.
         user::Entity::update_many()
@@ -593,8 +603,15 @@ impl Accounts {
         if !wait.is_zero() {
             return Err(Error::CodeSentRecently { retry_after: wait });
         }
-        let issued =
-            verification::issue(txn, &self.personal, user_id, purpose, purpose.ttl()).await?;
+        let issued = verification::issue(
+            txn,
+            &self.personal,
+            user_id,
+            purpose,
+            bound_to,
+            purpose.ttl(),
+        )
+        .await?;
         self.outbox
             .add(
                 txn,
@@ -609,7 +626,7 @@ impl Accounts {
                     )),
                     preferred_language: language as i32,
                     email,
-                    phone_number: String::new(),
+                    phone_number,
                 },
             )
             .await?;
@@ -664,8 +681,15 @@ impl Accounts {
         };
         self.check_address(actor, AddressEvent::Failure).await?;
         // The try is counted even when what follows fails: it is its own transaction.
-        if let Err(error) =
-            verification::check(&self.db, &self.personal, user_id, Purpose::Contact, code).await
+        if let Err(error) = verification::check(
+            &self.db,
+            &self.personal,
+            user_id,
+            Purpose::Contact,
+            None,
+            code,
+        )
+        .await
         {
             self.record_address(actor, AddressEvent::Failure).await?;
             audit::record(
@@ -1232,6 +1256,7 @@ impl Accounts {
             &self.personal,
             user.id,
             Purpose::PasswordReset,
+            None,
             code,
         )
         .await
@@ -1449,6 +1474,8 @@ pub(crate) async fn insert_user(
         assurance_level: Set(AssuranceLevel::Registered.as_str().to_string()),
         contact_verified_at: Set(None),
         gender: Set(None),
+        phone_number: Set(None),
+        phone_verified_at: Set(None),
         display_name: Set(display_name.to_string()),
         preferred_language: Set(language.code().to_string()),
         created_at: Set(Utc::now()),

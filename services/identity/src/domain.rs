@@ -33,6 +33,93 @@ impl Email {
     }
 }
 
+/// A mobile phone number in E.164 form: `+`, a country code, the number; 8 to 15 digits in all,
+/// e.g. `+212612345678`. Parsed from Moroccan mobiles in national form (`0612345678`,
+/// `06 12 34 56 78`; 06 and 07) or international form (`+212 6 12 34 56 78`, `00212612345678`,
+/// even `+212 (0)6…`), and from any number in international form. Moroccan numbers must be
+/// mobiles (a code is sent to them by SMS). Personal data: its `Debug` form hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// The fewest and most digits of an E.164 number, country code included.
+    const DIGITS: std::ops::RangeInclusive<usize> = 8..=15;
+
+    pub fn parse(raw: &str) -> Result<PhoneNumber, String> {
+        const SHAPE: &str = "must be a mobile phone number: 06… or 07… (Morocco, 10 digits), or \
+                             +<country code><number>, e.g. +212612345678";
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err("is required".into());
+        }
+        if raw.chars().count() > 32 {
+            return Err(SHAPE.into());
+        }
+        let (plus, rest) = match raw.strip_prefix('+') {
+            Some(rest) => (true, rest),
+            None => (false, raw),
+        };
+        let mut digits = String::with_capacity(rest.len());
+        for c in rest.chars() {
+            match c {
+                '0'..='9' => digits.push(c),
+                // How people group digits when they write a number.
+                ' ' | '\u{a0}' | '-' | '.' | '(' | ')' => {}
+                _ => return Err(SHAPE.into()),
+            }
+        }
+        // `00` is the international prefix dialled from Morocco (and most countries).
+        let international = if plus {
+            Some(digits.as_str())
+        } else {
+            digits.strip_prefix("00")
+        };
+        let e164 = match international {
+            Some(number) => match number.strip_prefix("212") {
+                // The national trunk 0 is often kept after the country code: +212 (0)6….
+                Some(national) if national.len() == 10 && national.starts_with('0') => {
+                    moroccan_mobile(&national[1..])?
+                }
+                Some(national) => moroccan_mobile(national)?,
+                None => number.to_string(),
+            },
+            None => match digits.strip_prefix('0') {
+                Some(national) => moroccan_mobile(national)?,
+                None => return Err(SHAPE.into()),
+            },
+        };
+        if !Self::DIGITS.contains(&e164.len()) || e164.starts_with('0') {
+            return Err(SHAPE.into());
+        }
+        Ok(PhoneNumber(format!("+{e164}")))
+    }
+
+    /// The number in E.164 form, e.g. `+212612345678`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `212` and the national number (without its trunk 0) of a Moroccan mobile: 9 digits, 6 or 7
+/// first.
+fn moroccan_mobile(national: &str) -> Result<String, String> {
+    if national.len() == 9 && (national.starts_with('6') || national.starts_with('7')) {
+        Ok(format!("212{national}"))
+    } else {
+        Err(
+            "must be a Moroccan mobile number (06 or 07 then 8 digits, e.g. 0612345678) or \
+             +<country code><number>"
+                .into(),
+        )
+    }
+}
+
+impl std::fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PhoneNumber([REDACTED])")
+    }
+}
+
 /// A user id: a UUID.
 pub fn parse_user_id(raw: &str) -> Result<uuid::Uuid, String> {
     uuid::Uuid::parse_str(raw.trim()).map_err(|_| "must be a user id (a UUID)".to_string())
@@ -211,6 +298,86 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn moroccan_mobiles_in_every_usual_form_become_e164() {
+        for (raw, e164) in [
+            ("0612345678", "+212612345678"),
+            ("06 12 34 56 78", "+212612345678"),
+            ("06-12-34-56-78", "+212612345678"),
+            ("06.12.34.56.78", "+212612345678"),
+            (" 0712345678 ", "+212712345678"),
+            ("+212 6 12 34 56 78", "+212612345678"),
+            ("+212612345678", "+212612345678"),
+            ("00212612345678", "+212612345678"),
+            ("00 212 7 12 34 56 78", "+212712345678"),
+            ("+212 (0)6 12 34 56 78", "+212612345678"),
+            ("+2120612345678", "+212612345678"),
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(raw).map(|number| number.as_str().to_string()),
+                Ok(e164.to_string()),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_of_other_countries_are_taken_in_international_form() {
+        for (raw, e164) in [
+            ("+33 6 12 34 56 78", "+33612345678"),
+            ("0033612345678", "+33612345678"),
+            ("+1 (415) 555-2671", "+14155552671"),
+            ("+4915123456789", "+4915123456789"),
+            ("+12345678", "+12345678"),
+            ("+123456789012345", "+123456789012345"),
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(raw).map(|number| number.as_str().to_string()),
+                Ok(e164.to_string()),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        for bad in [
+            "",
+            "   ",
+            // Moroccan landlines and other prefixes receive no SMS.
+            "0523456789",
+            "+212523456789",
+            "0812345678",
+            // Too short, too long, no country.
+            "061234567",
+            "06123456789",
+            "612345678",
+            "+212 6123 4567",
+            "+1234567",
+            "+1234567890123456",
+            "+0612345678",
+            // Letters, a second plus, an extension, nothing but a plus.
+            "06 12 34 56 7a",
+            "+212+612345678",
+            "0612345678 ext 12",
+            "+",
+            "+212 6 12 34 56 78 90 12 34 56 78 90 12",
+        ] {
+            assert!(
+                PhoneNumber::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+        assert_eq!(PhoneNumber::parse(""), Err("is required".to_string()));
+    }
+
+    #[test]
+    fn phone_numbers_do_not_print() {
+        let number = PhoneNumber::parse("0612345678").expect("valid");
+        let printed = format!("{number:?}");
+        assert!(!printed.contains("612345678"), "{printed}");
     }
 
     #[test]

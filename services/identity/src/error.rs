@@ -37,6 +37,12 @@ pub enum Error {
     AlreadyVerified,
     #[error("this national ID belongs to another account")]
     NationalIdTaken,
+    #[error("there is no phone number to verify")]
+    NoPhoneNumber,
+    #[error("the phone number is verified already")]
+    PhoneAlreadyVerified,
+    #[error("this phone number is verified by another account")]
+    PhoneNumberTaken,
     #[error("only citizens are verified at the desk")]
     NotACitizen,
     #[error("a department with code {0} exists already")]
@@ -152,6 +158,20 @@ impl From<Error> for Status {
                 "NATIONAL_ID_TAKEN",
                 "this national ID number is already linked to another account; the citizen should \
                  use that account, or the commune should look into it",
+            ),
+            Error::NoPhoneNumber => status::failed_precondition(
+                "NO_PHONE_NUMBER",
+                "there is no phone number to verify: set one with SetPhoneNumber first",
+            ),
+            Error::PhoneAlreadyVerified => status::failed_precondition(
+                "ALREADY_VERIFIED",
+                "this phone number is verified already",
+            ),
+            Error::PhoneNumberTaken => status::with_reason(
+                Code::AlreadyExists,
+                "PHONE_NUMBER_TAKEN",
+                "this phone number is already verified by another account: sign in to that \
+                 account, or remove the number from it first",
             ),
             Error::NotACitizen => status::failed_precondition(
                 "NOT_A_CITIZEN",

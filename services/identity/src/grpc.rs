@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 use crate::accounts::{Account, Accounts, NewAccount, NewCommune, Registration, Session};
 use crate::api_keys::ApiKeys;
 use crate::audit::{self, Actor};
-use crate::domain::{self, CommuneCode, DisplayName, Email, Password};
+use crate::domain::{self, CommuneCode, DisplayName, Email, Password, PhoneNumber};
 use crate::error::Error;
 use crate::personal_data::NationalId;
 use crate::service_clients::ServiceClients;
@@ -695,6 +695,68 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
+    async fn set_phone_number(
+        &self,
+        request: Request<pb::SetPhoneNumberRequest>,
+    ) -> Result<Response<pb::SetPhoneNumberResponse>, Status> {
+        let user_id = person(&request)?;
+        let actor = actor_of(&request);
+        let number =
+            PhoneNumber::parse(&request.get_ref().phone_number).map_err(|description| {
+                jamaa_server::status::invalid_argument("phone_number", description)
+            })?;
+        let (account, code_expires_at) = self
+            .accounts
+            .set_phone_number(user_id, &number, &actor)
+            .await?;
+        Ok(Response::new(pb::SetPhoneNumberResponse {
+            user: Some(account_to_proto(&account)),
+            code_expire_time: code_expires_at
+                .map(|at| timestamp_from_millis(at.timestamp_millis())),
+        }))
+    }
+
+    async fn verify_phone_number(
+        &self,
+        request: Request<pb::VerifyPhoneNumberRequest>,
+    ) -> Result<Response<pb::VerifyPhoneNumberResponse>, Status> {
+        let user_id = person(&request)?;
+        let code = request.get_ref().code.trim();
+        if code.is_empty() {
+            return Err(jamaa_server::status::invalid_argument(
+                "code",
+                "is required",
+            ));
+        }
+        if !domain::is_six_digits(code) {
+            return Err(jamaa_server::status::invalid_argument(
+                "code",
+                "must be the six digits we sent",
+            ));
+        }
+        let account = self
+            .accounts
+            .verify_phone_number(user_id, code, &actor_of(&request))
+            .await?;
+        Ok(Response::new(pb::VerifyPhoneNumberResponse {
+            user: Some(account_to_proto(&account)),
+        }))
+    }
+
+    async fn remove_phone_number(
+        &self,
+        request: Request<pb::RemovePhoneNumberRequest>,
+    ) -> Result<Response<pb::RemovePhoneNumberResponse>, Status> {
+        let user_id = person(&request)?;
+        let account = self
+            .accounts
+            .remove_phone_number(user_id, &actor_of(&request))
+            .await?;
+        Ok(Response::new(pb::RemovePhoneNumberResponse {
+            user: Some(account_to_proto(&account)),
+        }))
+    }
+
     async fn list_audit_entries(
         &self,
         request: Request<pb::ListAuditEntriesRequest>,
@@ -1176,8 +1238,8 @@ impl IdentityService for IdentityGrpc {
                 preferred_language: Language::from_code(&user.preferred_language)
                     .unwrap_or(Language::Ar) as i32,
                 disabled: user.disabled_at.is_some(),
-                phone_number: String::new(),
-                phone_verified: false,
+                phone_number: user.phone_number.clone().unwrap_or_default(),
+                phone_verified: user.phone_number.is_some() && user.phone_verified_at.is_some(),
             })
             .collect();
         Ok(Response::new(pb::GetContactDetailsResponse { contacts }))
@@ -1216,7 +1278,6 @@ fn bounded_text(violations: &mut FieldViolations, field: &str, value: &str) -> S
     value.to_string()
 }
 
-/// Who calls: the verified account, if any, and the client's address.
 fn api_key_to_proto(key: &crate::storage::api_key::Model) -> pb::ApiKey {
     pb::ApiKey {
         id: key.id.to_string(),
@@ -1230,6 +1291,19 @@ fn api_key_to_proto(key: &crate::storage::api_key::Model) -> pb::ApiKey {
     }
 }
 
+/// The signed-in person calling: services and applications (API keys) have no account of
+/// their own and are refused.
+fn person<T>(request: &Request<T>) -> Result<uuid::Uuid, Status> {
+    let caller = principal(request)?;
+    if caller.service.is_some() || caller.api_client.is_some() {
+        return Err(
+            Error::PermissionDenied("only a signed-in person has a phone number".into()).into(),
+        );
+    }
+    Ok(caller.user_id)
+}
+
+/// Who calls: the verified account, if any, and the client's address.
 fn actor_of<T>(request: &Request<T>) -> Actor {
     Actor {
         user_id: principal(request).ok().map(|caller| caller.user_id),
@@ -1358,6 +1432,9 @@ fn account_to_proto(account: &Account) -> pb::User {
         assurance_level: account.assurance().to_proto() as i32,
         contact_verified: account.user.contact_verified_at.is_some(),
         national_id_masked: account.national_id_masked.clone().unwrap_or_default(),
+        phone_number: account.user.phone_number.clone().unwrap_or_default(),
+        phone_verified: account.user.phone_number.is_some()
+            && account.user.phone_verified_at.is_some(),
         other_residence_commune_ids: account.residences.iter().map(|id| id.to_string()).collect(),
         role_grants: account
             .roles

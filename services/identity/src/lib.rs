@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod personal_data;
+pub mod phone;
 pub mod privacy;
 pub mod residences;
 pub mod second_factor;

@@ -67,6 +67,8 @@ impl Accounts {
                 "assurance_level": user.assurance_level,
                                 "contact_verified_at": user.contact_verified_at.map(|at| at.to_rfc3339()),
                 "gender": user.gender,
+                "phone_number": user.phone_number,
+                "phone_verified_at": user.phone_verified_at.map(|at| at.to_rfc3339()),
             },
             "roles": account.roles.iter().map(|role| json!({
                 "role": role.as_str(),
@@ -148,6 +150,14 @@ impl Accounts {
             )
             .col_expr(user::Column::DisplayName, Expr::value("—"))
             .col_expr(user::Column::Gender, Expr::value(Option::<String>::None))
+            .col_expr(
+                user::Column::PhoneNumber,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                user::Column::PhoneVerifiedAt,
+                Expr::value(Option::<chrono::DateTime<Utc>>::None),
+            )
             // No password hashes to this: sign-in can never succeed.
             .col_expr(user::Column::PasswordHash, Expr::value("erased"))
             .col_expr(user::Column::DisabledAt, Expr::value(now))

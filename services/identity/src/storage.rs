@@ -90,6 +90,11 @@ pub mod user {
         pub contact_verified_at: Option<DateTimeUtc>,
         /// `female` or `male` when given (equity statistics only; never answered).
         pub gender: Option<String>,
+        /// The mobile phone number, E.164 (see [`crate::domain::PhoneNumber`]); `None` when none.
+        pub phone_number: Option<String>,
+        /// When the phone number was proved with a one-time code; `None` while unverified. A
+        /// verified number belongs to one account (partial unique index).
+        pub phone_verified_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -234,7 +239,8 @@ pub mod verification_code {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
         pub user_id: Uuid,
-        /// `contact` or `password_reset`.
+        /// `contact`, `password_reset` or `phone` (a phone code's hash also binds the number it
+        /// was sent to).
         pub purpose: String,
         pub code_hash: String,
         pub expires_at: DateTimeUtc,
@@ -441,6 +447,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateResidences),
             Box::new(AddRefreshTokenSecondFactor),
             Box::new(CreateApiKeys),
+            Box::new(AddUserPhoneNumber),
         ]
     }
 }
@@ -1217,6 +1224,54 @@ impl MigrationTrait for CreateApiKeys {
                     .table("api_keys")
                     .col("commune_id")
                     .col("id")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct AddUserPhoneNumber;
+
+impl MigrationName for AddUserPhoneNumber {
+    fn name(&self) -> &str {
+        "m0014_000001_add_user_phone_number"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddUserPhoneNumber {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per ALTER TABLE (SQLite).
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .add_column(ColumnDef::new("phone_number").string_len(16).null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .add_column(
+                        ColumnDef::new("phone_verified_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // A verified number belongs to one account; unverified ones may repeat (anyone may type
+        // any number, only its owner can prove it). A partial index, on SQLite and PostgreSQL.
+        manager
+            .create_index(
+                Index::create()
+                    .name("users_verified_phone_number")
+                    .table("users")
+                    .col("phone_number")
+                    .unique()
+                    .and_where(Expr::col("phone_verified_at").is_not_null())
                     .to_owned(),
             )
             .await

@@ -18,6 +18,7 @@ mod gateway_operations;
 mod identity_matrix;
 mod key_rotation;
 mod metrics;
+mod notifications;
 mod open311;
 mod outbox;
 mod participation_matrix;

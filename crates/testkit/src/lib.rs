@@ -9,6 +9,7 @@
 //! `JAMAA_TEST_AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672/%2f`).
 
 mod proxy;
+mod sms;
 mod smtp;
 
 use std::time::Duration;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, Database};
 
 pub use proxy::FaultProxy;
+pub use sms::{ReceivedSms, SMS_PROVIDER_KEY, SmsProvider};
 pub use smtp::{ReceivedMail, SmtpSink};
 
 /// The opt-out variable.

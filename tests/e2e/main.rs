@@ -4,6 +4,7 @@
 //! Each scenario in [`on_both_backends!`] runs twice: `embedded` and `postgres_rabbitmq`. The
 //! real run fails when PostgreSQL or RabbitMQ do not answer (see jamaa-testkit for the opt-out).
 
+mod announcements;
 mod appointments;
 mod assurance;
 mod audit;

@@ -104,21 +104,6 @@ fn prepare_sqlite_url(url: &str) -> Result<String, DbErr> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sqlite_urls_create_missing_files() {
-        let dir = std::env::temp_dir().join(format!("jamaa-db-test-{}", std::process::id()));
-        let url = format!("sqlite://{}/nested/x.db", dir.display());
-        let prepared = prepare_sqlite_url(&url).expect("prepared");
-        assert!(prepared.ends_with("?mode=rwc"));
-        assert!(dir.join("nested").is_dir());
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
 /// Adds `column` to `table` in a migration (ALTER TABLE … ADD COLUMN, which SQLite and
 /// PostgreSQL both take for a nullable column or one with a default).
 pub async fn add_column(
@@ -135,4 +120,19 @@ pub async fn add_column(
                 .to_owned(),
         )
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_create_missing_files() {
+        let dir = std::env::temp_dir().join(format!("jamaa-db-test-{}", std::process::id()));
+        let url = format!("sqlite://{}/nested/x.db", dir.display());
+        let prepared = prepare_sqlite_url(&url).expect("prepared");
+        assert!(prepared.ends_with("?mode=rwc"));
+        assert!(dir.join("nested").is_dir());
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

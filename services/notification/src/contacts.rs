@@ -95,11 +95,11 @@ impl ContactDirectory {
             let cache = self.cache.lock().map_err(|_| "contact cache poisoned")?;
             for person in people {
                 match cache.get(person) {
-                    Some((at, contact)) if now.duration_since(*at) < self.ttl => {
-                        if let Some(contact) = contact {
-                            found.insert(*person, contact.clone());
-                        }
+                    Some((at, Some(contact))) if now.duration_since(*at) < self.ttl => {
+                        found.insert(*person, contact.clone());
                     }
+                    // Known to be unknown, for now.
+                    Some((at, None)) if now.duration_since(*at) < self.ttl => {}
                     _ if !missing.contains(person) => missing.push(*person),
                     _ => {}
                 }

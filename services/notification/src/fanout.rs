@@ -115,13 +115,13 @@ async fn write_batch(
                 .and_then(|code| Language::from_code(code))
                 .unwrap_or(Language::Ar)
         });
-        if !words.contains_key(&language) {
-            let rendered = render(&message.content, language)?;
-            words.insert(language, rendered);
-        }
-        let Some(rendered) = words.get(&language) else {
-            continue;
+        let rendered = match words.entry(language) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(render(&message.content, language)?)
+            }
         };
+        let rendered: &Rendered = rendered;
         inbox.push(notification::ActiveModel {
             id: Set(Uuid::now_v7()),
             recipient_id: Set(*person),

@@ -979,12 +979,12 @@ mod tests {
         let handler = NotificationHandler::new(temp.db.clone(), vec![EMAIL, SMS]);
         let other = CloudEvent::new(
             SOURCE,
-            "communes/x",
-            &events::CommuneCreated {
+            "users/x",
+            &events::AssuranceLevelRaised {
+                user_id: Uuid::now_v7().to_string(),
                 commune_id: Uuid::now_v7().to_string(),
-                code: "RBT".into(),
-                name: None,
-                petition_signature_threshold: 0,
+                assurance_level: "verified_in_person".into(),
+                raise_time: None,
             },
         );
         handler.handle(&other).await.expect("ignored");
@@ -1009,5 +1009,572 @@ mod tests {
             .await
             .expect("count");
         assert_eq!(count, 0);
+    }
+
+    /// Every event type the other services emit that carries a message: who gets it, in which
+    /// language, on which channels (the defaults: e-mail for requests and participation, e-mail
+    /// and SMS for security; a code only to the address it proves) — and nothing twice when the
+    /// event comes again.
+    #[tokio::test]
+    async fn every_event_type_reaches_the_right_people_once() {
+        use jamaa_proto::participation::v1::{BudgetPhase, PetitionStatus, ProposalStatus};
+        let temp = TempDatabase::new().await;
+        let handler = NotificationHandler::new(temp.db.clone(), vec![EMAIL, SMS]);
+        let commune = Uuid::now_v7();
+        let (amina, yassine) = (Uuid::now_v7(), Uuid::now_v7());
+        let (agent, head, department) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (request, petition, proposal) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let id = |id: Uuid| id.to_string();
+        // Who is who, as their own events told the service.
+        let setup: Vec<CloudEvent> = vec![
+            registered(amina, commune, Language::Fr),
+            registered(yassine, commune, Language::En),
+            CloudEvent::new(
+                SOURCE,
+                "users/x",
+                &events::RequestFollowed {
+                    request_id: id(request),
+                    commune_id: id(commune),
+                    user_id: id(yassine),
+                    tracking_code: "CAS-1".into(),
+                },
+            ),
+            CloudEvent::new(
+                SOURCE,
+                "users/x",
+                &events::StaffRoleChanged {
+                    user_id: id(head),
+                    commune_id: id(commune),
+                    role: "department_head".into(),
+                    department_id: id(department),
+                    granted: true,
+                    change_time: None,
+                },
+            ),
+            CloudEvent::new(
+                SOURCE,
+                "petitions/x",
+                &events::PetitionSigned {
+                    petition_id: id(petition),
+                    commune_id: id(commune),
+                    citizen_id: id(yassine),
+                },
+            ),
+            CloudEvent::new(
+                SOURCE,
+                "proposals/x",
+                &events::ProposalFollowed {
+                    proposal_id: id(proposal),
+                    user_id: id(yassine),
+                    following: true,
+                },
+            ),
+        ];
+        for event in &setup {
+            handler.handle(event).await.expect("setup");
+            handler.handle(event).await.expect("setup again");
+        }
+        let inbox = notification::Entity::find()
+            .count(&temp.db)
+            .await
+            .expect("count");
+        assert_eq!(inbox, 0, "who is who writes no message");
+
+        // (event, who gets it with the language, the deliveries (channel, address)).
+        let both = [(amina, "fr"), (yassine, "en")];
+        type Case<'a> = (CloudEvent, Vec<(Uuid, &'a str)>, Vec<(&'a str, &'a str)>);
+        let cases: Vec<Case> = vec![
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "requests/r",
+                    &events::RequestSubmitted {
+                        request_id: id(request),
+                        commune_id: id(commune),
+                        citizen_id: id(amina),
+                        tracking_code: "CAS-1".into(),
+                        ..Default::default()
+                    },
+                ),
+                vec![(amina, "fr")],
+                vec![("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "requests/r",
+                    &events::RequestStatusChanged {
+                        request_id: id(request),
+                        commune_id: id(commune),
+                        citizen_id: id(amina),
+                        tracking_code: "CAS-1".into(),
+                        new_status: RequestStatus::InProgress as i32,
+                        ..Default::default()
+                    },
+                ),
+                both.to_vec(),
+                vec![("email", ""), ("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "requests/r",
+                    &events::RequestDeadlineExtended {
+                        request_id: id(request),
+                        commune_id: id(commune),
+                        citizen_id: id(amina),
+                        tracking_code: "CAS-1".into(),
+                        new_due_date: "2027-01-31".into(),
+                        reason: "another body is consulted".into(),
+                        ..Default::default()
+                    },
+                ),
+                both.to_vec(),
+                vec![("email", ""), ("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "requests/r",
+                    &events::RequestAssigned {
+                        request_id: id(request),
+                        commune_id: id(commune),
+                        tracking_code: "CAS-1".into(),
+                        assignee_id: id(agent),
+                        ..Default::default()
+                    },
+                ),
+                vec![(agent, "ar")],
+                vec![("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "requests/r",
+                    &events::DeadlineApproaching {
+                        request_id: id(request),
+                        commune_id: id(commune),
+                        tracking_code: "CAS-1".into(),
+                        assignee_id: id(agent),
+                        due_date: "2027-01-31".into(),
+                        working_days_left: 2,
+                        ..Default::default()
+                    },
+                ),
+                vec![(agent, "ar")],
+                vec![("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "requests/r",
+                    &events::DeadlineBreached {
+                        request_id: id(request),
+                        commune_id: id(commune),
+                        tracking_code: "CAS-1".into(),
+                        assignee_id: id(agent),
+                        department_id: id(department),
+                        due_date: "2027-01-31".into(),
+                        ..Default::default()
+                    },
+                ),
+                vec![(agent, "ar"), (head, "ar")],
+                vec![("email", ""), ("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "appointments/a",
+                    &events::AppointmentBooked {
+                        appointment_id: id(Uuid::now_v7()),
+                        commune_id: id(commune),
+                        citizen_id: id(amina),
+                        local_start: "2027-01-04 09:30".into(),
+                        ..Default::default()
+                    },
+                ),
+                vec![(amina, "fr")],
+                vec![("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "appointments/a",
+                    &events::AppointmentReminder {
+                        appointment_id: id(Uuid::now_v7()),
+                        commune_id: id(commune),
+                        citizen_id: id(amina),
+                        local_start: "2027-01-04 09:30".into(),
+                        ..Default::default()
+                    },
+                ),
+                vec![(amina, "fr")],
+                vec![("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "petitions/p",
+                    &events::PetitionThresholdReached {
+                        petition_id: id(petition),
+                        commune_id: id(commune),
+                        author_id: id(amina),
+                        title: "Plus d'arbres".into(),
+                        signature_count: 100,
+                        signature_threshold: 100,
+                        ..Default::default()
+                    },
+                ),
+                vec![(amina, "fr")],
+                vec![("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "petitions/p",
+                    &events::PetitionSubmitted {
+                        petition_id: id(petition),
+                        commune_id: id(commune),
+                        author_id: id(amina),
+                        title: "Plus d'arbres".into(),
+                        ..Default::default()
+                    },
+                ),
+                both.to_vec(),
+                vec![("email", ""), ("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "petitions/p",
+                    &events::PetitionDecided {
+                        petition_id: id(petition),
+                        commune_id: id(commune),
+                        author_id: id(amina),
+                        title: "Plus d'arbres".into(),
+                        outcome: PetitionStatus::Answered as i32,
+                        text: "Adopted.".into(),
+                    },
+                ),
+                both.to_vec(),
+                vec![("email", ""), ("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "petitions/p",
+                    &events::PetitionDecisionOverdue {
+                        petition_id: id(petition),
+                        commune_id: id(commune),
+                        author_id: id(amina),
+                        title: "Plus d'arbres".into(),
+                        ..Default::default()
+                    },
+                ),
+                both.to_vec(),
+                vec![("email", ""), ("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "proposals/p",
+                    &events::ProposalAnswered {
+                        proposal_id: id(proposal),
+                        commune_id: id(commune),
+                        author_id: id(amina),
+                        title: "Un jardin".into(),
+                        status: ProposalStatus::Accepted as i32,
+                        text: "Oui.".into(),
+                    },
+                ),
+                both.to_vec(),
+                vec![("email", ""), ("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "results/r",
+                    &events::ResultUpdated {
+                        result_id: id(Uuid::now_v7()),
+                        commune_id: id(commune),
+                        subject_id: id(proposal),
+                        subject_author_id: id(amina),
+                        title: "Un jardin".into(),
+                        progress: 40,
+                        ..Default::default()
+                    },
+                ),
+                both.to_vec(),
+                vec![("email", ""), ("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "consultations/c",
+                    &events::ConsultationOpened {
+                        consultation_id: id(Uuid::now_v7()),
+                        commune_id: id(commune),
+                        title: "Le marché".into(),
+                        close_time: None,
+                    },
+                ),
+                both.to_vec(),
+                vec![("email", ""), ("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "consultations/c",
+                    &events::ConsultationClosed {
+                        consultation_id: id(Uuid::now_v7()),
+                        commune_id: id(commune),
+                        title: "Le marché".into(),
+                        created_by: id(agent),
+                        response_count: 12,
+                    },
+                ),
+                vec![(agent, "ar")],
+                vec![("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "budgets/b",
+                    &events::BudgetPhaseChanged {
+                        budget_id: id(Uuid::now_v7()),
+                        commune_id: id(commune),
+                        title: "Budget 2027".into(),
+                        phase: BudgetPhase::Voting as i32,
+                        ..Default::default()
+                    },
+                ),
+                both.to_vec(),
+                vec![("email", ""), ("email", "")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "users/a",
+                    &events::VerificationCodeIssued {
+                        user_id: id(amina),
+                        commune_id: id(commune),
+                        purpose: events::verification_code_issued::Purpose::ContactVerification
+                            as i32,
+                        code: "123456".into(),
+                        email: "amina@example.ma".into(),
+                        ..Default::default()
+                    },
+                ),
+                vec![(amina, "fr")],
+                vec![("email", "amina@example.ma")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "users/a",
+                    &events::VerificationCodeIssued {
+                        user_id: id(amina),
+                        commune_id: id(commune),
+                        purpose: events::verification_code_issued::Purpose::PhoneVerification
+                            as i32,
+                        code: "654321".into(),
+                        phone_number: "+212612345678".into(),
+                        ..Default::default()
+                    },
+                ),
+                vec![(amina, "fr")],
+                vec![("sms", "+212612345678")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "users/a",
+                    &events::SignUpAttempted {
+                        user_id: id(amina),
+                        commune_id: id(commune),
+                        email: "amina@example.ma".into(),
+                        ..Default::default()
+                    },
+                ),
+                vec![(amina, "fr")],
+                vec![("email", "amina@example.ma")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "invitations/i",
+                    &events::StaffInvited {
+                        invitation_id: id(Uuid::now_v7()),
+                        commune_id: id(commune),
+                        email: "hind@example.ma".into(),
+                        display_name: "Hind".into(),
+                        preferred_language: Language::En as i32,
+                        token: "tok".into(),
+                        expire_time: None,
+                    },
+                ),
+                vec![],
+                vec![("email", "hind@example.ma")],
+            ),
+        ];
+        let mut handled = std::collections::HashSet::new();
+        for (event, people, channels) in cases {
+            handler.handle(&event).await.expect("handled");
+            handler.handle(&event).await.expect("handled again");
+            handled.insert(event.event_type.clone());
+            let mut got: Vec<(Uuid, String)> = notification::Entity::find()
+                .filter(notification::Column::EventId.eq(event.id))
+                .all(&temp.db)
+                .await
+                .expect("inbox")
+                .into_iter()
+                .map(|row| {
+                    assert!(
+                        !row.title.trim().is_empty() && !row.body.contains("{{"),
+                        "{row:?}"
+                    );
+                    (row.recipient_id, row.language)
+                })
+                .collect();
+            got.sort();
+            let mut want: Vec<(Uuid, String)> = people
+                .iter()
+                .map(|(who, language)| (*who, language.to_string()))
+                .collect();
+            want.sort();
+            assert_eq!(got, want, "{}", event.event_type);
+            let mut sent: Vec<(String, String)> = delivery::Entity::find()
+                .filter(delivery::Column::EventId.eq(event.id))
+                .all(&temp.db)
+                .await
+                .expect("deliveries")
+                .into_iter()
+                .map(|row| (row.channel, row.address))
+                .collect();
+            sent.sort();
+            let mut expected: Vec<(String, String)> = channels
+                .iter()
+                .map(|(channel, address)| (channel.to_string(), address.to_string()))
+                .collect();
+            expected.sort();
+            assert_eq!(sent, expected, "{}", event.event_type);
+        }
+        // Every type this service consumes is covered here or by the setup above.
+        for event_type in handled_event_types() {
+            let state_only = [
+                "CitizenRegistered",
+                "AccountErased",
+                "StaffRoleChanged",
+                "RequestFollowed",
+                "RequestUnfollowed",
+                "ProposalFollowed",
+                "PetitionSigned",
+                "CommuneCreated",
+                "CommuneUpdated",
+            ];
+            assert!(
+                handled.contains(&event_type)
+                    || state_only.iter().any(|name| event_type.ends_with(name)),
+                "{event_type} has no case"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_digest_gathers_the_days_held_emails_into_one() {
+        let temp = TempDatabase::new().await;
+        let handler = NotificationHandler::new(temp.db.clone(), vec![EMAIL]);
+        let (amina, commune) = (Uuid::now_v7(), Uuid::now_v7());
+        handler
+            .handle(&registered(amina, commune, Language::Fr))
+            .await
+            .expect("registered");
+        let mut preferences = crate::preferences::Preferences::default();
+        preferences.topics.insert(
+            routing::Topic::Participation,
+            crate::preferences::TopicChoice {
+                channels: vec![EMAIL.into()],
+                daily_digest: true,
+            },
+        );
+        crate::preferences::save(&temp.db, amina, &preferences)
+            .await
+            .expect("saved");
+        for title in ["Le marché", "La gare"] {
+            let opened = CloudEvent::new(
+                SOURCE,
+                "consultations/c",
+                &events::ConsultationOpened {
+                    consultation_id: Uuid::now_v7().to_string(),
+                    commune_id: commune.to_string(),
+                    title: title.into(),
+                    close_time: None,
+                },
+            );
+            handler.handle(&opened).await.expect("opened");
+        }
+        // A request's message is never held.
+        let submitted = CloudEvent::new(
+            SOURCE,
+            "requests/r",
+            &events::RequestSubmitted {
+                request_id: Uuid::now_v7().to_string(),
+                commune_id: commune.to_string(),
+                citizen_id: amina.to_string(),
+                tracking_code: "CAS-9".into(),
+                ..Default::default()
+            },
+        );
+        handler.handle(&submitted).await.expect("submitted");
+        let statuses = |db: DatabaseConnection| async move {
+            let mut rows: Vec<String> = delivery::Entity::find()
+                .all(&db)
+                .await
+                .expect("rows")
+                .into_iter()
+                .map(|row| row.status)
+                .collect();
+            rows.sort();
+            rows
+        };
+        assert_eq!(
+            statuses(temp.db.clone()).await,
+            ["digest", "digest", "queued"]
+        );
+
+        let digest_time = chrono::NaiveTime::from_hms_opt(18, 0, 0).expect("time");
+        // Before today's digest time has passed for them, nothing goes.
+        let now = Utc::now();
+        let sent = crate::digest::send_due(&temp.db, digest_time, now - chrono::Duration::days(2))
+            .await
+            .expect("a pass");
+        assert_eq!(sent, 0);
+        let tomorrow = now + chrono::Duration::days(1);
+        let sent = crate::digest::send_due(&temp.db, digest_time, tomorrow)
+            .await
+            .expect("a pass");
+        assert_eq!(sent, 1);
+        assert_eq!(
+            statuses(temp.db.clone()).await,
+            ["digested", "digested", "queued", "queued"]
+        );
+        let digest = delivery::Entity::find()
+            .filter(delivery::Column::EventType.eq("jamaa.notification.v1.DailyDigest"))
+            .one(&temp.db)
+            .await
+            .expect("query")
+            .expect("the digest");
+        assert_eq!(digest.recipient_id, Some(amina));
+        assert!(digest.subject.contains("2 messages"), "{}", digest.subject);
+        assert!(
+            digest.body.contains("Le marché") && digest.body.contains("La gare"),
+            "{}",
+            digest.body
+        );
+        // Once.
+        let again = crate::digest::send_due(&temp.db, digest_time, tomorrow)
+            .await
+            .expect("a pass");
+        assert_eq!(again, 0);
     }
 }

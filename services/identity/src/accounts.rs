@@ -1692,6 +1692,45 @@ pub(crate) fn unique_violation(error: sea_orm::DbErr, duplicate: Error) -> Error
 mod tests {
     use super::*;
 
+    /// Accounts on a new SQLite database (no relay: events stay in the outbox).
+    async fn test_accounts() -> (Accounts, DatabaseConnection, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("jamaa-identity-{}", Uuid::new_v4().simple()));
+        let db = jamaa_db::connect::<crate::storage::Migrator>(&jamaa_settings::DatabaseSettings {
+            url: jamaa_settings::SecretString::from(format!(
+                "sqlite://{}/identity.db",
+                dir.display()
+            )),
+            max_connections: 1,
+            migrate_on_start: true,
+        })
+        .await
+        .expect("database");
+        let keys = Arc::new(
+            KeyRing::load_or_create(&db, chrono::Duration::seconds(120))
+                .await
+                .expect("keys"),
+        );
+        let accounts = Accounts::new(
+            db.clone(),
+            Outbox::new("test"),
+            keys,
+            TokenPolicy {
+                issuer: "test".into(),
+                audience: "test".into(),
+                access_token_ttl_seconds: 60,
+                refresh_token_ttl_seconds: 60,
+                signing_key_lead_seconds: 1,
+            },
+            Arc::new(crate::personal_data::test_keys()),
+            throttle::AddressLimits {
+                failures_per_5_minutes: 100,
+                sign_ups_per_hour: 100,
+                reset_requests_per_5_minutes: 100,
+            },
+        );
+        (accounts, db, dir)
+    }
+
     /// Replicas starting together each try to create the platform administrator: one does, the
     /// others find it done (a unique-key clash is not a start-up failure).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1741,6 +1780,133 @@ mod tests {
             second.ensure_platform_admin(email(), password())
         );
         assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The events identity put in its outbox (no relay runs here), of type `M`, oldest first.
+    async fn outbox_events<M: prost::Message + prost::Name + Default>(
+        db: &DatabaseConnection,
+    ) -> Vec<M> {
+        use jamaa_events::outbox::outbox_event;
+        use sea_orm::QueryOrder;
+        outbox_event::Entity::find()
+            .order_by_asc(outbox_event::Column::Id)
+            .all(db)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .filter_map(|row| {
+                jamaa_events::CloudEvent {
+                    id: row.id,
+                    source: row.source,
+                    event_type: row.event_type,
+                    subject: row.subject,
+                    time: Utc::now(),
+                    data: row.payload,
+                    trace_headers: Default::default(),
+                }
+                .decode::<M>()
+                .ok()
+            })
+            .collect()
+    }
+
+    /// A phone sign-up sends its code by SMS; a second sign-up with the number tells the owner
+    /// with a `SignUpAttempted` carrying no e-mail; a reset asked by phone number goes by SMS
+    /// (`phone_number` set, `email` empty); and no audit entry holds the number.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn phone_sign_up_sign_up_attempt_and_reset_events() {
+        let (accounts, db, dir) = test_accounts().await;
+        let actor = Actor {
+            user_id: None,
+            client_address: Some("203.0.113.77".into()),
+        };
+        let code = CommuneCode::parse("TPH").expect("code");
+        accounts
+            .create_commune(
+                NewCommune {
+                    code: code.clone(),
+                    name: LocalizedText {
+                        ar: "ت".into(),
+                        fr: "T".into(),
+                        en: "T".into(),
+                        tzm: "ⵜ".into(),
+                    },
+                    population: 1000,
+                    has_arrondissements: false,
+                    petition_signature_threshold: 10,
+                    admin: NewAccount {
+                        sign_up: SignUpWith::Email(Email::parse("admin@tph.test").expect("e-mail")),
+                        password: Password::parse("admin-password-1").expect("password"),
+                        display_name: DisplayName::parse("Admin").expect("name"),
+                        language: Language::Fr,
+                        gender: None,
+                    },
+                },
+                &Actor::default(),
+            )
+            .await
+            .expect("a commune");
+        let number = PhoneNumber::parse("06 12 34 56 78").expect("a number");
+        let citizen = |password: &str| NewAccount {
+            sign_up: SignUpWith::Phone(number.clone()),
+            password: Password::parse(password).expect("password"),
+            display_name: DisplayName::parse("Hind").expect("name"),
+            language: Language::Fr,
+            gender: None,
+        };
+        let Registration::Created(hind) = accounts
+            .register_citizen(&code, citizen("hind-password-1"), &actor)
+            .await
+            .expect("signed up")
+        else {
+            panic!("a new account");
+        };
+        assert_eq!(hind.user.email, None);
+        assert_eq!(hind.user.phone_number.as_deref(), Some("+212612345678"));
+        assert!(hind.user.phone_verified_at.is_none());
+        let codes = outbox_events::<events::VerificationCodeIssued>(&db).await;
+        assert_eq!(codes.len(), 1, "{codes:?}");
+        assert_eq!(
+            codes[0].purpose,
+            events::verification_code_issued::Purpose::PhoneVerification as i32
+        );
+        assert_eq!(codes[0].phone_number, "+212612345678");
+        assert!(codes[0].email.is_empty());
+
+        let again = accounts
+            .register_citizen(&code, citizen("someone-elses-1"), &actor)
+            .await
+            .expect("answered");
+        assert!(matches!(again, Registration::Existing { .. }));
+        let attempts = outbox_events::<events::SignUpAttempted>(&db).await;
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].user_id, hind.user.id.to_string());
+        assert!(attempts[0].email.is_empty());
+
+        accounts
+            .issue_password_reset(Identifier::Phone(&number), &actor)
+            .await
+            .expect("a reset");
+        let codes = outbox_events::<events::VerificationCodeIssued>(&db).await;
+        let reset = codes.last().expect("the reset code");
+        assert_eq!(
+            reset.purpose,
+            events::verification_code_issued::Purpose::PasswordReset as i32
+        );
+        assert_eq!(reset.phone_number, "+212612345678");
+        assert!(reset.email.is_empty());
+        assert_eq!(reset.user_id, hind.user.id.to_string());
+
+        let entries = crate::storage::audit_entry::Entity::find()
+            .all(&db)
+            .await
+            .expect("audit");
+        let log = format!("{entries:?}");
+        for personal in ["612345678", "admin@tph.test", "Hind", "203.0.113.77"] {
+            assert!(!log.contains(personal), "{personal} in {log}");
+        }
+        assert!(log.contains("203.0.113.0/24"), "{log}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -80,6 +80,7 @@ async fn email(backend: Backend) {
         .identity()
         .request_password_reset(identity::RequestPasswordResetRequest {
             email: "omar@eml.test".into(),
+            ..Default::default()
         })
         .await
         .expect("requested");
@@ -97,6 +98,7 @@ async fn email(backend: Backend) {
             email: "omar@eml.test".into(),
             code,
             new_password: "omar resets it".into(),
+            ..Default::default()
         })
         .await
         .expect("reset with the mailed code");

@@ -27,6 +27,7 @@ mod participation_rules;
 mod passwords;
 mod petitions;
 mod phone;
+mod phone_accounts;
 mod platform;
 mod privacy;
 mod proposals;

@@ -43,6 +43,7 @@ async fn request_reset(stack: &TestStack, email: &str) -> Duration {
         .identity()
         .request_password_reset(identity::RequestPasswordResetRequest {
             email: email.into(),
+            ..Default::default()
         })
         .await
         .unwrap_or_else(|status| panic!("reset request for {email}: {status:?}"));
@@ -61,6 +62,7 @@ async fn reset(
             email: email.into(),
             code: code.into(),
             new_password: new_password.into(),
+            ..Default::default()
         })
         .await
         .map(|_| ())

@@ -61,6 +61,7 @@ async fn privacy(backend: Backend) {
             display_name: "Nora".into(),
             preferred_language: Language::Ar as i32,
             gender: identity::Gender::Female as i32,
+            ..Default::default()
         })
         .await
         .expect("registered with a gender");

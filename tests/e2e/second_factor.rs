@@ -31,6 +31,7 @@ async fn sign_in(
             email: email.into(),
             password: "staff-password-1".into(),
             second_factor_code: code.into(),
+            ..Default::default()
         })
         .await
         .map(tonic::Response::into_inner)

@@ -24,6 +24,7 @@ async fn citizen(stack: &TestStack, name: &str, gender: identity::Gender) -> Str
             display_name: name.into(),
             preferred_language: Language::Fr as i32,
             gender: gender as i32,
+            ..Default::default()
         })
         .await
         .expect("registered");

@@ -392,7 +392,7 @@ pub fn operations() -> Vec<Operation> {
         ),
         Operation::rpc(
             RouteSpec::new(Post, "/v1/citizens", "RegisterCitizen")
-                .summary("Registers a citizen resident in a commune.")
+                .summary("Registers a citizen resident in a commune, with an e-mail or a mobile phone number ({communeCode, email | phoneNumber, password, displayName, preferredLanguage}).")
                 .public(),
             |mut clients: Clients, request| async move { clients.identity.register_citizen(request).await },
         ),
@@ -403,7 +403,7 @@ pub fn operations() -> Vec<Operation> {
         ),
         Operation::rpc(
             RouteSpec::new(Post, "/v1/sessions", "Login")
-                .summary("Exchanges an e-mail and password for an access token and a refresh token.")
+                .summary("Exchanges an e-mail or phone number and password for an access token and a refresh token ({email | phoneNumber, password}).")
                 .public(),
             |mut clients: Clients, request| async move { clients.identity.login(request).await },
         ),
@@ -427,13 +427,13 @@ pub fn operations() -> Vec<Operation> {
         ),
         Operation::rpc(
             RouteSpec::new(Post, "/v1/password-resets", "RequestPasswordReset")
-                .summary("Sends a password-reset code to the account with this e-mail, if any; the same answer either way.")
+                .summary("Sends a password-reset code to the account with this e-mail (or, by SMS, phone number), if any; the same answer either way ({email | phoneNumber}).")
                 .public(),
             |mut clients: Clients, request| async move { clients.identity.request_password_reset(request).await },
         ),
         Operation::rpc(
             RouteSpec::new(Post, "/v1/password-resets/confirm", "ResetPassword")
-                .summary("Sets a new password with the reset code ({email, code, newPassword}); every session ends.")
+                .summary("Sets a new password with the reset code ({email | phoneNumber, code, newPassword}); every session ends.")
                 .public(),
             |mut clients: Clients, request| async move { clients.identity.reset_password(request).await },
         ),

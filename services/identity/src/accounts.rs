@@ -12,12 +12,12 @@ use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, Set, TransactionTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Entry, Outcome};
-use crate::domain::{CommuneCode, DisplayName, Email, Password};
+use crate::domain::{CommuneCode, DisplayName, Email, Password, PhoneNumber};
 use crate::error::Error;
 use crate::personal_data::{NationalId, PersonalDataKeys};
 use crate::storage::{commune, national_id, refresh_token, user, user_role};
@@ -65,9 +65,78 @@ pub struct NewCommune {
     pub admin: NewAccount,
 }
 
+/// How a one-time code reaches its person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// To the account's e-mail address.
+    Email,
+    /// By SMS to the account's phone number.
+    Phone,
+}
+
+/// What a new account signs in with: an e-mail, or (citizens) a mobile phone number.
+#[derive(Debug, Clone)]
+pub enum SignUpWith {
+    Email(Email),
+    /// Stored unverified; the sign-up sends it a code by SMS.
+    Phone(PhoneNumber),
+}
+
+impl SignUpWith {
+    pub fn email(&self) -> Option<&Email> {
+        match self {
+            SignUpWith::Email(email) => Some(email),
+            SignUpWith::Phone(_) => None,
+        }
+    }
+
+    fn identifier(&self) -> Identifier<'_> {
+        match self {
+            SignUpWith::Email(email) => Identifier::Email(email.as_str()),
+            SignUpWith::Phone(number) => Identifier::Phone(number),
+        }
+    }
+}
+
+/// What a caller names an account by when signing in or resetting a password: an e-mail as
+/// typed (one that does not parse names no account) or a phone number.
+#[derive(Debug, Clone, Copy)]
+pub enum Identifier<'a> {
+    Email(&'a str),
+    Phone(&'a PhoneNumber),
+}
+
+impl Identifier<'_> {
+    /// The throttle key of failed attempts with this identifier (known or not: see
+    /// [`crate::throttle`]). A phone number is keyed in E.164, whatever form was typed.
+    pub fn throttle_key(&self) -> String {
+        match self {
+            Identifier::Email(email) => throttle::account_key(email),
+            Identifier::Phone(number) => throttle::account_key(number.as_str()),
+        }
+    }
+
+    /// `email` or `phone`, for the audit log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Identifier::Email(_) => "email",
+            Identifier::Phone(_) => "phone",
+        }
+    }
+
+    /// What the audit log keeps of the identifier: a keyed hash (HMAC under the personal-data
+    /// index key), never the e-mail or number itself; equal identifiers, equal hashes.
+    pub(crate) fn pseudonym(&self, keys: &PersonalDataKeys) -> String {
+        match self {
+            Identifier::Email(email) => keys.identifier_hash("email", &email.trim().to_lowercase()),
+            Identifier::Phone(number) => keys.identifier_hash("phone", number.as_str()),
+        }
+    }
+}
+
 /// A new person's account.
 pub struct NewAccount {
-    pub email: Email,
+    pub sign_up: SignUpWith,
     pub password: Password,
     pub display_name: DisplayName,
     pub language: Language,
@@ -99,7 +168,8 @@ impl Account {
 pub enum Registration {
     /// A new account.
     Created(Account),
-    /// The e-mail had an account already: nothing was created, the owner was told.
+    /// The e-mail (or phone number) had an account already: nothing was created, the owner was
+    /// told.
     Existing { commune: commune::Model },
 }
 
@@ -235,7 +305,7 @@ impl Accounts {
         let inserted = insert_user(
             &txn,
             None,
-            &email,
+            &SignUpWith::Email(email.clone()),
             password_hash,
             "Platform administrator",
             Language::Ar,
@@ -261,10 +331,12 @@ impl Accounts {
         if find_commune(&self.db, new.code.as_str()).await?.is_some() {
             return Err(Error::CommuneExists(new.code.as_str().to_string()));
         }
-        if find_user_by_email(&self.db, &new.admin.email)
-            .await?
-            .is_some()
-        {
+        let Some(admin_email) = new.admin.sign_up.email() else {
+            return Err(Error::Internal(
+                "a commune's administrator signs up with an e-mail".into(),
+            ));
+        };
+        if find_user_by_email(&self.db, admin_email).await?.is_some() {
             return Err(Error::EmailTaken {
                 field: "admin_email",
             });
@@ -298,7 +370,7 @@ impl Accounts {
         let admin_id = insert_user(
             &txn,
             Some(commune.id),
-            &new.admin.email,
+            &new.admin.sign_up,
             password_hash,
             new.admin.display_name.as_str(),
             new.admin.language,
@@ -410,7 +482,7 @@ impl Accounts {
         self.check_address(actor, AddressEvent::SignUp).await?;
         let commune = self.commune_by_code(commune).await?;
         self.record_address(actor, AddressEvent::SignUp).await?;
-        if let Some(existing) = find_user_by_email(&self.db, &new.email).await? {
+        if let Some(existing) = find_account(&self.db, new.sign_up.identifier()).await? {
             self.tell_owner_of_sign_up_attempt(existing, new, actor)
                 .await?;
             return Ok(Registration::Existing { commune });
@@ -421,8 +493,9 @@ impl Accounts {
         Ok(Registration::Created(account))
     }
 
-    /// A sign-up with a taken e-mail: as costly as a real one (the password is hashed, then
-    /// dropped), audited, and its owner hears of it by event.
+    /// A sign-up with a taken e-mail or phone number: as costly as a real one (the password is
+    /// hashed, then dropped), audited, and its owner hears of it by event (for a phone number,
+    /// `SignUpAttempted` without an e-mail: the notice goes to the account, not to an address).
     async fn tell_owner_of_sign_up_attempt(
         &self,
         existing: user::Model,
@@ -439,7 +512,12 @@ impl Accounts {
                 action: "user.create",
                 target: format!("users/{}", existing.id),
                 outcome: Outcome::Denied,
-                detail: serde_json::json!({ "reason": "the e-mail has an account; its owner was told" }),
+                detail: serde_json::json!({
+                    "reason": match new.sign_up {
+                        SignUpWith::Email(_) => "the e-mail has an account; its owner was told",
+                        SignUpWith::Phone(_) => "the phone number has an account; its owner was told",
+                    },
+                }),
             },
         )
         .await?;
@@ -455,7 +533,10 @@ impl Accounts {
                         .unwrap_or_default(),
                     preferred_language: Language::from_code(&existing.preferred_language)
                         .unwrap_or(Language::Ar) as i32,
-                    email: existing.email.clone(),
+                    email: match new.sign_up {
+                        SignUpWith::Email(_) => existing.email.clone().unwrap_or_default(),
+                        SignUpWith::Phone(_) => String::new(),
+                    },
                     attempt_time: Some(jamaa_proto::timestamp_from_millis(
                         Utc::now().timestamp_millis(),
                     )),
@@ -484,7 +565,9 @@ impl Accounts {
         roles: &[Role],
         actor: &Actor,
     ) -> Result<Account, Error> {
-        if find_user_by_email(&self.db, &new.email).await?.is_some() {
+        if let Some(email) = new.sign_up.email()
+            && find_user_by_email(&self.db, email).await?.is_some()
+        {
             return Err(Error::EmailTaken { field: "email" });
         }
         let password_hash = hash_password(new.password).await?;
@@ -492,7 +575,7 @@ impl Accounts {
         let user_id = insert_user(
             &txn,
             Some(commune_id),
-            &new.email,
+            &new.sign_up,
             password_hash,
             new.display_name.as_str(),
             new.language,
@@ -554,15 +637,14 @@ impl Accounts {
                     },
                 )
                 .await?;
-            // Sign-up sends the first code that proves the e-mail address.
-            self.send_code(
-                &txn,
-                user_id,
-                Some(commune_id),
-                new.language,
-                Purpose::Contact,
-            )
-            .await?;
+            // Sign-up sends the first code that proves the e-mail address (or, by SMS, the
+            // phone number).
+            let purpose = match new.sign_up {
+                SignUpWith::Email(_) => Purpose::Contact,
+                SignUpWith::Phone(_) => Purpose::Phone,
+            };
+            self.send_code(&txn, user_id, Some(commune_id), new.language, purpose)
+                .await?;
         }
         self.outbox.commit(txn).await?;
         self.account(user_id).await
@@ -579,19 +661,39 @@ impl Accounts {
         language: Language,
         purpose: Purpose,
     ) -> Result<chrono::DateTime<Utc>, Error> {
+        let via = match purpose {
+            Purpose::Phone => Via::Phone,
+            Purpose::Contact | Purpose::PasswordReset => Via::Email,
+        };
+        self.send_code_via(txn, user_id, commune_id, language, purpose, via)
+            .await
+    }
+
+    /// [`Accounts::send_code`] through `via`: a password-reset code asked for by phone number
+    /// goes by SMS.
+    pub(crate) async fn send_code_via(
+        &self,
+        txn: &DatabaseTransaction,
+        user_id: Uuid,
+        commune_id: Option<Uuid>,
+        language: Language,
+        purpose: Purpose,
+        via: Via,
+    ) -> Result<chrono::DateTime<Utc>, Error> {
         let user = user::Entity::find_by_id(user_id).one(txn).await?;
-        let (email, phone_number) = match purpose {
-            Purpose::Phone => (
+        let (email, phone_number) = match via {
+            Via::Phone => (
                 String::new(),
                 user.and_then(|user| user.phone_number)
                     .ok_or(Error::NoPhoneNumber)?,
             ),
-            Purpose::Contact | Purpose::PasswordReset => (
-                user.map(|user| user.email).unwrap_or_default(),
+            Via::Email => (
+                user.and_then(|user| user.email).ok_or(Error::NoEmail)?,
                 String::new(),
             ),
         };
-        let bound_to = Some(phone_number.as_str()).filter(|number| !number.is_empty());
+        // Only a phone-verification code is bound to the number (it proves that number).
+        let bound_to = Some(phone_number.as_str()).filter(|_| purpose == Purpose::Phone);
         // Holding the account's row: two requests at once cannot both pass the
         // one-code-a-minute check below.
         user::Entity::update_many()
@@ -634,12 +736,15 @@ impl Accounts {
     }
 
     /// Sends `user_id` a new contact-verification code; returns when it expires. At most one
-    /// code a minute.
+    /// code a minute. An account without an e-mail (signed up by phone) has none to prove.
     pub async fn send_verification_code(
         &self,
         user_id: Uuid,
     ) -> Result<chrono::DateTime<Utc>, Error> {
         let account = self.account(user_id).await?;
+        if account.user.email.is_none() {
+            return Err(Error::NoEmail);
+        }
         if account.user.contact_verified_at.is_some() {
             return Err(Error::AlreadyVerified);
         }
@@ -668,6 +773,9 @@ impl Accounts {
         actor: &Actor,
     ) -> Result<Account, Error> {
         let account = self.account(user_id).await?;
+        if account.user.email.is_none() {
+            return Err(Error::NoEmail);
+        }
         if account.user.contact_verified_at.is_some() {
             return Err(Error::AlreadyVerified);
         }
@@ -718,7 +826,8 @@ impl Accounts {
     /// Records that `actor`, of `commune_id`, checked the national ID card of citizen `user_id`:
     /// the CIN is stored encrypted with its blind index, the level becomes
     /// [`AssuranceLevel::VerifiedInPerson`]. A CIN already linked to another account is refused;
-    /// checking the same citizen again (a renewed card) replaces the number.
+    /// checking the same citizen again (a renewed card) replaces the number. The desk is one
+    /// [`crate::identity_proof::IdentityProofProvider`].
     pub async fn verify_in_person(
         &self,
         commune_id: Uuid,
@@ -726,59 +835,17 @@ impl Accounts {
         national_id: &NationalId,
         actor: &Actor,
     ) -> Result<Account, Error> {
-        let account = self.account(user_id).await?;
-        if account.user.commune_id != Some(commune_id) {
-            return Err(Error::UserNotFound);
-        }
-        if !account.roles.contains(&Role::Citizen) {
-            return Err(Error::NotACitizen);
-        }
-        let blind_index = self.personal.blind_index(national_id);
-        let holder = national_id::Entity::find()
-            .filter(national_id::Column::BlindIndex.eq(blind_index.clone()))
-            .one(&self.db)
-            .await?;
-        if holder.as_ref().is_some_and(|row| row.user_id != user_id) {
-            return Err(Error::NationalIdTaken);
-        }
-        let (key_id, ciphertext) = self.personal.encrypt(user_id, national_id)?;
-        let txn = self.db.begin().await?;
-        national_id::Entity::delete_by_id(user_id)
-            .exec(&txn)
-            .await?;
-        national_id::ActiveModel {
-            user_id: Set(user_id),
-            key_id: Set(key_id),
-            ciphertext: Set(ciphertext),
-            blind_index: Set(blind_index),
-            masked: Set(national_id.masked()),
-            verified_by: Set(actor.user_id.unwrap_or_default()),
-            verified_at: Set(Utc::now()),
-        }
-        .insert(&txn)
-        .await
-        .map_err(|error| unique_violation(error, Error::NationalIdTaken))?;
-        audit::record(
-            &txn,
-            Entry {
-                commune_id: Some(commune_id),
-                actor: actor.clone(),
-                action: "identity.verify_in_person",
-                target: format!("users/{user_id}"),
-                outcome: Outcome::Success,
-                detail: serde_json::json!({}),
-            },
+        self.verify_identity(
+            &crate::identity_proof::DeskVerification { commune_id },
+            user_id,
+            national_id.clone(),
+            actor,
         )
-        .await?;
-        self.raise_assurance(&txn, &account, AssuranceLevel::VerifiedInPerson)
-            .await?;
-        self.outbox.commit(txn).await?;
-        tracing::info!(%user_id, agent = ?actor.user_id, "a citizen's identity was verified at the desk");
-        self.account(user_id).await
+        .await
     }
 
     /// Sets the account's level to `level` when that is higher, with the event saying so.
-    async fn raise_assurance(
+    pub(crate) async fn raise_assurance(
         &self,
         txn: &DatabaseTransaction,
         account: &Account,
@@ -813,22 +880,21 @@ impl Accounts {
         Ok(())
     }
 
-    /// Checks an e-mail and password and opens a session.
-    /// Failed attempts are throttled per e-mail ([`crate::throttle`]), known or not.
+    /// Checks an e-mail (or phone number) and password and opens a session.
+    /// Failed attempts are throttled per e-mail or number ([`crate::throttle`]), known or not.
     pub async fn login(
         &self,
-        email: &str,
+        identifier: Identifier<'_>,
         password: &str,
         second_factor_code: Option<&str>,
         actor: &Actor,
     ) -> Result<Session, Error> {
-        let throttle_key = throttle::account_key(email);
-        let found = match Email::parse(email) {
-            Ok(email) => find_user_by_email(&self.db, &email).await?,
-            Err(_) => None,
-        };
-        // Who the attempt was for: the account when the e-mail is known (its commune's chain),
-        // else the e-mail's hash (the platform's chain). Never the password.
+        let throttle_key = identifier.throttle_key();
+        let found = find_account(&self.db, identifier).await?;
+        let identifier_hash = identifier.pseudonym(&self.personal);
+        // Who the attempt was for: the account when the identifier is known (its commune's
+        // chain), else a keyed hash of it (the platform's chain). Never the password, never the
+        // e-mail or number.
         let attempt = |outcome: Outcome, reason: &str| Entry {
             commune_id: found.as_ref().and_then(|user| user.commune_id),
             actor: actor.clone(),
@@ -838,7 +904,11 @@ impl Accounts {
                 .map(|user| format!("users/{}", user.id))
                 .unwrap_or_default(),
             outcome,
-            detail: serde_json::json!({ "reason": reason, "email_hash": throttle_key }),
+            detail: serde_json::json!({
+                "reason": reason,
+                "by": identifier.kind(),
+                "identifier_hash": identifier_hash,
+            }),
         };
         let checked = match self.throttle.check(&throttle_key).await {
             Ok(()) => self.check_address(actor, AddressEvent::Failure).await,
@@ -1138,7 +1208,7 @@ impl Accounts {
         actor: &Actor,
     ) -> Result<Session, Error> {
         let account = self.account(user_id).await?;
-        let throttle_key = throttle::account_key(&account.user.email);
+        let throttle_key = sign_in_throttle_key(&account.user);
         self.throttle.check(&throttle_key).await?;
         let entry = |outcome, reason: &str| Entry {
             commune_id: account.user.commune_id,
@@ -1166,14 +1236,15 @@ impl Accounts {
         self.open_session(account, false).await
     }
 
-    /// Sends a password-reset code to the account with `email`, if there is one that is not
-    /// disabled and none was sent in the last minute; otherwise does nothing (the caller answers
-    /// the same either way).
-    pub async fn issue_password_reset(&self, email: &str, actor: &Actor) -> Result<(), Error> {
-        let found = match Email::parse(email) {
-            Ok(email) => find_user_by_email(&self.db, &email).await?,
-            Err(_) => None,
-        };
+    /// Sends a password-reset code to the account `identifier` names (by e-mail, or by SMS when
+    /// named by phone number), if there is one that is not disabled and none was sent in the
+    /// last minute; otherwise does nothing (the caller answers the same either way).
+    pub async fn issue_password_reset(
+        &self,
+        identifier: Identifier<'_>,
+        actor: &Actor,
+    ) -> Result<(), Error> {
+        let found = find_account(&self.db, identifier).await?;
         let Some(user) = found.filter(|user| user.disabled_at.is_none()) else {
             audit::record(
                 &self.db,
@@ -1184,8 +1255,12 @@ impl Accounts {
                     target: String::new(),
                     outcome: Outcome::Failure,
                     detail: serde_json::json!({
-                        "reason": "no active account has this e-mail",
-                        "email_hash": throttle::account_key(email),
+                        "reason": match identifier {
+                            Identifier::Email(_) => "no active account has this e-mail",
+                            Identifier::Phone(_) => "no active account has this phone number",
+                        },
+                        "by": identifier.kind(),
+                        "identifier_hash": identifier.pseudonym(&self.personal),
                     }),
                 },
             )
@@ -1194,13 +1269,18 @@ impl Accounts {
         };
         let language = Language::from_code(&user.preferred_language).unwrap_or(Language::Ar);
         let txn = self.db.begin().await?;
+        let via = match identifier {
+            Identifier::Email(_) => Via::Email,
+            Identifier::Phone(_) => Via::Phone,
+        };
         match self
-            .send_code(
+            .send_code_via(
                 &txn,
                 user.id,
                 user.commune_id,
                 language,
                 Purpose::PasswordReset,
+                via,
             )
             .await
         {
@@ -1217,7 +1297,7 @@ impl Accounts {
                 action: "password.reset_request",
                 target: format!("users/{}", user.id),
                 outcome: Outcome::Success,
-                detail: serde_json::json!({}),
+                detail: serde_json::json!({ "by": identifier.kind() }),
             },
         )
         .await?;
@@ -1226,19 +1306,17 @@ impl Accounts {
     }
 
     /// Sets a new password with a reset code; every session of the account ends. An unknown
-    /// e-mail fails exactly like a missing code.
+    /// e-mail or phone number fails exactly like a missing code. The code works whichever of the
+    /// account's identifiers names it.
     pub async fn reset_password(
         &self,
-        email: &str,
+        identifier: Identifier<'_>,
         code: &str,
         new: Password,
         actor: &Actor,
     ) -> Result<(), Error> {
         self.check_address(actor, AddressEvent::Failure).await?;
-        let found = match Email::parse(email) {
-            Ok(email) => find_user_by_email(&self.db, &email).await?,
-            Err(_) => None,
-        };
+        let found = find_account(&self.db, identifier).await?;
         let Some(user) = found.filter(|user| user.disabled_at.is_none()) else {
             self.record_address(actor, AddressEvent::Failure).await?;
             return Err(Error::CodeExpired);
@@ -1270,10 +1348,12 @@ impl Accounts {
         set_password_and_end_sessions(&txn, user.id, password_hash).await?;
         audit::record(&txn, entry(Outcome::Success, String::new())).await?;
         txn.commit().await?;
-        // The owner proved themself: earlier failed sign-ins no longer hold them back.
-        self.throttle
-            .clear(&throttle::account_key(&user.email))
-            .await?;
+        // The owner proved themself: earlier failed sign-ins no longer hold them back, by
+        // whichever identifier they were made.
+        self.throttle.clear(&identifier.throttle_key()).await?;
+        for key in sign_in_throttle_keys(&user) {
+            self.throttle.clear(&key).await?;
+        }
         Ok(())
     }
 
@@ -1457,24 +1537,85 @@ pub(crate) async fn find_user_by_email(
         .await?)
 }
 
+/// The account a phone number signs in: the one that verified it (at most one, a unique
+/// index), else the oldest account signed up with it and without an e-mail (its number is how it
+/// signs in, verified or not; an e-mail account's unverified number signs nothing in).
+pub(crate) async fn find_user_by_phone(
+    db: &impl sea_orm::ConnectionTrait,
+    number: &PhoneNumber,
+) -> Result<Option<user::Model>, Error> {
+    let verified = user::Entity::find()
+        .filter(user::Column::PhoneNumber.eq(number.as_str()))
+        .filter(user::Column::PhoneVerifiedAt.is_not_null())
+        .one(db)
+        .await?;
+    if verified.is_some() {
+        return Ok(verified);
+    }
+    Ok(user::Entity::find()
+        .filter(user::Column::PhoneNumber.eq(number.as_str()))
+        .filter(user::Column::Email.is_null())
+        .order_by_asc(user::Column::CreatedAt)
+        .order_by_asc(user::Column::Id)
+        .one(db)
+        .await?)
+}
+
+/// The account `identifier` names, if any (an e-mail that does not parse names none).
+pub(crate) async fn find_account(
+    db: &DatabaseConnection,
+    identifier: Identifier<'_>,
+) -> Result<Option<user::Model>, Error> {
+    match identifier {
+        Identifier::Email(email) => match Email::parse(email) {
+            Ok(email) => find_user_by_email(db, &email).await,
+            Err(_) => Ok(None),
+        },
+        Identifier::Phone(number) => find_user_by_phone(db, number).await,
+    }
+}
+
+/// The throttle keys of every identifier `user` signs in with: its e-mail, its phone number.
+fn sign_in_throttle_keys(user: &user::Model) -> Vec<String> {
+    user.email
+        .iter()
+        .chain(user.phone_number.iter())
+        .map(|identifier| throttle::account_key(identifier))
+        .collect()
+}
+
+/// The throttle key a signed-in person's password checks count under: their e-mail's, or for
+/// an account without one their phone number's (or, with neither, their id's).
+fn sign_in_throttle_key(user: &user::Model) -> String {
+    match (&user.email, &user.phone_number) {
+        (Some(email), _) => throttle::account_key(email),
+        (None, Some(number)) => throttle::account_key(number),
+        (None, None) => throttle::account_key(&format!("user:{}", user.id)),
+    }
+}
+
 pub(crate) async fn insert_user(
     txn: &DatabaseTransaction,
     commune_id: Option<Uuid>,
-    email: &Email,
+    sign_up: &SignUpWith,
     password_hash: String,
     display_name: &str,
     language: Language,
 ) -> Result<Uuid, Error> {
+    let (email, phone_number) = match sign_up {
+        SignUpWith::Email(email) => (Some(email.as_str().to_string()), None),
+        SignUpWith::Phone(number) => (None, Some(number.as_str().to_string())),
+    };
     let user = user::ActiveModel {
         id: Set(Uuid::now_v7()),
         commune_id: Set(commune_id),
-        email: Set(email.as_str().to_string()),
+        email: Set(email),
         password_hash: Set(password_hash),
         disabled_at: Set(None),
         assurance_level: Set(AssuranceLevel::Registered.as_str().to_string()),
         contact_verified_at: Set(None),
         gender: Set(None),
-        phone_number: Set(None),
+        phone_number: Set(phone_number),
         phone_verified_at: Set(None),
         display_name: Set(display_name.to_string()),
         preferred_language: Set(language.code().to_string()),
@@ -1551,6 +1692,45 @@ pub(crate) fn unique_violation(error: sea_orm::DbErr, duplicate: Error) -> Error
 mod tests {
     use super::*;
 
+    /// Accounts on a new SQLite database (no relay: events stay in the outbox).
+    async fn test_accounts() -> (Accounts, DatabaseConnection, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("jamaa-identity-{}", Uuid::new_v4().simple()));
+        let db = jamaa_db::connect::<crate::storage::Migrator>(&jamaa_settings::DatabaseSettings {
+            url: jamaa_settings::SecretString::from(format!(
+                "sqlite://{}/identity.db",
+                dir.display()
+            )),
+            max_connections: 1,
+            migrate_on_start: true,
+        })
+        .await
+        .expect("database");
+        let keys = Arc::new(
+            KeyRing::load_or_create(&db, chrono::Duration::seconds(120))
+                .await
+                .expect("keys"),
+        );
+        let accounts = Accounts::new(
+            db.clone(),
+            Outbox::new("test"),
+            keys,
+            TokenPolicy {
+                issuer: "test".into(),
+                audience: "test".into(),
+                access_token_ttl_seconds: 60,
+                refresh_token_ttl_seconds: 60,
+                signing_key_lead_seconds: 1,
+            },
+            Arc::new(crate::personal_data::test_keys()),
+            throttle::AddressLimits {
+                failures_per_5_minutes: 100,
+                sign_ups_per_hour: 100,
+                reset_requests_per_5_minutes: 100,
+            },
+        );
+        (accounts, db, dir)
+    }
+
     /// Replicas starting together each try to create the platform administrator: one does, the
     /// others find it done (a unique-key clash is not a start-up failure).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1600,6 +1780,133 @@ mod tests {
             second.ensure_platform_admin(email(), password())
         );
         assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The events identity put in its outbox (no relay runs here), of type `M`, oldest first.
+    async fn outbox_events<M: prost::Message + prost::Name + Default>(
+        db: &DatabaseConnection,
+    ) -> Vec<M> {
+        use jamaa_events::outbox::outbox_event;
+        use sea_orm::QueryOrder;
+        outbox_event::Entity::find()
+            .order_by_asc(outbox_event::Column::Id)
+            .all(db)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .filter_map(|row| {
+                jamaa_events::CloudEvent {
+                    id: row.id,
+                    source: row.source,
+                    event_type: row.event_type,
+                    subject: row.subject,
+                    time: Utc::now(),
+                    data: row.payload,
+                    trace_headers: Default::default(),
+                }
+                .decode::<M>()
+                .ok()
+            })
+            .collect()
+    }
+
+    /// A phone sign-up sends its code by SMS; a second sign-up with the number tells the owner
+    /// with a `SignUpAttempted` carrying no e-mail; a reset asked by phone number goes by SMS
+    /// (`phone_number` set, `email` empty); and no audit entry holds the number.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn phone_sign_up_sign_up_attempt_and_reset_events() {
+        let (accounts, db, dir) = test_accounts().await;
+        let actor = Actor {
+            user_id: None,
+            client_address: Some("203.0.113.77".into()),
+        };
+        let code = CommuneCode::parse("TPH").expect("code");
+        accounts
+            .create_commune(
+                NewCommune {
+                    code: code.clone(),
+                    name: LocalizedText {
+                        ar: "ت".into(),
+                        fr: "T".into(),
+                        en: "T".into(),
+                        tzm: "ⵜ".into(),
+                    },
+                    population: 1000,
+                    has_arrondissements: false,
+                    petition_signature_threshold: 10,
+                    admin: NewAccount {
+                        sign_up: SignUpWith::Email(Email::parse("admin@tph.test").expect("e-mail")),
+                        password: Password::parse("admin-password-1").expect("password"),
+                        display_name: DisplayName::parse("Admin").expect("name"),
+                        language: Language::Fr,
+                        gender: None,
+                    },
+                },
+                &Actor::default(),
+            )
+            .await
+            .expect("a commune");
+        let number = PhoneNumber::parse("06 12 34 56 78").expect("a number");
+        let citizen = |password: &str| NewAccount {
+            sign_up: SignUpWith::Phone(number.clone()),
+            password: Password::parse(password).expect("password"),
+            display_name: DisplayName::parse("Hind").expect("name"),
+            language: Language::Fr,
+            gender: None,
+        };
+        let Registration::Created(hind) = accounts
+            .register_citizen(&code, citizen("hind-password-1"), &actor)
+            .await
+            .expect("signed up")
+        else {
+            panic!("a new account");
+        };
+        assert_eq!(hind.user.email, None);
+        assert_eq!(hind.user.phone_number.as_deref(), Some("+212612345678"));
+        assert!(hind.user.phone_verified_at.is_none());
+        let codes = outbox_events::<events::VerificationCodeIssued>(&db).await;
+        assert_eq!(codes.len(), 1, "{codes:?}");
+        assert_eq!(
+            codes[0].purpose,
+            events::verification_code_issued::Purpose::PhoneVerification as i32
+        );
+        assert_eq!(codes[0].phone_number, "+212612345678");
+        assert!(codes[0].email.is_empty());
+
+        let again = accounts
+            .register_citizen(&code, citizen("someone-elses-1"), &actor)
+            .await
+            .expect("answered");
+        assert!(matches!(again, Registration::Existing { .. }));
+        let attempts = outbox_events::<events::SignUpAttempted>(&db).await;
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].user_id, hind.user.id.to_string());
+        assert!(attempts[0].email.is_empty());
+
+        accounts
+            .issue_password_reset(Identifier::Phone(&number), &actor)
+            .await
+            .expect("a reset");
+        let codes = outbox_events::<events::VerificationCodeIssued>(&db).await;
+        let reset = codes.last().expect("the reset code");
+        assert_eq!(
+            reset.purpose,
+            events::verification_code_issued::Purpose::PasswordReset as i32
+        );
+        assert_eq!(reset.phone_number, "+212612345678");
+        assert!(reset.email.is_empty());
+        assert_eq!(reset.user_id, hind.user.id.to_string());
+
+        let entries = crate::storage::audit_entry::Entity::find()
+            .all(&db)
+            .await
+            .expect("audit");
+        let log = format!("{entries:?}");
+        for personal in ["612345678", "admin@tph.test", "Hind", "203.0.113.77"] {
+            assert!(!log.contains(personal), "{personal} in {log}");
+        }
+        assert!(log.contains("203.0.113.0/24"), "{log}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -12,6 +12,12 @@
 //!
 //! One chain per commune (its staff can check it) and one for the platform (entries without a
 //! commune, e.g. a failed sign-in of an unknown e-mail).
+//!
+//! Personal data. Entries cannot be rewritten (that is what the chain proves), so they never
+//! hold personal data in clear and an erasure has nothing to erase here: people are named by
+//! their ids (`actor_id`, `target` `users/{id}`), an identifier typed at sign-in or reset by a
+//! keyed hash ([`crate::accounts::Identifier::pseudonym`]), and the client's address only by its
+//! network ([`network_of`]: IPv4 /24, IPv6 /48), never the host.
 
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
@@ -93,7 +99,12 @@ pub async fn record(db: &impl ConnectionTrait, entry: Entry) -> Result<(), Error
         action: Set(entry.action.to_string()),
         target: Set(entry.target),
         outcome: Set(entry.outcome.as_str().to_string()),
-        client_address: Set(entry.actor.client_address.unwrap_or_default()),
+        client_address: Set(entry
+            .actor
+            .client_address
+            .as_deref()
+            .map(network_of)
+            .unwrap_or_default()),
         detail: Set(entry.detail.to_string()),
         created_at: Set(Utc::now()),
         prev_hash: Set(None),
@@ -102,6 +113,35 @@ pub async fn record(db: &impl ConnectionTrait, entry: Entry) -> Result<(), Error
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// What the audit log keeps of a client address: its network, not the host — the first three
+/// bytes of an IPv4 address (`203.0.113.0/24`), the first 48 bits of an IPv6 one
+/// (`2001:db8:1::/48`; an IPv4-mapped one as IPv4). Enough to say where an attack came from,
+/// not which household. Anything that is not an IP address is not kept (`?`).
+pub fn network_of(address: &str) -> String {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let address = address.trim();
+    let parsed = address
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| address.parse::<SocketAddr>().ok().map(|socket| socket.ip()));
+    let v4 = |ip: Ipv4Addr| {
+        let [a, b, c, _] = ip.octets();
+        format!("{a}.{b}.{c}.0/24")
+    };
+    match parsed {
+        Some(IpAddr::V4(ip)) => v4(ip),
+        Some(IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
+            Some(mapped) => v4(mapped),
+            None => {
+                let [a, b, c, ..] = ip.segments();
+                format!("{}/48", Ipv6Addr::new(a, b, c, 0, 0, 0, 0, 0))
+            }
+        },
+        None if address.is_empty() => String::new(),
+        None => "?".into(),
+    }
 }
 
 /// How many entries a sealer chains per transaction.
@@ -335,4 +375,21 @@ pub fn seal_periodically(db: DatabaseConnection, shutdown: tokio_util::sync::Can
         let db = db.clone();
         async move { seal_pending(&db).await.map(|_| ()) }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_network_of_a_client_address_is_kept() {
+        assert_eq!(network_of("203.0.113.77"), "203.0.113.0/24");
+        assert_eq!(network_of(" 127.0.0.1 "), "127.0.0.0/24");
+        assert_eq!(network_of("198.51.100.9:4431"), "198.51.100.0/24");
+        assert_eq!(network_of("2001:db8:1:2:3:4:5:6"), "2001:db8:1::/48");
+        assert_eq!(network_of("[2001:db8:ab::1]:443"), "2001:db8:ab::/48");
+        assert_eq!(network_of("::ffff:192.0.2.200"), "192.0.2.0/24");
+        assert_eq!(network_of("not an address"), "?");
+        assert_eq!(network_of(""), "");
+    }
 }

@@ -41,6 +41,10 @@ pub enum Error {
     NoPhoneNumber,
     #[error("the phone number is verified already")]
     PhoneAlreadyVerified,
+    #[error("the account has no e-mail address")]
+    NoEmail,
+    #[error("the phone number is how this account signs in")]
+    PhoneIsSignIn,
     #[error("this phone number is verified by another account")]
     PhoneNumberTaken,
     #[error("only citizens are verified at the desk")]
@@ -166,6 +170,16 @@ impl From<Error> for Status {
             Error::PhoneAlreadyVerified => status::failed_precondition(
                 "ALREADY_VERIFIED",
                 "this phone number is verified already",
+            ),
+            Error::NoEmail => status::failed_precondition(
+                "NO_EMAIL",
+                "this account has no e-mail address to verify (it signed up with a phone \
+                 number): verify the number with VerifyPhoneNumber",
+            ),
+            Error::PhoneIsSignIn => status::failed_precondition(
+                "PHONE_IS_SIGN_IN",
+                "this account signs in with its phone number and has no e-mail: the number \
+                 cannot be removed (it can be replaced with SetPhoneNumber)",
             ),
             Error::PhoneNumberTaken => status::with_reason(
                 Code::AlreadyExists,

@@ -10,7 +10,9 @@ use jamaa_proto::r#type::v1::{Language, LocalizedText};
 use jamaa_server::status::FieldViolations;
 use tonic::{Request, Response, Status};
 
-use crate::accounts::{Account, Accounts, NewAccount, NewCommune, Registration, Session};
+use crate::accounts::{
+    Account, Accounts, Identifier, NewAccount, NewCommune, Registration, Session, SignUpWith,
+};
 use crate::api_keys::ApiKeys;
 use crate::audit::{self, Actor};
 use crate::domain::{self, CommuneCode, DisplayName, Email, Password, PhoneNumber};
@@ -413,10 +415,18 @@ impl IdentityService for IdentityGrpc {
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
         let commune = violations.check("commune_code", CommuneCode::parse(&request.commune_code));
-        let account = parse_account(
+        let sign_up = match parse_identifier(&mut violations, &request.email, &request.phone_number)
+        {
+            Some(Named::Email(email)) => violations
+                .check("email", Email::parse(&email))
+                .map(SignUpWith::Email),
+            Some(Named::Phone(number)) => Some(SignUpWith::Phone(number)),
+            None => None,
+        };
+        let account = parse_account_with(
             &mut violations,
-            ["email", "password", "display_name", "preferred_language"],
-            &request.email,
+            ["password", "display_name", "preferred_language"],
+            sign_up,
             &request.password,
             &request.display_name,
             request.preferred_language,
@@ -437,11 +447,12 @@ impl IdentityService for IdentityGrpc {
                 ));
             }
         };
-        let (email, display_name, language) = (
-            account.email.as_str().to_string(),
-            account.display_name.as_str().to_string(),
-            account.language,
-        );
+        let (email, phone_number) = match &account.sign_up {
+            SignUpWith::Email(email) => (email.as_str().to_string(), String::new()),
+            SignUpWith::Phone(number) => (String::new(), number.as_str().to_string()),
+        };
+        let (display_name, language) =
+            (account.display_name.as_str().to_string(), account.language);
         let user = match self
             .accounts
             .register_citizen(&commune, account, &actor)
@@ -454,6 +465,7 @@ impl IdentityService for IdentityGrpc {
                 commune_id: commune.id.to_string(),
                 commune_code: commune.code,
                 email,
+                phone_number,
                 display_name,
                 preferred_language: language as i32,
                 roles: vec![Role::Citizen.to_proto() as i32],
@@ -521,17 +533,18 @@ impl IdentityService for IdentityGrpc {
         let actor = actor_of(&request);
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
-        if request.email.trim().is_empty() {
-            violations.add("email", "is required");
-        }
+        let named = parse_identifier(&mut violations, &request.email, &request.phone_number);
         if request.password.is_empty() {
             violations.add("password", "is required");
         }
+        let Some(named) = named else {
+            return Err(violations.into_status());
+        };
         violations.into_result()?;
         let session = self
             .accounts
             .login(
-                &request.email,
+                named.identifier(),
                 &request.password,
                 Some(request.second_factor_code.as_str()).filter(|code| !code.trim().is_empty()),
                 &actor,
@@ -862,20 +875,22 @@ impl IdentityService for IdentityGrpc {
         request: Request<pb::RequestPasswordResetRequest>,
     ) -> Result<Response<pb::RequestPasswordResetResponse>, Status> {
         let actor = actor_of(&request);
-        let email = request.into_inner().email;
-        if email.trim().is_empty() {
-            return Err(jamaa_server::status::invalid_argument(
-                "email",
-                "is required",
-            ));
-        }
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let named = parse_identifier(&mut violations, &request.email, &request.phone_number);
+        let Some(named) = named else {
+            return Err(violations.into_status());
+        };
         // Counted per client address whatever the e-mail (this tells nothing about accounts).
         self.accounts.count_reset_request(&actor).await?;
         // Answered at once, the same for every e-mail: the work happens after the answer, so
         // neither the answer nor its timing tells whether an account exists.
         let accounts = self.accounts.clone();
         tokio::spawn(async move {
-            if let Err(error) = accounts.issue_password_reset(&email, &actor).await {
+            if let Err(error) = accounts
+                .issue_password_reset(named.identifier(), &actor)
+                .await
+            {
                 tracing::warn!(%error, "could not send a password-reset code");
             }
         });
@@ -889,20 +904,18 @@ impl IdentityService for IdentityGrpc {
         let actor = actor_of(&request);
         let request = request.get_ref();
         let mut violations = FieldViolations::new();
-        if request.email.trim().is_empty() {
-            violations.add("email", "is required");
-        }
+        let named = parse_identifier(&mut violations, &request.email, &request.phone_number);
         let code = request.code.trim();
         if !domain::is_six_digits(code) {
             violations.add("code", "must be the six digits we sent");
         }
         let new = violations.check("new_password", Password::parse(&request.new_password));
-        let Some(new) = new else {
+        let (Some(named), Some(new)) = (named, new) else {
             return Err(violations.into_status());
         };
         violations.into_result()?;
         self.accounts
-            .reset_password(&request.email, code, new, &actor)
+            .reset_password(named.identifier(), code, new, &actor)
             .await?;
         Ok(Response::new(pb::ResetPasswordResponse {}))
     }
@@ -1232,8 +1245,8 @@ impl IdentityService for IdentityGrpc {
             .map(|user| pb::ContactDetails {
                 user_id: user.id.to_string(),
                 commune_id: user.commune_id.map(|id| id.to_string()).unwrap_or_default(),
-                email: user.email.clone(),
-                email_verified: user.contact_verified_at.is_some(),
+                email: user.email.clone().unwrap_or_default(),
+                email_verified: user.email.is_some() && user.contact_verified_at.is_some(),
                 display_name: user.display_name.clone(),
                 preferred_language: Language::from_code(&user.preferred_language)
                     .unwrap_or(Language::Ar) as i32,
@@ -1356,16 +1369,79 @@ fn parse_account(
     language: i32,
 ) -> Option<NewAccount> {
     let email = violations.check(email_field, Email::parse(email));
+    parse_account_with(
+        violations,
+        [password_field, name_field, language_field],
+        email.map(SignUpWith::Email),
+        password,
+        display_name,
+        language,
+    )
+}
+
+/// Parses an account's fields but what it signs in with (`sign_up`, parsed already: `None`
+/// when it was refused).
+fn parse_account_with(
+    violations: &mut FieldViolations,
+    [password_field, name_field, language_field]: [&str; 3],
+    sign_up: Option<SignUpWith>,
+    password: &str,
+    display_name: &str,
+    language: i32,
+) -> Option<NewAccount> {
     let password = violations.check(password_field, Password::parse(password));
     let display_name = violations.check(name_field, DisplayName::parse(display_name));
     let language = violations.check(language_field, domain::parse_language(language));
     Some(NewAccount {
-        email: email?,
+        sign_up: sign_up?,
         password: password?,
         display_name: display_name?,
         language: language?,
         gender: None,
     })
+}
+
+/// What a request names an account by: the e-mail as typed, or a parsed phone number.
+enum Named {
+    Email(String),
+    Phone(PhoneNumber),
+}
+
+impl Named {
+    fn identifier(&self) -> Identifier<'_> {
+        match self {
+            Named::Email(email) => Identifier::Email(email),
+            Named::Phone(number) => Identifier::Phone(number),
+        }
+    }
+}
+
+/// Exactly one of `email` and `phone_number` (fields of those names): neither, both, or a
+/// number that does not parse is a violation naming the field(s). The e-mail is not parsed here
+/// (a sign-in with a malformed e-mail is a sign-in with an unknown one).
+fn parse_identifier(
+    violations: &mut FieldViolations,
+    email: &str,
+    phone_number: &str,
+) -> Option<Named> {
+    match (email.trim().is_empty(), phone_number.trim().is_empty()) {
+        (true, true) => {
+            violations.add("email", "is required (or phone_number instead)");
+            violations.add("phone_number", "is required (or email instead)");
+            None
+        }
+        (false, false) => {
+            violations.add(
+                "phone_number",
+                "must be left out when email is given: give one of email and phone_number",
+            );
+            None
+        }
+        (false, true) => Some(Named::Email(email.to_string())),
+        (true, false) => violations
+            .check("phone_number", PhoneNumber::parse(phone_number))
+            .map(Named::Phone),
+    }
 }
 
 fn session_to_proto(session: Session) -> pb::LoginResponse {
@@ -1416,7 +1492,7 @@ fn account_to_proto(account: &Account) -> pb::User {
             .map(|id| id.to_string())
             .unwrap_or_default(),
         commune_code: account.commune_code.clone().unwrap_or_default(),
-        email: account.user.email.clone(),
+        email: account.user.email.clone().unwrap_or_default(),
         display_name: account.user.display_name.clone(),
         preferred_language: Language::from_code(&account.user.preferred_language)
             .unwrap_or(Language::Ar) as i32,

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod identity_proof;
 pub mod personal_data;
 pub mod phone;
 pub mod privacy;

@@ -214,6 +214,13 @@ impl PersonalDataKeys {
         self.keyed_hash(&["national-id", national_id.expose()])
     }
 
+    /// What the audit log keeps of an identifier someone typed (`kind` `email` or `phone`,
+    /// normalised): a keyed hash, so entries about one identifier can be linked without the log
+    /// holding it, and nobody without the key can test a guess against it.
+    pub fn identifier_hash(&self, kind: &str, identifier: &str) -> String {
+        self.keyed_hash(&["audit-identifier", kind, identifier])
+    }
+
     /// The stored form of a one-time `code` sent to `user_id` for `purpose`.
     pub fn code_hash(&self, user_id: Uuid, purpose: &str, code: &str) -> String {
         self.keyed_hash(&["one-time-code", &user_id.to_string(), purpose, code])

@@ -3,8 +3,17 @@
 //! one-time codes ([`crate::verification`], purpose [`Purpose::Phone`]), bound to the number they
 //! were sent to. A verified number belongs to one account. The number is personal data: it is in
 //! no log, no audit detail and no event but the `VerificationCodeIssued` that carries its code.
+//!
+//! A citizen may also sign up with a number instead of an e-mail
+//! ([`crate::accounts::SignUpWith::Phone`]): the account then signs in with it (verified or
+//! not, see [`crate::accounts::find_user_by_phone`]), cannot remove it, and verifying it is what
+//! makes the account contact-verified. Verifying a number raises any account to
+//! [`AssuranceLevel::ContactVerified`]: the level means "at least one way to reach the person was
+//! proven", an e-mail or a phone number alike. Levels never go down (removing the number later
+//! leaves the level).
 
 use chrono::Utc;
+use jamaa_auth::AssuranceLevel;
 use jamaa_proto::r#type::v1::Language;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
@@ -79,9 +88,10 @@ impl Accounts {
         Ok((self.account(user_id).await?, Some(expires_at)))
     }
 
-    /// Checks a code sent to `user_id`'s phone number; on success the number is verified. Wrong
-    /// codes count like other codes (tries, the per-address throttle) and are audited. A number
-    /// another account verified is refused only after the code proved the caller receives it.
+    /// Checks a code sent to `user_id`'s phone number; on success the number is verified and the
+    /// account at least [`AssuranceLevel::ContactVerified`]. Wrong codes count like other codes
+    /// (tries, the per-address throttle) and are audited. A number another account verified is
+    /// refused only after the code proved the caller receives it.
     pub async fn verify_phone_number(
         &self,
         user_id: Uuid,
@@ -157,7 +167,9 @@ impl Accounts {
             }
         }
         audit::record(&txn, entry(Outcome::Success, json!({}))).await?;
-        txn.commit().await?;
+        self.raise_assurance(&txn, &account, AssuranceLevel::ContactVerified)
+            .await?;
+        self.outbox.commit(txn).await?;
         tracing::info!(%user_id, "a phone number was verified");
         self.account(user_id).await
     }
@@ -176,7 +188,8 @@ impl Accounts {
     }
 
     /// Removes `user_id`'s phone number (verified or not); codes sent to it stop working.
-    /// Removing no number changes nothing.
+    /// Removing no number changes nothing. An account without an e-mail signs in with its number:
+    /// it keeps it ([`Error::PhoneIsSignIn`]).
     pub async fn remove_phone_number(
         &self,
         user_id: Uuid,
@@ -185,6 +198,9 @@ impl Accounts {
         let account = self.account(user_id).await?;
         if account.user.phone_number.is_none() {
             return Ok(account);
+        }
+        if account.user.email.is_none() {
+            return Err(Error::PhoneIsSignIn);
         }
         let txn = self.db.begin().await?;
         user::Entity::update_many()

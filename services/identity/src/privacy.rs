@@ -14,7 +14,7 @@ use crate::accounts::Accounts;
 use crate::audit::{self, Actor, Entry, Outcome};
 use crate::error::Error;
 use crate::storage::{
-    audit_entry, national_id, recovery_code, refresh_token, totp_credential, user,
+    audit_entry, invitation, national_id, recovery_code, refresh_token, totp_credential, user,
     verification_code,
 };
 
@@ -144,10 +144,9 @@ impl Accounts {
         let now = Utc::now();
         let txn = self.db.begin().await?;
         user::Entity::update_many()
-            .col_expr(
-                user::Column::Email,
-                Expr::value(format!("erased-{}@erased.invalid", user_id.simple())),
-            )
+            // No address at all (not a placeholder): the e-mail is free again, and nothing
+            // resembling one is left.
+            .col_expr(user::Column::Email, Expr::value(Option::<String>::None))
             .col_expr(user::Column::DisplayName, Expr::value("—"))
             .col_expr(user::Column::Gender, Expr::value(Option::<String>::None))
             .col_expr(
@@ -167,6 +166,18 @@ impl Accounts {
         national_id::Entity::delete_by_id(user_id)
             .exec(&txn)
             .await?;
+        // A staff member's accepted invitation named them: its address and name go too.
+        if let Some(email) = &account.user.email {
+            invitation::Entity::update_many()
+                .col_expr(invitation::Column::Email, Expr::value(""))
+                .col_expr(invitation::Column::DisplayName, Expr::value("—"))
+                .filter(invitation::Column::Email.eq(email.clone()))
+                .filter(
+                    invitation::Column::CommuneId.eq(account.user.commune_id.unwrap_or_default()),
+                )
+                .exec(&txn)
+                .await?;
+        }
         totp_credential::Entity::delete_by_id(user_id)
             .exec(&txn)
             .await?;

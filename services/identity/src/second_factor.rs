@@ -38,7 +38,7 @@ impl Accounts {
         let mut seed = [0u8; 20];
         getrandom::fill(&mut seed)
             .map_err(|error| Error::Internal(format!("no randomness: {error}")))?;
-        let totp = totp(&seed, &account.user.email)?;
+        let totp = totp(&seed, &authenticator_label(&account.user))?;
         let otpauth_uri = totp
             .to_url()
             .map_err(|error| Error::Internal(format!("cannot describe a TOTP seed: {error}")))?;
@@ -92,7 +92,7 @@ impl Accounts {
         else {
             return Err(Error::NoPendingEnrolment);
         };
-        let step = self.totp_step(&pending, &account.user.email, code)?;
+        let step = self.totp_step(&pending, &authenticator_label(&account.user), code)?;
         let codes: Vec<String> = (0..RECOVERY_CODES)
             .map(|_| recovery_code_text())
             .collect::<Result<_, _>>()?;
@@ -209,7 +209,7 @@ impl Accounts {
         }
         if crate::domain::is_six_digits(code) {
             let step = self
-                .totp_step(&credential, &user.email, code)
+                .totp_step(&credential, &authenticator_label(user), code)
                 .map_err(|_| Error::WrongSecondFactor)?;
             // Accepted once: only a step after the last accepted one counts.
             let spent = totp_credential::Entity::update_many()
@@ -270,6 +270,14 @@ async fn confirmed_credential(
         .one(db)
         .await?
         .filter(|row| row.confirmed_at.is_some()))
+}
+
+/// How the authenticator app names the account: its e-mail, else its phone number, else its id.
+fn authenticator_label(user: &crate::storage::user::Model) -> String {
+    user.email
+        .clone()
+        .or_else(|| user.phone_number.clone())
+        .unwrap_or_else(|| user.id.to_string())
 }
 
 fn totp(seed: &[u8], email: &str) -> Result<totp_rs::Totp, Error> {

@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::accounts::{
-    Account, Accounts, Session, find_user_by_email, grant_in_department, hash_password,
+    Account, Accounts, Session, SignUpWith, find_user_by_email, grant_in_department, hash_password,
     insert_user, unique_violation,
 };
 use crate::audit::{self, Actor, Entry, Outcome};
@@ -177,7 +177,9 @@ impl Accounts {
                 action: "staff.invite",
                 target: format!("invitations/{id}"),
                 outcome: Outcome::Success,
-                detail: serde_json::json!({ "email": new.email.as_str(), "roles": roles }),
+                // Never the invitee's e-mail: the invitation row holds it (and the account
+                // it becomes); the audit log holds only ids.
+                detail: serde_json::json!({ "roles": roles }),
             },
         )
         .await?;
@@ -237,7 +239,7 @@ impl Accounts {
         let user_id = insert_user(
             &txn,
             Some(found.commune_id),
-            &email,
+            &SignUpWith::Email(email),
             password_hash,
             &found.display_name,
             language,

@@ -75,8 +75,10 @@ pub mod user {
         pub id: Uuid,
         /// `None` for platform administrators.
         pub commune_id: Option<Uuid>,
+        /// The e-mail the account signs in with; `None` for an account signed up with a phone
+        /// number (it signs in with that) and after erasure. Unique when set.
         #[sea_orm(unique)]
-        pub email: String,
+        pub email: Option<String>,
         /// Argon2id PHC string.
         pub password_hash: String,
         pub display_name: String,
@@ -448,6 +450,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddRefreshTokenSecondFactor),
             Box::new(CreateApiKeys),
             Box::new(AddUserPhoneNumber),
+            Box::new(MakeUserEmailOptional),
         ]
     }
 }
@@ -1275,5 +1278,404 @@ impl MigrationTrait for AddUserPhoneNumber {
                     .to_owned(),
             )
             .await
+    }
+}
+
+struct MakeUserEmailOptional;
+
+impl MigrationName for MakeUserEmailOptional {
+    fn name(&self) -> &str {
+        "m0015_000001_make_user_email_optional"
+    }
+}
+
+/// The columns of `users` as [`MakeUserEmailOptional`] leaves them, in order, as every earlier
+/// migration declared them (`email` now without NOT NULL).
+fn users_columns() -> Vec<ColumnDef> {
+    vec![
+        ColumnDef::new("id")
+            .uuid()
+            .not_null()
+            .primary_key()
+            .to_owned(),
+        ColumnDef::new("commune_id").uuid().null().to_owned(),
+        ColumnDef::new("email")
+            .string()
+            .null()
+            .unique_key()
+            .to_owned(),
+        ColumnDef::new("password_hash")
+            .string()
+            .not_null()
+            .to_owned(),
+        ColumnDef::new("display_name")
+            .string()
+            .not_null()
+            .to_owned(),
+        ColumnDef::new("preferred_language")
+            .string_len(3)
+            .not_null()
+            .to_owned(),
+        ColumnDef::new("created_at")
+            .timestamp_with_time_zone()
+            .not_null()
+            .to_owned(),
+        ColumnDef::new("disabled_at")
+            .timestamp_with_time_zone()
+            .null()
+            .to_owned(),
+        ColumnDef::new("assurance_level")
+            .string_len(32)
+            .not_null()
+            .default("registered")
+            .to_owned(),
+        ColumnDef::new("contact_verified_at")
+            .timestamp_with_time_zone()
+            .null()
+            .to_owned(),
+        ColumnDef::new("gender").string_len(16).null().to_owned(),
+        ColumnDef::new("phone_number")
+            .string_len(16)
+            .null()
+            .to_owned(),
+        ColumnDef::new("phone_verified_at")
+            .timestamp_with_time_zone()
+            .null()
+            .to_owned(),
+    ]
+}
+
+/// The names of [`users_columns`], quoted and comma-separated, for copying rows.
+const USERS_COLUMN_LIST: &str = "\"id\", \"commune_id\", \"email\", \"password_hash\", \
+    \"display_name\", \"preferred_language\", \"created_at\", \"disabled_at\", \
+    \"assurance_level\", \"contact_verified_at\", \"gender\", \"phone_number\", \
+    \"phone_verified_at\"";
+
+#[async_trait::async_trait]
+impl MigrationTrait for MakeUserEmailOptional {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        match manager.get_database_backend() {
+            sea_orm::DatabaseBackend::Sqlite => {
+                // SQLite cannot drop a NOT NULL: the table is rebuilt, inside this migration's
+                // transaction. Other tables reference `users(id)` (roles, sessions, codes, CINs,
+                // second factors, residences) and foreign keys are on: dropping the table counts
+                // a violation per referencing row, re-inserting the rows into the new `users`
+                // takes each back, and deferred checks settle the count at commit (a row lost on
+                // the way fails the migration). Referencing tables name `users` and need no change.
+                db.execute_unprepared("PRAGMA defer_foreign_keys = ON")
+                    .await?;
+                db.execute_unprepared(&format!(
+                    "CREATE TABLE \"users_m0015_copy\" AS SELECT {USERS_COLUMN_LIST} FROM \"users\""
+                ))
+                .await?;
+                manager
+                    .drop_table(Table::drop().table("users").to_owned())
+                    .await?;
+                let mut users = Table::create();
+                users.table("users");
+                for column in users_columns() {
+                    users.col(column);
+                }
+                users.foreign_key(
+                    ForeignKey::create()
+                        .from("users", "commune_id")
+                        .to("communes", "id"),
+                );
+                manager.create_table(users.to_owned()).await?;
+                db.execute_unprepared(&format!(
+                    "INSERT INTO \"users\" ({USERS_COLUMN_LIST}) \
+                     SELECT {USERS_COLUMN_LIST} FROM \"users_m0015_copy\""
+                ))
+                .await?;
+                manager
+                    .drop_table(Table::drop().table("users_m0015_copy").to_owned())
+                    .await?;
+                // The one index on `users` besides its keys went with the old table.
+                manager
+                    .create_index(
+                        Index::create()
+                            .name("users_verified_phone_number")
+                            .table("users")
+                            .col("phone_number")
+                            .unique()
+                            .and_where(Expr::col("phone_verified_at").is_not_null())
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+            _ => {
+                // The unique constraint stays: PostgreSQL lets NULLs repeat in it.
+                db.execute_unprepared("ALTER TABLE \"users\" ALTER COLUMN \"email\" DROP NOT NULL")
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The rebuild and its foreign-key bookkeeping must commit together, on every backend.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use sea_orm::{
+        ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, EntityTrait, PaginatorTrait,
+        Set,
+    };
+    use uuid::Uuid;
+
+    /// An SQLite database with every migration before [`MakeUserEmailOptional`] applied, on one
+    /// connection with foreign keys on (as `jamaa_db::connect` opens it).
+    async fn database_before_m0015() -> (sea_orm::DatabaseConnection, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("jamaa-m0015-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let mut options =
+            ConnectOptions::new(format!("sqlite://{}/identity.db?mode=rwc", dir.display()));
+        options.max_connections(1).sqlx_logging(false);
+        let db = Database::connect(options).await.expect("database");
+        db.execute_unprepared("PRAGMA foreign_keys = ON")
+            .await
+            .expect("foreign keys");
+        let before = Migrator::migrations().len() - 1;
+        Migrator::up(&db, Some(before as u32))
+            .await
+            .expect("migrations up to m0014");
+        (db, dir)
+    }
+
+    #[tokio::test]
+    async fn making_the_email_optional_rebuilds_users_on_sqlite_keeping_every_account() {
+        let (db, dir) = database_before_m0015().await;
+        let at = |minute| Utc.with_ymd_and_hms(2026, 3, 1, 9, minute, 0).unwrap();
+        let commune_id = Uuid::now_v7();
+        commune::ActiveModel {
+            id: Set(commune_id),
+            code: Set("MGR".into()),
+            name_ar: Set("م".into()),
+            name_fr: Set("M".into()),
+            name_en: Set("M".into()),
+            name_tzm: Set("ⵎ".into()),
+            population: Set(1000),
+            has_arrondissements: Set(false),
+            petition_signature_threshold: Set(100),
+            created_at: Set(at(0)),
+            require_staff_mfa: Set(false),
+            region: Set(String::new()),
+            languages: Set("ar,fr".into()),
+            time_zone: Set("Africa/Casablanca".into()),
+            contact_email: Set(String::new()),
+            contact_phone: Set(String::new()),
+            address: Set(String::new()),
+        }
+        .insert(&db)
+        .await
+        .expect("a commune");
+        // An e-mail account with every column set, and a row in each table that references it.
+        let amina = user::Model {
+            id: Uuid::now_v7(),
+            commune_id: Some(commune_id),
+            email: Some("amina@example.ma".into()),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            display_name: "Amina".into(),
+            preferred_language: "fr".into(),
+            created_at: at(1),
+            disabled_at: Some(at(9)),
+            assurance_level: "verified_in_person".into(),
+            contact_verified_at: Some(at(2)),
+            gender: Some("female".into()),
+            phone_number: Some("+212612345678".into()),
+            phone_verified_at: Some(at(3)),
+        };
+        user::ActiveModel::from(amina.clone())
+            .insert(&db)
+            .await
+            .expect("an account");
+        let platform_admin = user::Model {
+            id: Uuid::now_v7(),
+            commune_id: None,
+            email: Some("admin@example.ma".into()),
+            disabled_at: None,
+            contact_verified_at: None,
+            gender: None,
+            phone_number: None,
+            phone_verified_at: None,
+            assurance_level: "registered".into(),
+            ..amina.clone()
+        };
+        user::ActiveModel::from(platform_admin.clone())
+            .insert(&db)
+            .await
+            .expect("a platform administrator");
+        user_role::ActiveModel {
+            user_id: Set(amina.id),
+            role: Set("citizen".into()),
+            granted_at: Set(at(1)),
+            department_id: Set(None),
+        }
+        .insert(&db)
+        .await
+        .expect("a role");
+        refresh_token::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(amina.id),
+            token_hash: Set("a".repeat(64)),
+            expires_at: Set(at(30)),
+            used_at: Set(None),
+            revoked: Set(false),
+            created_at: Set(at(4)),
+            second_factor: Set(false),
+        }
+        .insert(&db)
+        .await
+        .expect("a session");
+        national_id::ActiveModel {
+            user_id: Set(amina.id),
+            key_id: Set("k1".into()),
+            ciphertext: Set(vec![1, 2, 3]),
+            blind_index: Set("b".repeat(64)),
+            masked: Set("AB****56".into()),
+            verified_by: Set(platform_admin.id),
+            verified_at: Set(at(5)),
+        }
+        .insert(&db)
+        .await
+        .expect("a CIN");
+        verification_code::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(amina.id),
+            purpose: Set("contact".into()),
+            code_hash: Set("c".repeat(64)),
+            expires_at: Set(at(12)),
+            tries: Set(1),
+            used_at: Set(Some(at(2))),
+            created_at: Set(at(1)),
+        }
+        .insert(&db)
+        .await
+        .expect("a code");
+        residence::ActiveModel {
+            user_id: Set(amina.id),
+            commune_id: Set(commune_id),
+            declared_at: Set(at(6)),
+            confirmed_at: Set(None),
+            confirmed_by: Set(None),
+        }
+        .insert(&db)
+        .await
+        .expect("a residence");
+
+        Migrator::up(&db, None).await.expect("m0015");
+
+        // Both accounts came through with every column as it was.
+        assert_eq!(
+            user::Entity::find_by_id(amina.id)
+                .one(&db)
+                .await
+                .expect("read"),
+            Some(amina.clone())
+        );
+        assert_eq!(
+            user::Entity::find_by_id(platform_admin.id)
+                .one(&db)
+                .await
+                .expect("read"),
+            Some(platform_admin.clone())
+        );
+        // Everything that references them still does, and foreign keys still hold.
+        assert_eq!(
+            user_role::Entity::find().count(&db).await.expect("roles"),
+            1
+        );
+        assert_eq!(
+            refresh_token::Entity::find()
+                .count(&db)
+                .await
+                .expect("sessions"),
+            1
+        );
+        assert_eq!(
+            national_id::Entity::find().count(&db).await.expect("CINs"),
+            1
+        );
+        assert_eq!(
+            verification_code::Entity::find()
+                .count(&db)
+                .await
+                .expect("codes"),
+            1
+        );
+        assert_eq!(
+            residence::Entity::find()
+                .count(&db)
+                .await
+                .expect("residences"),
+            1
+        );
+        let problems = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Sqlite,
+                "PRAGMA foreign_key_check",
+            ))
+            .await
+            .expect("foreign key check");
+        assert!(problems.is_empty(), "{problems:?}");
+        let orphan = user_role::ActiveModel {
+            user_id: Set(Uuid::now_v7()),
+            role: Set("citizen".into()),
+            granted_at: Set(at(7)),
+            department_id: Set(None),
+        }
+        .insert(&db)
+        .await;
+        assert!(orphan.is_err(), "a role of no account is refused");
+        let leftovers = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Sqlite,
+                "SELECT name FROM sqlite_master WHERE name LIKE '%m0015%'",
+            ))
+            .await
+            .expect("schema");
+        assert!(leftovers.is_empty(), "the copy is gone");
+
+        // Accounts without an e-mail now fit, any number of them; an e-mail is still unique.
+        for minute in [10, 11] {
+            user::ActiveModel::from(user::Model {
+                id: Uuid::now_v7(),
+                email: None,
+                phone_number: Some("+212712345678".into()),
+                phone_verified_at: None,
+                created_at: at(minute),
+                ..platform_admin.clone()
+            })
+            .insert(&db)
+            .await
+            .expect("an account without an e-mail");
+        }
+        let twice = user::ActiveModel::from(user::Model {
+            id: Uuid::now_v7(),
+            ..platform_admin.clone()
+        })
+        .insert(&db)
+        .await;
+        assert!(twice.is_err(), "a taken e-mail is refused");
+        // The verified-number index came back with the table.
+        let same_number = user::ActiveModel::from(user::Model {
+            id: Uuid::now_v7(),
+            email: None,
+            ..amina.clone()
+        })
+        .insert(&db)
+        .await;
+        assert!(
+            same_number.is_err(),
+            "a verified number belongs to one account"
+        );
+        drop(db);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

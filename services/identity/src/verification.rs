@@ -238,7 +238,7 @@ mod tests {
         crate::storage::user::ActiveModel {
             id: Set(id),
             commune_id: Set(None),
-            email: Set(format!("{}@example.ma", id.simple())),
+            email: Set(Some(format!("{}@example.ma", id.simple()))),
             password_hash: Set("x".into()),
             display_name: Set("Test".into()),
             preferred_language: Set("fr".into()),

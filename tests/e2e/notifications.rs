@@ -346,6 +346,29 @@ async fn sms(backend: Backend) {
         .expect_err("bad id");
     assert_eq!(bad_fields(&refused), ["user_id"]);
 
+    // A password reset asked with the phone number: the code comes by SMS, and works.
+    let before = provider.messages_to(PHONE).len();
+    stack
+        .identity()
+        .request_password_reset(identity::RequestPasswordResetRequest {
+            phone_number: "0612345678".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("a reset by phone");
+    let messages = wait_for_sms(&provider, PHONE, before + 1).await;
+    let code = code_in(&messages[before].text);
+    stack
+        .identity()
+        .reset_password(identity::ResetPasswordRequest {
+            phone_number: PHONE.into(),
+            code,
+            new_password: "amina resets by sms".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("the SMS code resets the password");
+
     // Omar has no proven number: his SMS preference leads nowhere, honestly recorded.
     choose(&stack, &omar, requests_by_sms(), "topics").await;
     submit(&stack, &omar, &service.id).await;

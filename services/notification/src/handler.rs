@@ -661,12 +661,12 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
                 minutes,
             },
         };
-        // The code goes to the address it proves (or, for a reset, the account's address).
-        let address = match purpose {
-            Purpose::PhoneVerification => {
-                Some((SMS, payload.phone_number)).filter(|(_, phone)| !phone.is_empty())
-            }
-            _ => Some((EMAIL, payload.email)).filter(|(_, email)| !email.is_empty()),
+        // The code goes to the address it proves, or (a reset) the one the person asked with:
+        // a phone number by SMS, an e-mail address by e-mail.
+        let address = if !payload.phone_number.is_empty() {
+            Some((SMS, payload.phone_number))
+        } else {
+            Some((EMAIL, payload.email)).filter(|(_, email)| !email.is_empty())
         };
         Effect::Notify {
             recipient_id: parse_id(event, "user_id", &payload.user_id)?,
@@ -1384,6 +1384,35 @@ mod tests {
                 ),
                 vec![(amina, "fr")],
                 vec![("sms", "+212612345678")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "users/a",
+                    &events::VerificationCodeIssued {
+                        user_id: id(amina),
+                        commune_id: id(commune),
+                        purpose: events::verification_code_issued::Purpose::PasswordReset as i32,
+                        code: "111222".into(),
+                        phone_number: "+212612345678".into(),
+                        ..Default::default()
+                    },
+                ),
+                vec![(amina, "fr")],
+                vec![("sms", "+212612345678")],
+            ),
+            (
+                CloudEvent::new(
+                    SOURCE,
+                    "users/a",
+                    &events::SignUpAttempted {
+                        user_id: id(amina),
+                        commune_id: id(commune),
+                        ..Default::default()
+                    },
+                ),
+                vec![(amina, "fr")],
+                vec![("email", ""), ("sms", "")],
             ),
             (
                 CloudEvent::new(

@@ -16,7 +16,7 @@ use tonic::Code;
 
 crate::on_both_backends!(announcements_reach_their_audience, audience);
 crate::on_both_backends!(communes_word_their_own_messages, templates);
-crate::on_both_backends!(an_announcement_fans_out_to_many_residents, fan_out);
+crate::on_both_backends!(an_announcement_fans_out_to_many_residents, fan_out, alone);
 
 fn text(ar: &str, fr: &str, en: &str) -> LocalizedText {
     LocalizedText {
@@ -601,9 +601,10 @@ async fn fan_out(backend: Backend) {
             .expect("count")
     };
     assert_eq!(rows, count as u64, "one inbox row per resident, none twice");
-    // Memory is bounded by a page of residents, not by the audience.
+    // Memory is bounded by a page of residents, not by the audience (alone, it grows by some
+    // 16 MiB; a fan-out that held the audience in memory would take hundreds).
     assert!(
-        grown_mib < 256.0,
+        grown_mib < 64.0,
         "fan-out grew the process by {grown_mib:.1} MiB"
     );
     stack.stop().await;

@@ -1,6 +1,7 @@
 //! E-mail through a real SMTP server on loopback: a staff invitation reaches the invitee, who
 //! accepts it with the code from the mail; a password-reset code reaches a person who cannot sign
-//! in; a server that says "try again later" gets the message on a later try, once.
+//! in; a server that says "try again later" gets the message on a later try, once; a server that
+//! says "no such mailbox" (550) ends the delivery as failed at once, never retried.
 
 use jamaa_proto::identity::v1 as identity;
 use jamaa_proto::r#type::v1::Language;
@@ -109,7 +110,78 @@ async fn email(backend: Backend) {
     assert_eq!(invitations, 1);
     assert_deliveries_sent(&stack).await;
     assert_secrets_left_the_outbox(&stack).await;
+
+    // A mailbox that does not exist: one try, the delivery failed for good, with the reason.
+    sink.reject_recipient("nobody@eml.test");
+    invite(&stack, &admin, "nobody@eml.test").await;
+    let (status, attempts, error) = jamaa_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "the failure",
+        || async {
+            delivery_to(&stack, "nobody@eml.test")
+                .await
+                .filter(|(status, _, _)| status == "failed")
+        },
+    )
+    .await;
+    assert_eq!((status.as_str(), attempts), ("failed", 1));
+    assert!(error.contains("550"), "{error}");
+    // A temporary failure would be retried 2–2.5 s later: 4 s on, still one try, nothing delivered.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let (_, attempts, _) = delivery_to(&stack, "nobody@eml.test")
+        .await
+        .expect("the delivery");
+    assert_eq!(attempts, 1, "a permanent failure is not retried");
+    assert_eq!(sink.rejections(), 1);
+    assert!(sink.texts_to("nobody@eml.test").is_empty());
     stack.stop().await;
+}
+
+async fn invite(stack: &TestStack, admin: &str, email: &str) {
+    stack
+        .identity()
+        .invite_staff_member(authorized(
+            identity::InviteStaffMemberRequest {
+                email: email.into(),
+                display_name: "Nobody".into(),
+                preferred_language: Language::Fr as i32,
+                roles: vec![identity::RoleGrant {
+                    role: identity::Role::CaseOfficer as i32,
+                    department_id: String::new(),
+                }],
+            },
+            admin,
+        ))
+        .await
+        .expect("invited");
+}
+
+/// Status, attempts and last error of the delivery to `address`, if there is one.
+async fn delivery_to(stack: &TestStack, address: &str) -> Option<(String, i32, String)> {
+    use sea_orm::{ConnectionTrait, Database, Statement, Value};
+    let url = stack.database_url("notification");
+    let db = Database::connect(url.as_str())
+        .await
+        .expect("notification db");
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => {
+            "SELECT status, attempts, last_error FROM deliveries WHERE address = $1"
+        }
+        _ => "SELECT status, attempts, last_error FROM deliveries WHERE address = ?",
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [Value::from(address)],
+        ))
+        .await
+        .expect("deliveries")?;
+    let status: String = row.try_get("", "status").expect("status");
+    let attempts: i32 = row.try_get("", "attempts").expect("attempts");
+    let error: Option<String> = row.try_get("", "last_error").expect("last_error");
+    Some((status, attempts, error.unwrap_or_default()))
 }
 
 /// Once published, the events that carried codes and invitation tokens keep no payload in

@@ -63,4 +63,21 @@ macro_rules! on_both_backends {
             }
         }
     };
+    // A measurement that other tests running beside it would spoil (time, memory): ignored in
+    // the suite, run one test at a time after it by `scripts/test` (`-- --ignored`).
+    ($name:ident, $scenario:ident, alone) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "run alone: scripts/test runs it after the suite"]
+            async fn embedded() {
+                jamaa_tests::within_limit(super::$scenario(jamaa_tests::Backend::Embedded)).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "run alone: scripts/test runs it after the suite"]
+            async fn postgres_rabbitmq() {
+                jamaa_tests::within_limit(super::$scenario(jamaa_tests::Backend::Real)).await
+            }
+        }
+    };
 }

@@ -1,5 +1,6 @@
 //! A small SMTP server on loopback that keeps every message it accepts, for tests of the e-mail
-//! channel. It can answer "try again later" (451) to the next messages, to test retries.
+//! channel. It can answer "try again later" (451) to the next messages, to test retries, and
+//! "no such mailbox" (550) to chosen recipients, to test permanent failures.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +22,8 @@ pub struct ReceivedMail {
 struct State {
     received: Mutex<Vec<ReceivedMail>>,
     refuse_next: AtomicUsize,
+    rejected_recipients: Mutex<Vec<String>>,
+    rejections: AtomicUsize,
 }
 
 /// The running server; it stops when dropped (its task ends with the test's runtime).
@@ -71,6 +74,18 @@ impl SmtpSink {
             .collect()
     }
 
+    /// Answers 550 (permanent failure: no such mailbox) to every `RCPT TO` naming `address`.
+    pub fn reject_recipient(&self, address: &str) {
+        if let Ok(mut rejected) = self.state.rejected_recipients.lock() {
+            rejected.push(address.to_string());
+        }
+    }
+
+    /// How many times a `RCPT TO` was refused with 550 so far.
+    pub fn rejections(&self) -> usize {
+        self.state.rejections.load(Ordering::SeqCst)
+    }
+
     /// Answers 451 (temporary failure) to the next `count` messages.
     pub fn refuse_next(&self, count: usize) {
         self.state.refuse_next.store(count, Ordering::SeqCst);
@@ -102,7 +117,20 @@ async fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
             to.clear();
             write.write_all(b"250 OK\r\n").await?;
         } else if upper.starts_with("RCPT TO:") {
-            to.push(line[8..].trim().trim_matches(['<', '>']).to_string());
+            let recipient = line[8..].trim().trim_matches(['<', '>']).to_string();
+            let rejected = state
+                .rejected_recipients
+                .lock()
+                .map(|rejected| rejected.contains(&recipient))
+                .unwrap_or(false);
+            if rejected {
+                state.rejections.fetch_add(1, Ordering::SeqCst);
+                write
+                    .write_all(b"550 5.1.1 no such mailbox here\r\n")
+                    .await?;
+                continue;
+            }
+            to.push(recipient);
             write.write_all(b"250 OK\r\n").await?;
         } else if upper == "DATA" {
             write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;

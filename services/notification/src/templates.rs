@@ -1,10 +1,10 @@
 //! What notifications say, in each language: one title and one body template (minijinja) per
 //! event kind and language.
 //!
-//! Languages: Arabic (`ar`, complete: the last resort), French (`fr`) and English (`en`).
-//! Amazigh (`tzm`, Tifinagh) has no templates yet: rather than guess at wording, a `tzm` reader
-//! gets the Arabic text through the fallback chain `tzm → ar` (see [`fallback_chain`]); adding
-//! a `tzm` arm to [`translation`] and [`status_name`] is all it takes to switch it on. The
+//! Languages: Arabic (`ar`, complete: the last resort), French (`fr`), English (`en`) and
+//! Amazigh (`tzm`, Standard Moroccan Amazigh in Tifinagh), each complete for every kind. The
+//! fallback chains (see [`fallback_chain`]) end in Arabic, so a commune's override in a language
+//! the platform lacks, or a text a future kind has not yet been given, still reads. The
 //! notification records the language it was actually written in.
 //!
 //! Auto-escaping is off on purpose: these are plain in-app texts that clients show as text, never
@@ -260,7 +260,6 @@ pub fn fallback_chain(language: Language) -> &'static [Language] {
     match language {
         Language::Fr => &[Language::Fr, Language::Ar],
         Language::En => &[Language::En, Language::Ar],
-        // No Amazigh texts yet: documented above.
         Language::Tzm => &[Language::Tzm, Language::Ar],
         Language::Ar | Language::Unspecified => &[Language::Ar],
     }
@@ -495,6 +494,11 @@ fn proposal_status_name(
         (Language::En, S::Rejected) => "rejected",
         (Language::En, S::Implemented) => "implemented",
         (Language::En, _) => "under review",
+        (Language::Tzm, S::Evaluating) => "ⵖ ⵓⵙⵏⵇⴷ",
+        (Language::Tzm, S::Accepted) => "ⵉⵜⵜⵓⵇⴱⵍ",
+        (Language::Tzm, S::Rejected) => "ⵉⵜⵜⵓⴰⴳⵢ",
+        (Language::Tzm, S::Implemented) => "ⵉⵜⵜⵓⵙⴽⴰⵔ",
+        (Language::Tzm, _) => "ⵖ ⵓⵙⵙⵉⴼⵔⴽ",
         (_, S::Evaluating) => "قيد الدراسة",
         (_, S::Accepted) => "مقبول",
         (_, S::Rejected) => "مرفوض",
@@ -675,6 +679,130 @@ fn arabic(kind: Kind) -> Source {
             title: "رمز إعادة تعيين كلمة المرور: {{ code }}",
             body: "رمز إعادة تعيين كلمة المرور هو {{ code }}. صالح لمدة {{ minutes }} دقيقة. \
                    إن لم تطلبوه، تجاهلوا هذه الرسالة: كلمة مروركم لم تتغير.",
+        },
+    }
+}
+
+/// The Amazigh templates (Standard Moroccan Amazigh, in Tifinagh), complete like the Arabic.
+/// Written by the team, not by a certified translator: see the README's note on reviewing them
+/// with the commune's Amazigh-speaking staff; a commune can override any of them.
+fn amazigh(kind: Kind) -> Source {
+    match kind {
+        Kind::RequestSubmitted => Source {
+            title: "ⵉⵍⴽⵎ-ⴷ ⵓⵙⵓⵜⵔ ⵏⵏⵓⵏ",
+            body: "ⵉⵍⴽⵎ-ⴷ ⵖⵓⵔⵏⵖ ⵓⵙⵓⵜⵔ ⵏⵏⵓⵏ {{ tracking_code }}. ⴰⴷ ⴰⵡⵏ ⵏⵙⵙⴼⵍⴷ ⵙ ⴽⵓ ⴰⵙⵓⵔⵉⴼ \
+                   ⵏ ⵓⵙⵎⵙⵙⴰⵔ ⵏⵏⵙ.",
+        },
+        Kind::RequestStatusChanged => Source {
+            title: "ⴰⵙⵎⴰⵢⵏⵓ ⵏ ⵓⵙⵓⵜⵔ ⵏⵏⵓⵏ {{ tracking_code }}",
+            body: "ⴰⴷⴷⴰⴷ ⵏ ⵓⵙⵓⵜⵔ ⵏⵏⵓⵏ {{ tracking_code }} ⵖⵉⵍⴰ: {{ status }}.\
+                   {% if note %} ⴰⵡⴰⵍ ⵙⴳ ⵜⵊⵎⴰⵄⵜ: {{ note }}{% endif %}",
+        },
+        Kind::PetitionThresholdReached => Source {
+            title: "ⵜⵍⴽⵎ ⵜⵙⵓⵜⵔⵜ ⵏⵏⵓⵏ ⴰⵟⵟⵓⵏ ⵏ ⵉⵣⵎⵓⵍⵏ",
+            body: "ⵜⵍⴽⵎ ⵜⵙⵓⵜⵔⵜ ⵏⵏⵓⵏ «{{ title }}» {{ count }} ⵏ ⵉⵣⵎⵓⵍⵏ (ⴰⵟⵟⵓⵏ ⵉⵜⵜⵓⵜⵜⵔⵏ: \
+                   {{ threshold }}).",
+        },
+        Kind::ContactVerificationCode => Source {
+            title: "ⵜⴰⵏⴰⵍⵜ ⵏ ⵓⵙⵏⵜⵎ: {{ code }}",
+            body: "ⵜⴰⵏⴰⵍⵜ ⵏ ⵓⵙⵏⵜⵎ ⵏ ⵜⵏⵙⴰ ⵏⵏⵓⵏ ⵜⴳⴰ {{ code }}. ⵜⵍⵍⴰ ⵖ ⵓⵙⵎⵔⵙ ⵅⴼ {{ minutes }} \
+                   ⵏ ⵜⵓⵙⴷⵉⴷⵉⵏ. ⵓⵔ ⵜⵜ ⵜⵜⴰⴽⵎ ⵉ ⵢⴰⵏ: ⵜⴰⵊⵎⴰⵄⵜ ⵓⵔ ⴰⵡⵏ ⵜⵜ ⵜⵙⵙⵓⵜⵓⵔ ⴰⴱⴷⴰ.",
+        },
+        Kind::PasswordResetCode => Source {
+            title: "ⵜⴰⵏⴰⵍⵜ ⵏ ⵓⵙⵏⴼⵍ ⵏ ⵡⴰⵡⴰⵍ ⵏ ⵓⵣⵔⴰⵢ: {{ code }}",
+            body: "ⵜⴰⵏⴰⵍⵜ ⵏ ⵓⵙⵏⴼⵍ ⵏ ⵡⴰⵡⴰⵍ ⵏ ⵓⵣⵔⴰⵢ ⵜⴳⴰ {{ code }}. ⵜⵍⵍⴰ ⵖ ⵓⵙⵎⵔⵙ ⵅⴼ \
+                   {{ minutes }} ⵏ ⵜⵓⵙⴷⵉⴷⵉⵏ. ⵎⴽ ⵓⵔ ⵜⵜ ⵜⵙⵓⵜⵔⵎ, ⴰⵊⵊⴰⵜ ⵜⴰⴱⵔⴰⵜ ⴰⴷ: ⴰⵡⴰⵍ ⵏ ⵓⵣⵔⴰⵢ \
+                   ⵏⵏⵓⵏ ⵓⵔ ⵉⵏⴼⵍ.",
+        },
+        Kind::SignUpAttempted => Source {
+            title: "ⵢⴰⵏ ⵢⴰⵔⵎ ⴰⴷ ⵉⵙⵏⵓⵍⴼⵓ ⴰⵎⵉⴹⴰⵏ ⵙ ⵜⵏⵙⴰ ⵏⵏⵓⵏ",
+            body: "ⵢⴰⵏ ⵢⴰⵔⵎ ⴰⴷ ⵉⵙⵏⵓⵍⴼⵓ ⴰⵎⵉⴹⴰⵏ ⴰⵎⴰⵢⵏⵓ ⵖ Jamaa ⵙ ⵜⵏⵙⴰ ⵏⵏⵓⵏ, ⵎⴰⵛ ⴷⴰⵔⵓⵏ ⵢⴰⴷ \
+                   ⴰⵎⵉⴹⴰⵏ ⵙⵔⵙ: ⵓⵔ ⵉⵜⵜⵓⵙⵏⵓⵍⴼⴰ ⴽⵔⴰ ⵏ ⵓⵎⵉⴹⴰⵏ. ⵎⴽ ⵜⴳⵉⵎ ⴽⵯⵏⵉ, ⴽⵛⵎⴰⵜ ⵏⵖ ⵙⵏⴼⵍⴰⵜ \
+                   ⴰⵡⴰⵍ ⵏ ⵓⵣⵔⴰⵢ; ⵎⴽ ⵓⵔ ⵜⴳⵉⵎ, ⴰⵊⵊⴰⵜ ⵜⴰⴱⵔⴰⵜ ⴰⴷ.",
+        },
+        Kind::StaffInvitation => Source {
+            title: "ⵜⵉⵖⵔⵉ ⴰⴷ ⵜⴽⵛⵎⵎ ⵖⵔ ⵉⵎⵙⵡⵓⵔⵉⵢⵏ ⵏ ⵜⵊⵎⴰⵄⵜ",
+            body: "ⴰⵣⵓⵍ {{ name }}, ⵜⵜⵓⵖⵔⴰⵎ ⴰⴷ ⵜⴽⵛⵎⵎ ⵖⵔ ⵉⵎⵙⵡⵓⵔⵉⵢⵏ ⵏ ⵜⵊⵎⴰⵄⵜ ⵏⵏⵓⵏ ⵖ Jamaa. \
+                   ⵜⴰⵏⴰⵍⵜ ⵏ ⵜⵉⵖⵔⵉ: {{ token }} (ⵜⵍⵍⴰ ⵖ ⵓⵙⵎⵔⵙ ⵅⴼ {{ days }} ⵏ ⵡⵓⵙⵙⴰⵏ). ⴼⵔⵏⴰⵜ \
+                   «ⵇⴱⵍ ⵜⵉⵖⵔⵉ», ⵙⴽⵛⵎⴰⵜ ⵜⴰⵏⴰⵍⵜ, ⴷⴼⴼⵉⵔ ⵙ ⴰⵡⴰⵍ ⵏ ⵓⵣⵔⴰⵢ ⵏⵏⴰ ⵜⵔⴰⵎ.",
+        },
+        Kind::DeadlineExtended => Source {
+            title: "ⵉⵜⵜⵓⵙⵖⵣⴼ ⵓⵣⵎⵣ ⵏ ⵓⵙⵓⵜⵔ ⵏⵏⵓⵏ {{ tracking_code }}",
+            body: "ⴰⵣⵎⵣ ⵏ ⵜⵔⴰⵔⵓⵜ ⵅⴼ ⵓⵙⵓⵜⵔ ⵏⵏⵓⵏ {{ tracking_code }} ⵉⵜⵜⵓⵙⵖⵣⴼ ⴰⵔ {{ due_date }}. \
+                   ⵜⴰⵎⵏⵜⵉⵍⵜ: {{ reason }}",
+        },
+        Kind::RequestAssigned => Source {
+            title: "ⵉⵜⵜⵓⴼⴽⴰ ⴰⵡⵏ ⵓⵙⵓⵜⵔ {{ tracking_code }}",
+            body: "ⵉⵜⵜⵓⴼⴽⴰ ⴰⵡⵏ ⵓⵙⵓⵜⵔ {{ tracking_code }} ⴰⴷ ⵜ ⵜⵙⵎⵙⴰⵔⵎ.",
+        },
+        Kind::DeadlineApproaching => Source {
+            title: "ⵉⵇⵔⴱ ⵓⵣⵎⵣ ⵏ ⵓⵙⵓⵜⵔ {{ tracking_code }}",
+            body: "ⵜⴰⵔⴰⵔⵓⵜ ⵅⴼ ⵓⵙⵓⵜⵔ {{ tracking_code }} ⵉⵇⵇⴰⵏ ⴰⴷ ⵜⵉⵍⵉ ⴰⵔ {{ due_date }} (ⵇⵇⵉⵎⵏ \
+                   {{ days }} ⵏ ⵡⵓⵙⵙⴰⵏ ⵏ ⵜⵡⵓⵔⵉ).",
+        },
+        Kind::DeadlineBreached => Source {
+            title: "ⵉⵣⵔⵉ ⵓⵣⵎⵣ ⵏ ⵓⵙⵓⵜⵔ {{ tracking_code }}",
+            body: "ⴰⵣⵎⵣ ⵏ ⵜⵔⴰⵔⵓⵜ ⵅⴼ ⵓⵙⵓⵜⵔ {{ tracking_code }} ⵉⵣⵔⵉ ⴳ {{ due_date }}; ⵉⵜⵜⵓⵣⵏ ⵖⵔ \
+                   ⵓⵏⵎⵀⴰⵍ ⵏ ⵜⵙⴳⴰ.",
+        },
+        Kind::PetitionDecided => Source {
+            title: "ⵜⴰⴳⵜⵜⴰ ⵅⴼ ⵜⵙⵓⵜⵔⵜ ⵏⵏⵓⵏ «{{ title }}»",
+            body: "{% if outcome == 'admissible' %}ⵜⵜⵓⵇⴱⵍ ⵜⵙⵓⵜⵔⵜ ⵏⵏⵓⵏ «{{ title }}», ⵜⵜⵓⵙⴽⵛⵎ ⵖ \
+                   ⵓⵙⵖⵉⵡⵙ ⵏ {{ text }}.{% elif outcome == 'inadmissible' %}ⵜⵜⵓⴰⴳⵢ ⵜⵙⵓⵜⵔⵜ ⵏⵏⵓⵏ \
+                   «{{ title }}». ⵜⵉⵎⵏⵜⵉⵍⵉⵏ: {{ text }}{% else %}ⵜⴰⴳⵜⵜⴰ ⵏ ⵓⵙⵇⵇⵉⵎ ⵅⴼ ⵜⵙⵓⵜⵔⵜ \
+                   ⵏⵏⵓⵏ «{{ title }}»: {{ text }}{% endif %}",
+        },
+        Kind::PetitionDecisionOverdue => Source {
+            title: "ⵜⵄⵟⵟⵍ ⵜⴳⵜⵜⴰ ⵏ ⵓⵙⵇⵇⵉⵎ ⵅⴼ ⵜⵙⵓⵜⵔⵜ ⵏⵏⵓⵏ",
+            body: "ⵣⵔⵉⵏ ⴽⵕⴰⴹ ⵉⵢⵢⵉⵔⵏ ⵙⴳ ⵎⴰ ⵜⵜⵓⵙⵔⵙ ⵜⵙⵓⵜⵔⵜ ⵏⵏⵓⵏ «{{ title }}», ⵓⵔ ⴷ ⵜⵓⵙⵉ ⵜⴳⵜⵜⴰ \
+                   ⵏ ⵓⵙⵇⵇⵉⵎ ⵙ ⵜⵎⵏⵜⵉⵍⵉⵏ ⵏⵏⵙ.",
+        },
+        Kind::ProposalAnswered => Source {
+            title: "ⵜⴰⵔⴰⵔⵓⵜ ⵏ ⵜⵊⵎⴰⵄⵜ ⵅⴼ ⵓⵙⵓⵎⵔ «{{ title }}»",
+            body: "ⴰⴷⴷⴰⴷ ⵏ ⵓⵙⵓⵎⵔ «{{ title }}» ⵖⵉⵍⴰ: {{ status }}. {{ text }}",
+        },
+        Kind::ResultUpdated => Source {
+            title: "ⴰⵙⵡⵓⵔ ⵏ «{{ title }}»: {{ progress }}%",
+            body: "«{{ title }}» ⵉⵍⴽⵎ {{ progress }}%. {{ note }}",
+        },
+        Kind::PetitionSubmitted => Source {
+            title: "ⵜⵜⵓⵙⵔⵙ ⵜⵙⵓⵜⵔⵜ «{{ title }}» ⵖⵔ ⵓⵙⵇⵇⵉⵎ",
+            body: "ⵜⵜⵓⵙⵔⵙ ⵜⵙⵓⵜⵔⵜ «{{ title }}» ⵖⵔ ⵓⵙⵇⵇⵉⵎ ⵏ ⵜⵊⵎⴰⵄⵜ. ⵜⴰⴳⵜⵜⴰ ⵙ ⵜⵎⵏⵜⵉⵍⵉⵏ ⵏⵏⵙ \
+                   ⵉⵇⵇⴰⵏ ⴰⴷ ⴷ ⵜⴰⵙ ⴷⴰⵜ ⵏ {{ due_date }}.",
+        },
+        Kind::ConsultationOpened => Source {
+            title: "ⴰⵙⵇⵙⵉ ⴰⵎⴰⵢⵏⵓ: «{{ title }}»",
+            body: "ⵜⵕⵥⵎ ⵜⵊⵎⴰⵄⵜ ⵏⵏⵓⵏ ⴰⵙⵇⵙⵉ «{{ title }}». ⴼⴽⴰⵜ ⵜⴰⵏⵏⴰⵢⵜ ⵏⵏⵓⵏ ⴷⴰⵜ ⵏ \
+                   {{ close_date }}.",
+        },
+        Kind::ConsultationClosed => Source {
+            title: "ⵉⵜⵜⵓⵇⵇⵏ ⵓⵙⵇⵙⵉ «{{ title }}»",
+            body: "ⵉⵜⵜⵓⵇⵇⵏ ⵓⵙⵇⵙⵉ «{{ title }}» ⵙ {{ responses }} ⵏ ⵜⵔⴰⵔⵓⵜⵉⵏ. ⵜⵉⵢⴰⴼⵓⵜⵉⵏ ⵍⵍⴰⵏⵜ \
+                   ⵖⵉⵍⴰ.",
+        },
+        Kind::BudgetPhaseChanged => Source {
+            title: "ⵜⴰⵙⵎⵉⴷⵉⵜ ⵜⴰⵎⵙⴷⵓⴽⴽⵍⵜ «{{ title }}»",
+            body: "{% if phase == 'reviewing' %}ⵉⵜⵜⵓⵇⵇⵏ ⵓⵙⵙⵓⵎⵔ ⵏ ⵉⵙⵏⴼⴰⵔⵏ ⵖ ⵜⵙⵎⵉⴷⵉⵜ ⵜⴰⵎⵙⴷⵓⴽⴽⵍⵜ \
+                   «{{ title }}»; ⵜⴰⵊⵎⴰⵄⵜ ⴷⴰ ⵜⵙⵙⵉⴼⵔⴰⴽ ⴽⵓ ⴰⵙⵏⴼⴰⵔ ⴷ ⵜⵉⵙⵉⵡⵉⵏ ⵏⵏⵙ.\
+                   {% elif phase == 'voting' %}ⵉⵕⵥⵎ ⵓⴼⵔⴰⵏ ⵖ ⵜⵙⵎⵉⴷⵉⵜ ⵜⴰⵎⵙⴷⵓⴽⴽⵍⵜ «{{ title }}»: \
+                   ⴼⵔⵏⴰⵜ ⵉⵙⵏⴼⴰⵔⵏ ⵏⵏⴰ ⵜⵔⴰⵎ.\
+                   {% elif phase == 'results' %}ⵜⵜⵓⵙⵙⵓⴼⵖⵏⵜ ⵜⵉⵢⴰⴼⵓⵜⵉⵏ ⵏ ⵜⵙⵎⵉⴷⵉⵜ ⵜⴰⵎⵙⴷⵓⴽⴽⵍⵜ \
+                   «{{ title }}». ⵉⵙⵏⴼⴰⵔⵏ ⵉⵜⵜⵓⴼⵔⵏⵏ: {{ selected }}\
+                   {% else %}ⵜⴰⵙⵎⵉⴷⵉⵜ ⵜⴰⵎⵙⴷⵓⴽⴽⵍⵜ «{{ title }}» ⵜⵕⵥⵎ ⵉ ⵓⵙⵙⵓⵎⵔ ⵏ ⵉⵙⵏⴼⴰⵔⵏ.{% endif %}",
+        },
+        Kind::AppointmentBooked => Source {
+            title: "ⵉⵜⵜⵓⵙⵏⵜⵎ ⵓⵎⵙⴰⴳⴰⵔ ⵏⵏⵓⵏ",
+            body: "ⴰⵎⵙⴰⴳⴰⵔ ⵏⵏⵓⵏ ⴳ {{ office }} ⴰⵙⵙ ⵏ {{ start }}. ⴰⵡⵉⵜ-ⴷ ⵜⴰⴽⴰⵔⴹⴰ ⵜⴰⵏⴰⵎⵓⵔⵜ ⴷ \
+                   ⵜⵉⵙⵏⴰⴷ ⵉⵜⵜⵓⵜⵜⵔⵏ.",
+        },
+        Kind::AppointmentReminder => Source {
+            title: "ⴰⵙⵎⵎⴽⵜⵉ ⵏ ⵓⵎⵙⴰⴳⴰⵔ ⵏⵏⵓⵏ",
+            body: "ⵏⵙⵎⵎⴽⵜⵉ ⴰⵡⵏ ⴰⵎⵙⴰⴳⴰⵔ ⵏⵏⵓⵏ ⴳ {{ office }} ⴰⵙⵙ ⵏ {{ start }}.",
+        },
+        Kind::DailyDigest => Source {
+            title: "ⴰⴳⵣⵣⵓⵍ ⵏ ⵡⴰⵙⵙ: {{ count }} ⵏ ⵜⴱⵔⴰⵜⵉⵏ",
+            body: "ⵜⵉⴱⵔⴰⵜⵉⵏ ⵏ ⵡⴰⵙⵙ ⴰⴷ ⵙⴳ ⵜⵊⵎⴰⵄⵜ ⵏⵏⵓⵏ:\n{{ items }}\nⵜⵜⴰⴼⴰⵎ ⵜⵏⵜ ⵎⴰⵕⵕⴰ ⵖ \
+                   ⵜⵙⵏⴷⵓⵇⵜ ⵏ ⵜⴱⵔⴰⵜⵉⵏ ⵏⵏⵓⵏ.",
         },
     }
 }
@@ -910,7 +1038,8 @@ fn translation(kind: Kind, language: Language) -> Option<Source> {
             body: "Your petition \"{{ title }}\" reached {{ count }} signatures (threshold {{ threshold }}).",
         },
         (Language::Ar, kind) => arabic(kind),
-        (Language::Tzm | Language::Unspecified, _) => return None,
+        (Language::Tzm, kind) => amazigh(kind),
+        (Language::Unspecified, _) => return None,
     };
     Some(source)
 }
@@ -940,8 +1069,18 @@ pub fn status_name(status: RequestStatus, language: Language) -> &'static str {
             RequestStatus::Cancelled => "cancelled",
             RequestStatus::Unspecified => "updated",
         },
-        // Amazigh falls back to Arabic, like the templates.
-        Language::Ar | Language::Tzm | Language::Unspecified => match status {
+        Language::Tzm => match status {
+            RequestStatus::Submitted => "ⵉⵜⵜⵓⵣⵏ",
+            RequestStatus::Received => "ⵉⵍⴽⵎ ⵜⴰⵊⵎⴰⵄⵜ",
+            RequestStatus::InProgress => "ⵖ ⵜⵡⵓⵔⵉ",
+            RequestStatus::AwaitingCitizen => "ⵉⵜⵜⵔⴰⵊⵓ ⵜⴰⵔⴰⵔⵓⵜ ⵏⵏⵓⵏ",
+            RequestStatus::Resolved => "ⵉⵜⵜⵓⵙⵎⴰⴷ",
+            RequestStatus::Rejected => "ⵉⵜⵜⵓⴰⴳⵢ",
+            RequestStatus::Closed => "ⵉⵜⵜⵓⵇⵇⵏ",
+            RequestStatus::Cancelled => "ⵉⵜⵜⵓⴽⴽⵙ",
+            RequestStatus::Unspecified => "ⵉⵜⵜⵓⵙⵎⴰⵢⵏⵓ",
+        },
+        Language::Ar | Language::Unspecified => match status {
             RequestStatus::Submitted => "مقدم",
             RequestStatus::Received => "تم استلامه من طرف الجماعة",
             RequestStatus::InProgress => "قيد المعالجة",
@@ -1171,16 +1310,44 @@ mod tests {
     }
 
     #[test]
-    fn amazigh_falls_back_to_arabic() {
+    fn amazigh_has_its_own_texts() {
         let rendered = render(&changed(""), Language::Tzm).expect("tzm");
-        assert_eq!(rendered.language, Language::Ar);
-        assert!(rendered.body.contains("قيد المعالجة"));
+        assert_eq!(rendered.language, Language::Tzm);
+        assert!(rendered.body.contains("CAS-2025-000042"));
+        assert!(rendered.body.contains("ⵖ ⵜⵡⵓⵔⵉ"), "{}", rendered.body);
+        assert!(!rendered.body.contains("قيد المعالجة"));
         assert_eq!(
             fallback_chain(Language::Tzm),
             &[Language::Tzm, Language::Ar]
         );
         let unspecified = render(&submitted(), Language::Unspecified).expect("unspecified");
         assert_eq!(unspecified.language, Language::Ar);
+    }
+
+    #[test]
+    fn every_language_has_every_kind_in_its_own_words() {
+        for language in [Language::Ar, Language::Fr, Language::En, Language::Tzm] {
+            for kind in Kind::ALL {
+                let rendered = render(&sample(kind), language).expect("renders");
+                assert_eq!(rendered.language, language, "{kind:?} {language:?}");
+                if language != Language::Ar {
+                    let arabic = render(&sample(kind), Language::Ar).expect("ar");
+                    assert_ne!(rendered.body, arabic.body, "{kind:?} {language:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_override_in_amazigh_comes_before_the_platform_text() {
+        let custom = [CustomText {
+            language: Language::Tzm,
+            title: "ⴰⵣⵓⵍ".into(),
+            body: "ⴰⵙⵓⵜⵔ {{ tracking_code }}".into(),
+        }];
+        let rendered = render_for(&submitted(), Language::Tzm, &custom).expect("tzm");
+        assert_eq!(rendered.body, "ⴰⵙⵓⵜⵔ CAS-2025-000042");
+        assert_eq!(rendered.language, Language::Tzm);
     }
 
     #[test]
@@ -1196,7 +1363,7 @@ mod tests {
             RequestStatus::Closed,
             RequestStatus::Cancelled,
         ];
-        for language in [Language::Ar, Language::Fr, Language::En] {
+        for language in [Language::Ar, Language::Fr, Language::En, Language::Tzm] {
             let mut names: Vec<&str> = statuses
                 .iter()
                 .map(|status| status_name(*status, language))

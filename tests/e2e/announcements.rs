@@ -124,6 +124,23 @@ async fn audience(backend: Backend) {
         ))
         .await
         .expect("areas saved");
+    // Omar subscribes to the water topic.
+    stack
+        .notifications()
+        .update_notification_preferences(authorized(
+            pb::UpdateNotificationPreferencesRequest {
+                preferences: Some(pb::NotificationPreferences {
+                    announcement_topics: vec!["Water".into()],
+                    ..Default::default()
+                }),
+                update_mask: Some(jamaa_proto::FieldMask {
+                    paths: vec!["announcement_topics".into()],
+                }),
+            },
+            &omar,
+        ))
+        .await
+        .expect("topics saved");
 
     // Citizens do not announce.
     let water = to_all(
@@ -180,6 +197,29 @@ async fn audience(backend: Backend) {
             .all(|n| n.title != "Travaux rue 5")
     );
 
+    // To a topic: only its subscribers (the topic matched without regard to case).
+    let topic = pb::Announcement {
+        title: Some(text("صيانة شبكة الماء", "", "")),
+        body: Some(text("يوم الثلاثاء.", "", "")),
+        audience_kind: pb::AudienceKind::Topic as i32,
+        audience_value: "water".into(),
+        ..Default::default()
+    };
+    let topic = announce(&stack, &admin, topic).await.expect("to a topic");
+    let topic = wait_published(&stack, &topic.id).await;
+    assert_eq!(topic.recipient_count, 1);
+    stack.wait_for_notification(&omar, "صيانة شبكة الماء").await;
+    for token in [&amina, &yassine] {
+        assert!(
+            stack
+                .inbox(token)
+                .await
+                .iter()
+                .all(|n| n.title != "صيانة شبكة الماء"),
+            "not subscribed to the topic"
+        );
+    }
+
     // Scheduled: not public yet; its commune's staff see it; only they cancel it, once.
     let later = pb::Announcement {
         publish_time: Some(jamaa_proto::timestamp_from_millis(
@@ -208,7 +248,10 @@ async fn audience(backend: Backend) {
         .as_array()
         .map(|list| list.iter().filter_map(|a| a["id"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(public_ids, [area.id.as_str(), published.id.as_str()]);
+    assert_eq!(
+        public_ids,
+        [topic.id.as_str(), area.id.as_str(), published.id.as_str()]
+    );
     let staff_view = stack
         .notifications()
         .list_announcements(authorized(
@@ -221,7 +264,7 @@ async fn audience(backend: Backend) {
         .await
         .expect("staff list")
         .into_inner();
-    assert_eq!(staff_view.announcements.len(), 3);
+    assert_eq!(staff_view.announcements.len(), 4);
     let cancel = |token: &str| {
         let request = authorized(
             pb::CancelAnnouncementRequest {

@@ -142,6 +142,24 @@ async fn audience(backend: Backend) {
         .await
         .expect("topics saved");
 
+    // The administrator chooses a language: that does not make them a resident.
+    stack
+        .notifications()
+        .update_notification_preferences(authorized(
+            pb::UpdateNotificationPreferencesRequest {
+                preferences: Some(pb::NotificationPreferences {
+                    language: Language::Fr as i32,
+                    ..Default::default()
+                }),
+                update_mask: Some(jamaa_proto::FieldMask {
+                    paths: vec!["language".into()],
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("language saved");
+
     // Citizens do not announce.
     let water = to_all(
         text(
@@ -175,6 +193,14 @@ async fn audience(backend: Backend) {
             .iter()
             .all(|n| !n.event_type.ends_with("Announcement")),
         "another commune's resident hears nothing"
+    );
+    assert!(
+        stack
+            .inbox(&admin)
+            .await
+            .iter()
+            .all(|n| !n.event_type.ends_with("Announcement")),
+        "staff are not residents"
     );
 
     // To an area: only its followers. A reader of a language it lacks gets the first given.
@@ -591,6 +617,7 @@ async fn fan_out(backend: Backend) {
                 user_id: Set(*id),
                 commune_id: Set(commune),
                 language: Set(languages[i % 4].to_string()),
+                resident: Set(true),
             });
         recipient::Entity::insert_many(rows)
             .exec_without_returning(&db)

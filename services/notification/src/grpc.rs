@@ -794,7 +794,9 @@ impl NotificationGrpc {
     }
 }
 
-/// Remembers the caller's language (the one messages to them are written in).
+/// Remembers the caller's language (the one messages to them are written in). A caller notification
+/// did not know as a resident is recorded as one only if they are a citizen: a staff member's
+/// choice of language does not put them in their commune's announcement audience.
 async fn set_language(
     txn: &sea_orm::DatabaseTransaction,
     caller: &Principal,
@@ -810,6 +812,7 @@ async fn set_language(
         user_id: Set(caller.user_id),
         commune_id: Set(commune_id),
         language: Set(language.code().to_string()),
+        resident: Set(caller.has_role(Role::Citizen)),
     })
     .on_conflict(
         OnConflict::column(recipient::Column::UserId)

@@ -352,6 +352,7 @@ fn effect_of(event: &CloudEvent) -> Result<Option<Effect>, HandlerError> {
             user_id: parse_id(event, "user_id", &payload.user_id)?,
             commune_id: parse_id(event, "commune_id", &payload.commune_id)?,
             language: language.code().to_string(),
+            resident: true,
         })
     } else if event.is::<events::RequestSubmitted>() {
         let payload = event.decode::<events::RequestSubmitted>()?;
@@ -743,11 +744,16 @@ async fn upsert_recipient(
         user_id: Set(row.user_id),
         commune_id: Set(row.commune_id),
         language: Set(row.language),
+        resident: Set(row.resident),
     };
     recipient::Entity::insert(row)
         .on_conflict(
             OnConflict::column(recipient::Column::UserId)
-                .update_columns([recipient::Column::CommuneId, recipient::Column::Language])
+                .update_columns([
+                    recipient::Column::CommuneId,
+                    recipient::Column::Language,
+                    recipient::Column::Resident,
+                ])
                 .to_owned(),
         )
         .exec_without_returning(txn)
@@ -805,7 +811,8 @@ pub async fn residents_page(
     let mut query = recipient::Entity::find()
         .select_only()
         .column(recipient::Column::UserId)
-        .filter(recipient::Column::CommuneId.eq(commune_id));
+        .filter(recipient::Column::CommuneId.eq(commune_id))
+        .filter(recipient::Column::Resident.eq(true));
     if let Some(after) = after {
         query = query.filter(recipient::Column::UserId.gt(after));
     }

@@ -15,6 +15,9 @@ pub mod recipient {
         pub commune_id: Uuid,
         /// The preferred language's code: `ar`, `fr`, `en` or `tzm`.
         pub language: String,
+        /// A resident of `commune_id` (from `CitizenRegistered`), whom "all residents"
+        /// announcements reach; staff who only chose their language here are not.
+        pub resident: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -293,6 +296,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateDepartmentHeads),
             Box::new(IndexRecipientsByCommune),
             Box::new(CreateChannelsPreferencesAndAnnouncements),
+            Box::new(MarkResidents),
         ]
     }
 }
@@ -514,6 +518,32 @@ impl MigrationTrait for IndexRecipientsByCommune {
                     .to_owned(),
             )
             .await
+    }
+}
+
+struct MarkResidents;
+
+impl MigrationName for MarkResidents {
+    fn name(&self) -> &str {
+        "m0007_000001_mark_residents"
+    }
+}
+
+/// `recipients.resident`: the rows a staff member's language choice adds are not residents.
+/// Rows before it came from `CitizenRegistered` or from anyone's language choice; they are taken
+/// as residents (a staff member who chose a language before it needs a fresh choice to drop out).
+#[async_trait::async_trait]
+impl MigrationTrait for MarkResidents {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        jamaa_db::add_column(
+            manager,
+            "recipients",
+            ColumnDef::new("resident")
+                .boolean()
+                .not_null()
+                .default(true),
+        )
+        .await
     }
 }
 

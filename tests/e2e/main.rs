@@ -14,6 +14,7 @@ mod comments;
 mod consultations;
 mod email;
 mod events;
+mod faults;
 mod gateway;
 mod gateway_operations;
 mod identity_matrix;

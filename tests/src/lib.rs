@@ -121,6 +121,9 @@ pub struct Options {
     pub broker_cut_at_start: bool,
     /// More settings, as `JAMAA__…` environment entries.
     pub extra_env: Vec<(String, String)>,
+    /// With [`Backend::Real`]: reach this service's database (`service_request`, …) through a
+    /// [`FaultProxy`] the test can cut ([`TestStack::database_proxy`]).
+    pub database_through_proxy: Option<&'static str>,
 }
 
 /// A running stack and what it needs cleaned up.
@@ -130,6 +133,8 @@ pub struct TestStack {
     pub exchange: String,
     pub amqp_url: Option<String>,
     pub broker_proxy: Option<FaultProxy>,
+    /// See [`Options::database_through_proxy`].
+    pub database_proxy: Option<FaultProxy>,
     /// The identity service's database (tests read its signing key to forge tokens).
     pub identity_database_url: String,
     /// Every service's database URL, by service (`identity`, `service_request`, …).
@@ -193,6 +198,8 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
     let mut databases = Vec::new();
     let mut amqp_url = None;
     let mut broker_proxy = None;
+    let mut database_proxy = None;
+    let mut direct_database_url = None;
     match backend {
         Backend::Embedded => {
             for service in services {
@@ -206,9 +213,19 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
         Backend::Real => {
             for service in services {
                 let database = TestDatabase::create(service).await?;
+                let mut url = database.url.clone();
+                if options.database_through_proxy == Some(service) {
+                    let target = broker_address(&url);
+                    let proxy = FaultProxy::start(&target)
+                        .await
+                        .unwrap_or_else(|error| panic!("proxy: {error}"));
+                    direct_database_url = Some((service.to_string(), url.clone()));
+                    url = url.replacen(&target, &proxy.address().to_string(), 1);
+                    database_proxy = Some(proxy);
+                }
                 env.push((
                     format!("JAMAA__DATABASES__{}__URL", service.to_uppercase()),
-                    database.url.clone(),
+                    url,
                 ));
                 databases.push(database);
             }
@@ -231,7 +248,7 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
             amqp_url = Some(url);
         }
     }
-    let database_urls = env
+    let mut database_urls: std::collections::HashMap<String, String> = env
         .iter()
         .filter_map(|(key, url)| {
             let service = key
@@ -240,6 +257,8 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
             Some((service.to_lowercase(), url.clone()))
         })
         .collect();
+    // Tests read the databases directly, never through the proxy they cut.
+    database_urls.extend(direct_database_url);
     let identity_database_url = env
         .iter()
         .find(|(key, _)| key == "JAMAA__DATABASES__IDENTITY__URL")
@@ -259,6 +278,7 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
         exchange,
         amqp_url,
         broker_proxy,
+        database_proxy,
         identity_database_url,
         database_urls,
         databases,
@@ -267,7 +287,7 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
     })
 }
 
-/// `host:port` of an AMQP URL.
+/// `host:port` of an AMQP or PostgreSQL URL.
 fn broker_address(url: &str) -> String {
     let after_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
     let after_credentials = after_scheme

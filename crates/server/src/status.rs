@@ -140,16 +140,36 @@ pub fn internal(error: impl std::fmt::Display) -> Status {
 
 /// Maps a database error: unavailability becomes UNAVAILABLE (retryable), the rest INTERNAL.
 pub fn from_db(error: sea_orm::DbErr) -> Status {
-    match &error {
-        sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
-            tracing::warn!(%error, "database unavailable");
-            with_reason(
-                Code::Unavailable,
-                "DATABASE_UNAVAILABLE",
-                "the service is briefly unavailable; please retry",
+    if database_unavailable(&error) {
+        tracing::warn!(%error, "database unavailable");
+        with_reason(
+            Code::Unavailable,
+            "DATABASE_UNAVAILABLE",
+            "the service is briefly unavailable; please retry",
+        )
+    } else {
+        internal(error)
+    }
+}
+
+/// Whether `error` says the database could not be reached (rather than refused the statement):
+/// no connection to be had, or the connection broke under a query (I/O error, a dead pool).
+pub fn database_unavailable(error: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Query(RuntimeErr::SqlxError(error)) | DbErr::Exec(RuntimeErr::SqlxError(error)) => {
+            matches!(
+                error.as_ref(),
+                Sqlx::Io(_)
+                    | Sqlx::Tls(_)
+                    | Sqlx::PoolTimedOut
+                    | Sqlx::PoolClosed
+                    | Sqlx::WorkerCrashed
             )
         }
-        _ => internal(error),
+        _ => false,
     }
 }
 

@@ -479,3 +479,211 @@ async fn r6_database_unreachable_under_load() {
     })
     .await
 }
+
+/// R2: the process killed after its writes committed and before the relay published their events
+/// (the fail point: the broker unreachable, so every event waits in the outbox) → restarted on
+/// the same databases, the relay publishes them and each has its effect once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r2_killed_between_commit_and_publish() {
+    jamaa_tests::within_limit(async {
+        let Some(mut scene) = scene("FRTWO", broker_proxied()).await else {
+            return;
+        };
+        let total = 20;
+        scene.stack.broker_proxy.as_ref().expect("proxy").cut();
+        for _ in 0..total {
+            scene.submit().await.expect("committed without the broker");
+        }
+        let before = counts(&scene.requests_db, &scene.notification_db).await;
+        assert_eq!(before.requests, total);
+        assert!(before.unsent_events >= total, "{before:?}");
+        assert_eq!(before.processed, 0);
+
+        scene.stack.kill();
+        scene.stack.broker_proxy.as_ref().expect("proxy").restore();
+        scene.stack.restart().await;
+        scene
+            .all_delivered_once(total, Duration::from_secs(90))
+            .await;
+        scene.stop().await;
+    })
+    .await
+}
+
+/// R9: deadlines. With service-request's database slowed (all it is sent held 400 ms), a submission
+/// with a 50 ms deadline answers DEADLINE_EXCEEDED at its deadline and the work it began stops
+/// there: nothing of it is stored. Without a deadline the same call waits for the slow database
+/// and succeeds, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r9_deadlines_are_honoured_and_cancelled_work_stops() {
+    jamaa_tests::within_limit(async {
+        let options = Options {
+            database_through_proxy: Some("service_request"),
+            ..Options::default()
+        };
+        let Some(scene) = scene("FRNIN", options).await else {
+            return;
+        };
+        let proxy = scene.stack.database_proxy.as_ref().expect("database proxy");
+        let stored = "SELECT COUNT(*) FROM requests";
+        let before = count(&scene.requests_db, stored).await;
+        let submission = |id: &str, deadline: Option<Duration>| {
+            let mut request = authorized(
+                requests::SubmitRequestRequest {
+                    request_id: id.to_string(),
+                    service_id: scene.service_id.clone(),
+                    description: "Streetlight out".into(),
+                    ..Default::default()
+                },
+                &scene.citizen,
+            );
+            if let Some(deadline) = deadline {
+                request.set_timeout(deadline);
+            }
+            let mut client = client_without_own_deadline(&scene.stack);
+            async move { client.submit_request(request).await }
+        };
+        proxy.set_latency(Duration::from_millis(400));
+        let id = uuid::Uuid::now_v7().to_string();
+        let started = tokio::time::Instant::now();
+        let refused = submission(&id, Some(Duration::from_millis(50)))
+            .await
+            .expect_err("past its deadline");
+        let took = started.elapsed();
+        assert_eq!(refused.code(), Code::DeadlineExceeded, "{refused:?}");
+        assert!(refused.message().contains("deadline"), "{refused:?}");
+        assert!(
+            took < Duration::from_millis(400),
+            "answered at its deadline, not when the work would have ended: {took:?}"
+        );
+        // The delayed packets have long arrived: nothing of the abandoned call was stored.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(count(&scene.requests_db, stored).await, before);
+
+        // No deadline: it waits for the slow database and succeeds.
+        let started = tokio::time::Instant::now();
+        let filed = submission(&id, None)
+            .await
+            .expect("without a deadline it completes")
+            .into_inner()
+            .request
+            .expect("the request");
+        assert!(started.elapsed() >= Duration::from_millis(400));
+        proxy.set_latency(Duration::ZERO);
+        assert_eq!(count(&scene.requests_db, stored).await, before + 1);
+        assert_eq!(
+            count(
+                &scene.requests_db,
+                &format!("SELECT COUNT(*) FROM requests WHERE id = '{}'", filed.id)
+            )
+            .await,
+            1
+        );
+        scene.stop().await;
+    })
+    .await
+}
+
+/// R8: twice the configured concurrency (4 calls at once here, 8 offered, each held by a slowed
+/// database) → the excess is refused at once with RESOURCE_EXHAUSTED (`OVERLOADED`), not queued;
+/// the rest succeed; a refused call stored nothing; health checks are never shed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r8_twice_the_concurrency_sheds_the_excess() {
+    jamaa_tests::within_limit(async {
+        let options = Options {
+            database_through_proxy: Some("service_request"),
+            extra_env: vec![(
+                "JAMAA__SERVER__MAX_CONCURRENT_REQUESTS".into(),
+                "4".into(),
+            )],
+            ..Options::default()
+        };
+        let Some(scene) = scene("FREIG", options).await else {
+            return;
+        };
+        let scene = Arc::new(scene);
+        let stored = "SELECT COUNT(*) FROM requests";
+        let before = count(&scene.requests_db, stored).await;
+        let proxy = scene.stack.database_proxy.as_ref().expect("database proxy");
+        proxy.set_latency(Duration::from_millis(300));
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let scene = scene.clone();
+                tokio::spawn(async move {
+                    let started = tokio::time::Instant::now();
+                    let outcome = scene.submit().await;
+                    (outcome, started.elapsed())
+                })
+            })
+            .collect();
+        // While the calls are held, the health check still answers.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut health = tonic_health::pb::health_client::HealthClient::new(scene.stack.channel());
+        let serving = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .expect("health is never shed")
+            .into_inner();
+        assert_eq!(
+            serving.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
+        let mut succeeded = Vec::new();
+        let mut shed = Vec::new();
+        for call in calls {
+            match call.await.expect("a call") {
+                (Ok(_), took) => succeeded.push(took),
+                (Err(status), took) => {
+                    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                    assert!(status.message().contains("capacity"), "{status:?}");
+                    shed.push(took);
+                }
+            }
+        }
+        proxy.set_latency(Duration::ZERO);
+        assert!(
+            (1..=4).contains(&succeeded.len()),
+            "at most the limit ran: {} succeeded",
+            succeeded.len()
+        );
+        assert_eq!(succeeded.len() + shed.len(), 8);
+        assert!(shed.len() >= 4, "the excess was shed: {} shed", shed.len());
+        let slowest_shed = shed.iter().max().copied().unwrap_or_default();
+        let fastest_success = succeeded.iter().min().copied().unwrap_or_default();
+        assert!(
+            slowest_shed < fastest_success,
+            "refused at once, not queued: shed within {slowest_shed:?}, successes took {fastest_success:?} or more"
+        );
+        assert_eq!(
+            count(&scene.requests_db, stored).await,
+            before + succeeded.len() as i64,
+            "a shed call stored nothing"
+        );
+        match Arc::try_unwrap(scene) {
+            Ok(scene) => scene.stop().await,
+            Err(_) => panic!("the scene is still shared"),
+        }
+    })
+    .await
+}
+
+/// A gRPC client that leaves deadlines to the server: tonic's own channel gives up at the
+/// deadline itself (answering CANCELLED), which would hide what the server answers and does.
+fn client_without_own_deadline(
+    stack: &TestStack,
+) -> requests::service_request_service_client::ServiceRequestServiceClient<
+    hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        tonic::body::Body,
+    >,
+> {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let origin: tonic::codegen::http::Uri = stack.stack.grpc_url().parse().expect("the address");
+    requests::service_request_service_client::ServiceRequestServiceClient::with_origin(
+        client, origin,
+    )
+}

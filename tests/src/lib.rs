@@ -142,6 +142,8 @@ pub struct TestStack {
     databases: Vec<TestDatabase>,
     data_dir: PathBuf,
     channel: Channel,
+    /// The settings it was started with (a restart starts again from them).
+    env: Vec<(String, String)>,
 }
 
 /// Starts the stack on `backend`. `None` when the real servers are absent AND the person opted
@@ -264,14 +266,7 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
         .find(|(key, _)| key == "JAMAA__DATABASES__IDENTITY__URL")
         .map(|(_, url)| url.clone())
         .unwrap_or_default();
-    let settings: jamaa::Settings = jamaa_settings::load_from(jamaa::DEFAULTS, None, env)
-        .unwrap_or_else(|error| panic!("settings: {error}"));
-    let stack = jamaa::Stack::start(settings, CancellationToken::new())
-        .await
-        .unwrap_or_else(|error| panic!("the stack did not start: {error}"));
-    let channel = tonic::transport::Endpoint::from_shared(stack.grpc_url())
-        .unwrap_or_else(|error| panic!("endpoint: {error}"))
-        .connect_lazy();
+    let (stack, channel) = start_stack(env.clone()).await;
     Some(TestStack {
         backend,
         stack,
@@ -284,7 +279,20 @@ pub async fn spawn_stack_with(backend: Backend, options: Options) -> Option<Test
         databases,
         data_dir,
         channel,
+        env,
     })
+}
+
+async fn start_stack(env: Vec<(String, String)>) -> (jamaa::Stack, Channel) {
+    let settings: jamaa::Settings = jamaa_settings::load_from(jamaa::DEFAULTS, None, env)
+        .unwrap_or_else(|error| panic!("settings: {error}"));
+    let stack = jamaa::Stack::start(settings, CancellationToken::new())
+        .await
+        .unwrap_or_else(|error| panic!("the stack did not start: {error}"));
+    let channel = tonic::transport::Endpoint::from_shared(stack.grpc_url())
+        .unwrap_or_else(|error| panic!("endpoint: {error}"))
+        .connect_lazy();
+    (stack, channel)
 }
 
 /// `host:port` of an AMQP or PostgreSQL URL.
@@ -562,6 +570,20 @@ impl TestStack {
                 .find(|n| n.title.contains(text) || n.body.contains(text))
         })
         .await
+    }
+
+    /// Kills the running stack: no drain, the servers are aborted where they stand and the
+    /// relays and consumers told to stop ([`jamaa::Stack::kill`]). Then [`TestStack::restart`].
+    pub fn kill(&self) {
+        self.stack.kill();
+    }
+
+    /// Starts the stack again on the same databases, files and broker (after
+    /// [`TestStack::kill`]), on new ports; the clients this gives from now on reach it.
+    pub async fn restart(&mut self) {
+        let (stack, channel) = start_stack(self.env.clone()).await;
+        self.stack = stack;
+        self.channel = channel;
     }
 
     /// Stops the stack and removes its databases, queues and files.

@@ -3,8 +3,8 @@
 //! [`GrpcServer`] binds its listener first (port 0 in tests), then serves every added service
 //! with: `grpc.health.v1` (each service SERVING while up, NOT_SERVING from the moment shutdown
 //! starts), reflection v1 and v1alpha (Jamaa's and health's descriptors), the [`jamaa_auth::AuthLayer`],
-//! a limit on concurrent calls with load shedding ([`shed`]: excess calls get UNAVAILABLE), a
-//! per-call timeout, and a span per call that continues the caller's W3C trace. On shutdown it
+//! a limit on concurrent calls with load shedding ([`shed`]: excess calls get RESOURCE_EXHAUSTED),
+//! deadlines ([`deadline`]: the caller's or the server's, DEADLINE_EXCEEDED past it), and a span per call that continues the caller's W3C trace. On shutdown it
 //! stops accepting, lets in-flight calls finish, and gives up after the configured drain timeout.
 //! Every call is counted and timed ([`metrics`]); `GET /metrics` answers on a separate HTTP
 //! listener (`server.metrics_port`) while the server runs.
@@ -14,6 +14,7 @@
 pub mod application;
 pub mod client;
 pub mod context;
+pub mod deadline;
 pub mod metrics;
 pub mod paging;
 pub mod shed;
@@ -229,7 +230,6 @@ impl GrpcServer {
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let serve = tonic::transport::Server::builder()
-            .timeout(self.settings.request_timeout())
             .trace_fn(|request| {
                 let span = tracing::info_span!("grpc", method = %request.uri().path(), trace_id = tracing::field::Empty);
                 jamaa_telemetry::parent_from_http_headers(&span, request.headers());
@@ -240,6 +240,8 @@ impl GrpcServer {
             .layer(shed::LoadShedLayer::new(
                 self.settings.max_concurrent_requests,
             ))
+            // Deadlines bound authentication and the handler; a shed call never waits.
+            .layer(deadline::DeadlineLayer::new(self.settings.request_timeout()))
             .layer(AuthLayer::new(verifier))
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {

@@ -1,6 +1,8 @@
 //! Load shedding: at most `max_concurrent_requests` calls run at once in a server; a call beyond
-//! that is refused at once with UNAVAILABLE (clients retry with backoff) instead of queueing
-//! without bound. Health checks are never shed, so an overloaded pod is not also restarted.
+//! that is refused at once with RESOURCE_EXHAUSTED (reason `OVERLOADED`; clients may retry
+//! after a backoff, but the gateway does not retry it at once, so an overload is not multiplied)
+//! instead of queueing without bound: memory stays bounded by the limit, not by the offered load.
+//! Health checks are never shed, so an overloaded pod is not also restarted.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -70,7 +72,7 @@ where
                 Err(_) => {
                     tracing::warn!(path = %request.uri().path(), "at capacity: call shed");
                     let status = crate::status::with_reason(
-                        tonic::Code::Unavailable,
+                        tonic::Code::ResourceExhausted,
                         "OVERLOADED",
                         "the service is at capacity; retry shortly",
                     );

@@ -313,6 +313,15 @@ impl Stack {
         let _ = self.http.await;
     }
 
+    /// Stops at once, without draining: the servers' tasks are aborted where they stand and the
+    /// background tasks (relays, consumers, schedulers) are told to stop. For tests of what
+    /// survives a crash.
+    pub fn kill(&self) {
+        self.grpc.abort();
+        self.http.abort();
+        self.shutdown.cancel();
+    }
+
     /// Waits until the servers stop (after the shutdown signal).
     pub async fn wait(self) -> anyhow::Result<()> {
         self.grpc.await??;

@@ -1,20 +1,23 @@
 //! The fault suite (issue 9): the real services, PostgreSQL and RabbitMQ, with a [`FaultProxy`]
-//! between the stack and the broker or a database. Every test counts in the databases
-//! themselves: requests, history rows and outbox rows in service-request's; processed events
-//! (`inbox_events`) and notifications in notification's — nothing lost, nothing doubled.
+//! between the stack and the broker or a database (it cuts, delays and slows connections).
+//! Every test counts in the databases themselves: requests, history rows and outbox rows in
+//! service-request's; processed events (`inbox_events`) and notifications in notification's —
+//! nothing lost, nothing doubled.
 //!
+//! Here: R1 (broker cut with events in flight), R2 (killed between commit and publish, then
+//! restarted), R3 (broker unreachable during writes), R4 (every event delivered twice), R6
+//! (database unreachable under load), R8 (twice the configured concurrency), R9 (deadlines).
 //! Short variants run in `scripts/test`; the long ones (R1 with 10,000 events, R3 with a 60 s
-//! outage) only with `JAMAA_FAULTS_LONG=1`:
+//! outage) only with `JAMAA_FAULTS_LONG=1` (they pass at once, printing SKIPPED, without it):
 //!
 //! ```sh
 //! JAMAA_FAULTS_LONG=1 cargo test -p jamaa-tests --test e2e faults
 //! ```
 //!
-//! Elsewhere: R3's first proof and R4 for one event three times are in `events.rs`
-//! (`a_broker_outage_delays_events_and_never_drops_them`, `a_redelivered_event_has_one_effect`),
-//! R5 there too (`a_poison_event_is_dead_lettered_and_the_queue_flows`), several relays
-//! publishing each event once in `outbox.rs`, R7 (SIGTERM under load) in `rollout.rs`, load
-//! shedding beyond the configured concurrency in `throttling.rs` / `jamaa-server`.
+//! Elsewhere: R4 for one event three times and R5 (a handler that always fails is dead-lettered
+//! at the delivery limit; the queue flows) in `events.rs`, several relays publishing each event
+//! once in `outbox.rs`, R7 (SIGTERM under load: NOT_SERVING, in-flight calls complete, bounded
+//! drain) in `rollout.rs`. `docs/reliability.md` has the whole list.
 //!
 //! [`FaultProxy`]: jamaa_testkit::FaultProxy
 

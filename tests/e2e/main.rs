@@ -15,6 +15,7 @@ mod consultations;
 mod email;
 mod events;
 mod faults;
+mod fuzz;
 mod gateway;
 mod gateway_operations;
 mod identity_matrix;

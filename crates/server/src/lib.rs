@@ -15,6 +15,7 @@ pub mod application;
 pub mod client;
 pub mod context;
 pub mod deadline;
+pub mod malformed;
 pub mod metrics;
 pub mod paging;
 pub mod shed;
@@ -29,7 +30,6 @@ use std::net::SocketAddr;
 use jamaa_auth::{AuthLayer, TokenVerifier};
 use jamaa_settings::ServerSettings;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
@@ -229,6 +229,8 @@ impl GrpcServer {
         });
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
         let serve = tonic::transport::Server::builder()
             .trace_fn(|request| {
                 let span = tracing::info_span!("grpc", method = %request.uri().path(), trace_id = tracing::field::Empty);
@@ -237,6 +239,9 @@ impl GrpcServer {
             })
             // Outermost, so shed and unauthenticated calls are counted too.
             .layer(metrics::GrpcMetricsLayer::new(&self.service_names))
+            // Undecodable and oversized requests are the caller's error (INVALID_ARGUMENT,
+            // RESOURCE_EXHAUSTED), not tonic's INTERNAL and OUT_OF_RANGE.
+            .layer(malformed::MalformedRequestLayer)
             .layer(shed::LoadShedLayer::new(
                 self.settings.max_concurrent_requests,
             ))
@@ -244,7 +249,9 @@ impl GrpcServer {
             .layer(deadline::DeadlineLayer::new(self.settings.request_timeout()))
             .layer(AuthLayer::new(verifier))
             .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
+            // TCP_NODELAY: a reply written in pieces (headers, message, trailers) must not wait
+            // for the caller's delayed ACK (Nagle's algorithm: some 40 ms a call).
+            .serve_with_incoming_shutdown(incoming, async {
                 let _ = stopped.await;
             });
         tracing::info!(?address, ?metrics_address, services = ?self.service_names, "serving gRPC");

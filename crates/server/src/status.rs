@@ -29,9 +29,14 @@ impl FieldViolations {
         violations
     }
 
-    /// Records that `field` is wrong, and why.
+    /// Records that `field` is wrong, and why. Both are cut to [`MAX_DETAIL_BYTES`] (a
+    /// description may quote the caller's input), and at most [`MAX_VIOLATIONS`] are kept: the
+    /// answer travels in HTTP/2 headers, which have a size limit.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.violations.push((field.into(), description.into()));
+        if self.violations.len() < MAX_VIOLATIONS {
+            self.violations
+                .push((bounded(field.into()), bounded(description.into())));
+        }
     }
 
     /// Records the error of a parse result and returns its value, if any.
@@ -64,10 +69,10 @@ impl FieldViolations {
             .iter()
             .map(|(field, _)| field.as_str())
             .collect();
-        let message = match self.violations.as_slice() {
+        let message = bounded(match self.violations.as_slice() {
             [(field, description)] => format!("{field}: {description}"),
             _ => format!("invalid fields: {}", fields.join(", ")),
-        };
+        });
         let mut details = ErrorDetails::new();
         for (field, description) in &self.violations {
             details.add_bad_request_violation(field.clone(), description.clone());
@@ -88,11 +93,29 @@ pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {
     violations.into_status()
 }
 
-/// A status with an `ErrorInfo` reason.
+/// A status with an `ErrorInfo` reason. The message is cut to [`MAX_DETAIL_BYTES`].
 pub fn with_reason(code: Code, reason: &str, message: impl Into<String>) -> Status {
     let mut details = ErrorDetails::new();
     details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
-    Status::with_error_details(code, message.into(), details)
+    Status::with_error_details(code, bounded(message.into()), details)
+}
+
+/// The longest field name, description or message an error carries, in bytes (UTF-8). With
+/// [`MAX_VIOLATIONS`], an error's headers stay well under HTTP/2's usual 16 KiB.
+pub const MAX_DETAIL_BYTES: usize = 200;
+/// The most field violations one error lists.
+pub const MAX_VIOLATIONS: usize = 20;
+
+/// `text`, cut to at most [`MAX_DETAIL_BYTES`] on a character boundary (an ellipsis marks it).
+fn bounded(text: String) -> String {
+    if text.len() <= MAX_DETAIL_BYTES {
+        return text;
+    }
+    let mut at = MAX_DETAIL_BYTES - '…'.len_utf8();
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    format!("{}…", &text[..at])
 }
 
 /// RESOURCE_EXHAUSTED with a reason and a `RetryInfo` saying when to try again (the gateway turns
@@ -140,6 +163,14 @@ pub fn internal(error: impl std::fmt::Display) -> Status {
 
 /// Maps a database error: unavailability becomes UNAVAILABLE (retryable), the rest INTERNAL.
 pub fn from_db(error: sea_orm::DbErr) -> Status {
+    if let Some(code) = data_exception(&error) {
+        tracing::info!(%code, "a value the database cannot store");
+        return with_reason(
+            Code::InvalidArgument,
+            "INVALID_VALUE",
+            "a value in the request cannot be stored (a NUL character, or a number or date out of range)",
+        );
+    }
     if database_unavailable(&error) {
         tracing::warn!(%error, "database unavailable");
         with_reason(
@@ -149,6 +180,19 @@ pub fn from_db(error: sea_orm::DbErr) -> Status {
         )
     } else {
         internal(error)
+    }
+}
+
+/// The SQLSTATE of a data exception (class 22: a NUL character in text, a number or a date out
+/// of range…): a value the caller sent that no validation caught, not a fault of the server.
+fn data_exception(error: &sea_orm::DbErr) -> Option<String> {
+    use sea_orm::{DbErr, RuntimeErr};
+    match error {
+        DbErr::Query(RuntimeErr::SqlxError(error)) | DbErr::Exec(RuntimeErr::SqlxError(error)) => {
+            let code = error.as_database_error()?.code()?;
+            code.starts_with("22").then(|| code.to_string())
+        }
+        _ => None,
     }
 }
 
@@ -215,6 +259,25 @@ mod tests {
             .map(|violation| violation.field.as_str())
             .collect();
         assert_eq!(fields, ["email", "password"]);
+    }
+
+    #[test]
+    fn details_stay_small_whatever_the_input() {
+        let long = "x".repeat(20_000);
+        let mut violations = FieldViolations::new();
+        for _ in 0..1000 {
+            violations.add(long.clone(), format!("{long} cannot be changed"));
+        }
+        let status = violations.into_status();
+        assert!(status.message().len() <= MAX_DETAIL_BYTES);
+        let details = status.get_error_details();
+        let bad_request = details.bad_request().expect("violations");
+        assert_eq!(bad_request.field_violations.len(), MAX_VIOLATIONS);
+        assert!(bad_request.field_violations[0].description.len() <= MAX_DETAIL_BYTES);
+        let arabic = "ع".repeat(1000);
+        let reason = with_reason(Code::NotFound, "NOT_FOUND", arabic);
+        assert!(reason.message().ends_with('…'));
+        assert!(reason.message().len() <= MAX_DETAIL_BYTES);
     }
 
     #[test]

@@ -304,8 +304,15 @@ impl Gateway {
     /// up after `server.drain_timeout_seconds`.
     pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
         let address = self.listener.local_addr().ok();
+        use axum::serve::ListenerExt;
+        // TCP_NODELAY: small responses go out at once, not after the client's delayed ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::warn!(%error, "could not set TCP_NODELAY");
+            }
+        });
         let serve = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )

@@ -226,7 +226,7 @@ async fn call(
     {
         request.metadata_mut().insert("authorization", value);
     }
-    let path = PathAndQuery::from_maybe_shared(path.to_string())
+    let path = PathAndQuery::try_from(path)
         .map_err(|error| tonic::Status::unknown(format!("path: {error}")))?;
     grpc.unary(request, path, RawCodec)
         .await

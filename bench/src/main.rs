@@ -165,27 +165,51 @@ async fn connect_db(url: &str, max_connections: u32) -> anyhow::Result<DatabaseC
 
 /// Waits (up to 60 s) until the service-request outbox is empty, then a moment more, so one
 /// scenario's events do not weigh on the next.
-async fn settle(requests_db: Option<&DatabaseConnection>) {
+async fn settle(
+    requests_db: Option<&DatabaseConnection>,
+    notification_db: Option<&DatabaseConnection>,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     if let Some(db) = requests_db {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while tokio::time::Instant::now() < deadline {
-            let pending = db
-                .query_one_raw(sea_orm::Statement::from_string(
-                    db.get_database_backend(),
-                    "SELECT COUNT(*) AS n FROM outbox_events WHERE sent_at_ms IS NULL",
-                ))
-                .await
-                .ok()
-                .flatten()
-                .and_then(|row| row.try_get::<i64>("", "n").ok())
-                .unwrap_or(0);
-            if pending == 0 {
+            if count_rows(
+                db,
+                "SELECT COUNT(*) AS n FROM outbox_events WHERE sent_at_ms IS NULL",
+            )
+            .await
+                == 0
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // Published is not consumed: wait until the notification service stops processing (its
+    // inbox holds still for a second), so one scenario's backlog does not weigh on the next.
+    if let Some(db) = notification_db {
+        let mut seen = count_rows(db, "SELECT COUNT(*) AS n FROM inbox_events").await;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = count_rows(db, "SELECT COUNT(*) AS n FROM inbox_events").await;
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+async fn count_rows(db: &DatabaseConnection, sql: &str) -> i64 {
+    db.query_one_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql,
+    ))
+    .await
+    .ok()
+    .flatten()
+    .and_then(|row| row.try_get::<i64>("", "n").ok())
+    .unwrap_or(0)
 }
 
 struct Run {
@@ -354,14 +378,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let measured =
             scenarios::submit_grpc(world.clone(), filed.clone(), clients, warmup, window).await;
         run.add("submit.grpc", "scenario", clients, measured);
-        settle(requests_db.as_ref()).await;
+        settle(requests_db.as_ref(), notification_db.as_ref()).await;
     }
     if args.wants("submit.http") {
         eprintln!("jamaa-bench: submit.http");
         let measured =
             scenarios::submit_http(world.clone(), filed.clone(), clients, warmup, window).await;
         run.add("submit.http", "scenario", clients, measured);
-        settle(requests_db.as_ref()).await;
+        settle(requests_db.as_ref(), notification_db.as_ref()).await;
     }
     if filed
         .iter()
@@ -377,7 +401,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )
         .await;
         eprintln!("  (filed {} requests for the reads)", measured.ops);
-        settle(requests_db.as_ref()).await;
+        settle(requests_db.as_ref(), notification_db.as_ref()).await;
     }
     if args.wants("read.grpc") {
         eprintln!("jamaa-bench: read.grpc");
@@ -422,7 +446,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     },
                 );
                 backlog = Some(lag.backlog);
-                settle(Some(requests_db)).await;
+                settle(Some(requests_db), Some(notification_db)).await;
             }
             _ => run.notes.push(
                 "status.change skipped: it reads the lag from the databases \
@@ -463,10 +487,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     let seeded_in = seeding.elapsed();
                     let rolling = std::time::Instant::now();
                     let deadline = rolling + Duration::from_secs(if size > 100_000 { 1800 } else { 120 });
+                    let (mut last_count, mut last_change) = (-1, std::time::Instant::now());
                     loop {
                         let counted = scenarios::counted(&world, "seeded").await;
                         if counted >= size {
                             break;
+                        }
+                        if counted != last_count {
+                            (last_count, last_change) = (counted, std::time::Instant::now());
+                        } else if last_change.elapsed() > Duration::from_secs(15) {
+                            // A roll under way when the seeding reset the roller kept its
+                            // watermark: reset it again.
+                            scenarios::restart_statistics(db).await?;
+                            last_change = std::time::Instant::now();
                         }
                         if std::time::Instant::now() > deadline {
                             anyhow::bail!("the statistics counted {counted} of the {size} seeded requests in time");

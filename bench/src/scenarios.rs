@@ -534,6 +534,14 @@ pub async fn seed(
             }
         }
     }
+    restart_statistics(db).await
+}
+
+/// Makes the statistics roller start again from the first request (seeded rows carry past
+/// `updated_at` stamps, behind its watermark). A roll under way when this runs writes its own
+/// watermark back, so the caller repeats it if the count stalls.
+pub async fn restart_statistics(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let backend = db.get_database_backend();
     db.execute_raw(raw(
         backend,
         "DELETE FROM stats_cursors WHERE name = $1",

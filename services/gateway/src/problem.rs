@@ -67,6 +67,16 @@ impl Problem {
 
     /// The problem a service's gRPC status stands for.
     pub fn from_status(status: &Status) -> Problem {
+        // tonic's client gives up at the call's deadline by itself, answering CANCELLED
+        // ("Timeout expired"): for the client, that is the service taking too long.
+        if status.code() == Code::Cancelled && status.message().contains("Timeout expired") {
+            return Problem::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                Code::DeadlineExceeded,
+                "DEADLINE_EXCEEDED",
+                "the service took too long to answer",
+            );
+        }
         let details = status.get_error_details();
         let reason = details.error_info().map(|info| info.reason.clone());
         let errors = details
@@ -340,6 +350,13 @@ mod tests {
             assert_eq!(problem.status.as_u16(), http, "{code:?}");
             assert_eq!(problem.code, code_name(code));
         }
+    }
+
+    #[test]
+    fn a_deadline_the_client_enforced_is_a_gateway_timeout() {
+        let problem = Problem::from_status(&Status::cancelled("Timeout expired"));
+        assert_eq!(problem.status.as_u16(), 504);
+        assert_eq!(problem.code, "DEADLINE_EXCEEDED");
     }
 
     #[test]

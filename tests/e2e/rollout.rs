@@ -108,7 +108,18 @@ async fn a_rolling_restart_under_load_fails_no_request() {
     }
     let mut gateway_settings: jamaa_gateway::Settings = settings(
         &jamaa_gateway::default_settings(),
-        &[("JAMAA__SERVER__PORT", "0".to_string())],
+        &[
+            ("JAMAA__SERVER__PORT", "0".to_string()),
+            // The load is one client: the rate limits are not what this measures.
+            (
+                "JAMAA__GATEWAY__RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
+                "0".to_string(),
+            ),
+            (
+                "JAMAA__GATEWAY__RATE_LIMIT_PER_TOKEN_PER_MINUTE",
+                "0".to_string(),
+            ),
+        ],
     );
     gateway_settings.gateway.identity_url = identity_url.clone();
     gateway_settings.gateway.service_request_url = ports

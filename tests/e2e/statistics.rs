@@ -435,3 +435,109 @@ async fn figures_match(backend: Backend) {
     assert_eq!(rows[0]["medianWorkingDays"], 2);
     stack.stop().await;
 }
+
+crate::on_both_backends!(a_burst_bigger_than_a_roll_page_is_counted_whole, burst);
+
+/// More requests changed within the roller's overlap (10 s) than one page of a roll reads
+/// (`ROLL_BATCH`): a bulk import, or a busy minute. A page of one service's requests, then a few
+/// of another service a millisecond later: the second service is counted too. (The roller used
+/// to read the same first page again and again, and never saw the second service's month.)
+async fn burst(backend: Backend) {
+    use jamaa_service_request::storage::service_request;
+    use sea_orm::{EntityTrait, Set};
+    let options = Options {
+        extra_env: vec![(
+            "JAMAA__SERVICE_REQUEST__STATISTICS_INTERVAL_SECONDS".into(),
+            "1".into(),
+        )],
+        ..Default::default()
+    };
+    let Some(stack) = spawn_stack_with(backend, options).await else {
+        return;
+    };
+    let (commune_id, admin) = stack.create_commune("BUR", 3).await;
+    let bulk = stack.create_service(&admin, "bulk").await;
+    let late = stack.create_service(&admin, "late").await;
+    let commune_id = uuid::Uuid::parse_str(&commune_id).expect("commune id");
+    let page = jamaa_service_request::statistics::ROLL_BATCH as usize;
+    let db = Database::connect(stack.database_url("service_request").as_str())
+        .await
+        .expect("service-request's database");
+    let now = Utc::now();
+    let later = now + chrono::Duration::milliseconds(1);
+    let row = |n: usize, service: &requests::ServiceDefinition, at: chrono::DateTime<Utc>| {
+        service_request::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            commune_id: Set(commune_id),
+            citizen_id: Set(uuid::Uuid::now_v7()),
+            client_request_id: Set(uuid::Uuid::now_v7()),
+            service_id: Set(uuid::Uuid::parse_str(&service.id).expect("service id")),
+            service_code: Set(service.code.clone()),
+            tracking_code: Set(format!("BUR-{}-{n}", service.code)),
+            description: Set("Imported".into()),
+            attributes: Set("{}".into()),
+            status: Set("received".into()),
+            version: Set(1),
+            created_at: Set(at),
+            updated_at: Set(at),
+            service_version: Set(1),
+            service_kind: Set("incident_report".into()),
+            urgent: Set(false),
+            extended: Set(false),
+            priority: Set("normal".into()),
+            language: Set("fr".into()),
+            ..Default::default()
+        }
+    };
+    for chunk in (0..page).collect::<Vec<_>>().chunks(500) {
+        service_request::Entity::insert_many(chunk.iter().map(|n| row(*n, &bulk, now)))
+            .exec_without_returning(&db)
+            .await
+            .expect("imported");
+    }
+    service_request::Entity::insert_many((0..50).map(|n| row(n, &late, later)))
+        .exec_without_returning(&db)
+        .await
+        .expect("imported");
+    let month = now.format("%Y-%m").to_string();
+    let received = |code: &'static str| {
+        let month = month.clone();
+        let mut client = stack.requests();
+        async move {
+            let rows = client
+                .get_request_statistics(requests::GetRequestStatisticsRequest {
+                    commune_code: "BUR".into(),
+                    service_code: code.into(),
+                    start_month: month.clone(),
+                    end_month: month,
+                    ..Default::default()
+                })
+                .await
+                .ok()?
+                .into_inner()
+                .rows;
+            Some(
+                rows.iter()
+                    .filter(|row| row.service_code.is_empty())
+                    .map(|row| row.received)
+                    .sum::<i64>(),
+            )
+        }
+    };
+    let late_counted = eventually(
+        std::time::Duration::from_secs(60),
+        "the second service counted",
+        || async { received("late").await.filter(|count| *count >= 50) },
+    )
+    .await;
+    assert_eq!(late_counted, 50);
+    let bulk_counted = eventually(
+        std::time::Duration::from_secs(60),
+        "the whole first service counted",
+        || async { received("bulk").await.filter(|count| *count >= page as i64) },
+    )
+    .await;
+    assert_eq!(bulk_counted, page as i64);
+    let _ = db.close().await;
+    stack.stop().await;
+}

@@ -31,8 +31,9 @@ pub const SMALL_CELL: i64 = 5;
 /// Rows whose `updated_at` is this close behind the watermark are read again (a transaction
 /// that took its time stamp before the last roll but committed after it is not missed).
 const OVERLAP_SECONDS: i64 = 10;
-/// The most changed requests one roll reads.
-const ROLL_BATCH: u64 = 20_000;
+/// The most changed requests one page of a roll reads (a roll reads page after page, by
+/// `(updated_at, id)`, until it has seen every change since the watermark's overlap).
+pub const ROLL_BATCH: u64 = 20_000;
 /// The name of the roller's watermark row.
 const CURSOR: &str = "request_stats";
 
@@ -157,28 +158,52 @@ impl Statistics {
             .as_ref()
             .map(|cursor| cursor.watermark - Duration::seconds(OVERLAP_SECONDS))
             .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-        let changed: Vec<(Uuid, Uuid, DateTime<Utc>, DateTime<Utc>)> =
-            service_request::Entity::find()
+        // Page by (updated_at, id): more than a page of changes inside the overlap (a burst, a
+        // bulk import) must not make every roll read the same first page again.
+        let mut buckets: HashSet<(Uuid, Uuid, NaiveDate)> = HashSet::new();
+        let mut watermark: Option<DateTime<Utc>> = None;
+        let mut after: Option<(DateTime<Utc>, Uuid)> = None;
+        loop {
+            let mut page = service_request::Entity::find()
                 .select_only()
                 .column(service_request::Column::CommuneId)
                 .column(service_request::Column::ServiceId)
                 .column(service_request::Column::CreatedAt)
                 .column(service_request::Column::UpdatedAt)
-                .filter(service_request::Column::UpdatedAt.gt(since))
+                .column(service_request::Column::Id);
+            page = match after {
+                None => page.filter(service_request::Column::UpdatedAt.gt(since)),
+                Some((updated_at, id)) => page.filter(
+                    sea_orm::Condition::any()
+                        .add(service_request::Column::UpdatedAt.gt(updated_at))
+                        .add(
+                            sea_orm::Condition::all()
+                                .add(service_request::Column::UpdatedAt.eq(updated_at))
+                                .add(service_request::Column::Id.gt(id)),
+                        ),
+                ),
+            };
+            let changed: Vec<(Uuid, Uuid, DateTime<Utc>, DateTime<Utc>, Uuid)> = page
                 .order_by_asc(service_request::Column::UpdatedAt)
+                .order_by_asc(service_request::Column::Id)
                 .limit(ROLL_BATCH)
                 .into_tuple()
                 .all(&self.db)
                 .await?;
-        let Some(watermark) = changed.iter().map(|row| row.3).max() else {
+            buckets.extend(changed.iter().map(|(commune, service, created, _, _)| {
+                (*commune, *service, month_of(self.clock.today(*created)))
+            }));
+            if let Some((_, _, _, updated_at, id)) = changed.last() {
+                watermark = watermark.max(Some(*updated_at));
+                after = Some((*updated_at, *id));
+            }
+            if (changed.len() as u64) < ROLL_BATCH {
+                break;
+            }
+        }
+        let Some(watermark) = watermark else {
             return Ok(0);
         };
-        let buckets: HashSet<(Uuid, Uuid, NaiveDate)> = changed
-            .iter()
-            .map(|(commune, service, created, _)| {
-                (*commune, *service, month_of(self.clock.today(*created)))
-            })
-            .collect();
         for (commune_id, service_id, month) in &buckets {
             self.recompute(*commune_id, *service_id, *month).await?;
         }

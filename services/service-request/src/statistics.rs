@@ -34,6 +34,9 @@ const OVERLAP_SECONDS: i64 = 10;
 /// The most changed requests one page of a roll reads (a roll reads page after page, by
 /// `(updated_at, id)`, until it has seen every change since the watermark's overlap).
 pub const ROLL_BATCH: u64 = 20_000;
+/// What a roll reads of a changed request: commune, service, created, updated, id.
+type ChangedRequest = (Uuid, Uuid, DateTime<Utc>, DateTime<Utc>, Uuid);
+
 /// The name of the roller's watermark row.
 const CURSOR: &str = "request_stats";
 
@@ -183,7 +186,7 @@ impl Statistics {
                         ),
                 ),
             };
-            let changed: Vec<(Uuid, Uuid, DateTime<Utc>, DateTime<Utc>, Uuid)> = page
+            let changed: Vec<ChangedRequest> = page
                 .order_by_asc(service_request::Column::UpdatedAt)
                 .order_by_asc(service_request::Column::Id)
                 .limit(ROLL_BATCH)

@@ -125,6 +125,49 @@ async fn three_relays_on_postgresql_publish_each_event_once() {
     database.drop_database().await;
 }
 
+/// After a long outage the failed events wait out a backoff of up to a minute each; the first
+/// publish that succeeds again makes them all due, so the backlog drains at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_publishing_works_again_the_backlog_does_not_wait_out_its_backoff() {
+    use sea_orm::ConnectionTrait;
+    jamaa_tests::init_telemetry();
+    let dir = std::env::temp_dir().join(format!("jamaa-outbox-{}", uuid::Uuid::new_v4().simple()));
+    let db = connect(&format!("sqlite://{}/outbox.db", dir.display())).await;
+    let outbox = Outbox::new("jamaa/test");
+    add_events(&outbox, &db, 5).await;
+    let publisher = Arc::new(CountingPublisher::default());
+    publisher.failing.store(true, Ordering::SeqCst);
+    let relay = outbox.relay(db.clone(), publisher.clone(), Duration::from_millis(20));
+    assert_eq!(
+        relay.publish_pending().await.expect("pass"),
+        PassOutcome::Failing
+    );
+    // As after many failed tries: the next one a minute away.
+    let later = chrono::Utc::now().timestamp_millis() + 60_000;
+    db.execute_unprepared(&format!(
+        "UPDATE outbox_events SET attempts = 7, next_attempt_at_ms = {later}"
+    ))
+    .await
+    .expect("backoff");
+
+    // The broker is back; a new event is published at once, and with it the five.
+    publisher.failing.store(false, Ordering::SeqCst);
+    add_events(&outbox, &db, 1).await;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(relay.run(shutdown.clone()));
+    eventually(
+        Duration::from_secs(10),
+        "the backlog, well before its backoff",
+        || async {
+            let seen = publisher.seen.lock().ok()?;
+            (seen.len() == 6 && seen.values().all(|count| *count == 1)).then_some(())
+        },
+    )
+    .await;
+    shutdown.cancel();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_wait_in_the_outbox_until_the_bus_takes_them() {
     jamaa_tests::init_telemetry();

@@ -133,6 +133,7 @@ impl Outbox {
             batch_size: 256,
             lease: Duration::from_secs(30),
             retention: Duration::from_secs(7 * 24 * 3600),
+            failing: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -155,6 +156,9 @@ pub struct OutboxRelay {
     batch_size: u64,
     lease: Duration,
     retention: Duration,
+    /// Set when a publish failed, cleared by the next that succeeds: then the events waiting
+    /// out their own backoff (after a broker outage, up to a minute each) are made due at once.
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl OutboxRelay {
@@ -219,6 +223,27 @@ impl OutboxRelay {
                             .await?;
                     }
                 }
+            }
+            if failed {
+                self.failing
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            } else if !sent.is_empty()
+                && self
+                    .failing
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+            {
+                // The publisher works again: what failed during the outage need not wait.
+                let due = outbox_event::Entity::update_many()
+                    .col_expr(outbox_event::Column::NextAttemptAtMs, Expr::value(0))
+                    .filter(outbox_event::Column::SentAtMs.is_null())
+                    .filter(outbox_event::Column::NextAttemptAtMs.gt(now))
+                    .exec(&self.db)
+                    .await?
+                    .rows_affected;
+                tracing::info!(
+                    due,
+                    "outbox relay: publishing works again; the waiting events are due"
+                );
             }
             let failures = (rows.len() - sent.len()) as u64;
             jamaa_telemetry::metrics::outbox_published(&self.source, sent.len() as u64, failures);

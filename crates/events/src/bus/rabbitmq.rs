@@ -35,6 +35,11 @@ use crate::envelope::{CONTENT_TYPE, CloudEvent, SPEC_VERSION};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
+/// How often a consumer checks that its connection is still up while no delivery arrives, and
+/// the longest an ack, nack or reject may take: a connection that died under a consumer must
+/// end its session (and start a new one), never leave it waiting for ever.
+const CONSUMER_WATCHDOG: Duration = Duration::from_secs(2);
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connection to RabbitMQ for one service: a publisher channel and its consumers.
 pub struct RabbitMqBus {
@@ -215,11 +220,16 @@ impl RabbitMqBus {
     async fn consume_forever(&self, subscription: Subscription, shutdown: CancellationToken) {
         let mut delay = Duration::from_millis(200);
         while !shutdown.is_cancelled() {
+            let session = std::time::Instant::now();
             match self.consume(&subscription, &shutdown).await {
                 Ok(()) => break,
                 Err(error) => {
                     tracing::warn!(consumer = %subscription.consumer, %error, "consumer disconnected; reconnecting");
                 }
+            }
+            // A session that lasted was a success: the next outage starts the backoff afresh.
+            if session.elapsed() > Duration::from_secs(10) {
+                delay = Duration::from_millis(200);
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -257,6 +267,7 @@ impl RabbitMqBus {
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(consumer = %subscription.consumer, %queue, "consuming");
+        let mut watchdog = tokio::time::interval(CONSUMER_WATCHDOG);
         loop {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => {
@@ -264,6 +275,12 @@ impl RabbitMqBus {
                     return Ok(());
                 }
                 next = consumer.next() => next,
+                _ = watchdog.tick() => {
+                    if connection.status().connected() {
+                        continue;
+                    }
+                    return Err("the connection to the broker was lost".to_string());
+                }
             };
             let delivery = match next {
                 Some(Ok(delivery)) => delivery,
@@ -273,11 +290,8 @@ impl RabbitMqBus {
             let Some(event) = headers_to_cloud_event(&delivery.properties, &delivery.data) else {
                 tracing::error!(consumer = %subscription.consumer, "not a CloudEvent; dead-lettering");
                 jamaa_telemetry::metrics::event_dead_lettered(&subscription.consumer);
-                delivery
-                    .acker
-                    .reject(BasicRejectOptions { requeue: false })
-                    .await
-                    .map_err(|e| e.to_string())?;
+                within_ack_timeout(delivery.acker.reject(BasicRejectOptions { requeue: false }))
+                    .await?;
                 continue;
             };
             let span = tracing::info_span!("handle_event", trace_id = tracing::field::Empty, consumer = %subscription.consumer,
@@ -293,11 +307,7 @@ impl RabbitMqBus {
             super::record_handled(&subscription.consumer, &event, &result);
             match result {
                 Ok(()) => {
-                    delivery
-                        .acker
-                        .ack(BasicAckOptions::default())
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    within_ack_timeout(delivery.acker.ack(BasicAckOptions::default())).await?;
                 }
                 Err(error) => {
                     let deliveries = delivery_count(&delivery.properties);
@@ -314,14 +324,11 @@ impl RabbitMqBus {
                         100 * u64::from(deliveries.min(10) + 1),
                     ))
                     .await;
-                    delivery
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..BasicNackOptions::default()
-                        })
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    within_ack_timeout(delivery.acker.nack(BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    }))
+                    .await?;
                 }
             }
         }
@@ -407,6 +414,18 @@ impl EventPublisher for RabbitMqBus {
             }
         }
         results
+    }
+}
+
+/// An ack, nack or reject, or an error if it does not complete within [`ACK_TIMEOUT`] (the
+/// connection is gone; the broker redelivers what was not acknowledged).
+async fn within_ack_timeout<T, E: std::fmt::Display>(
+    acknowledgement: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(ACK_TIMEOUT, acknowledgement).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("the broker did not take an acknowledgement in time".to_string()),
     }
 }
 

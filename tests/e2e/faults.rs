@@ -202,6 +202,14 @@ impl Scene {
         assert_eq!(unsent, 0, "the outbox drained");
     }
 
+    /// [`Scene::stop`] for a scene the test shared with its tasks (all of them done).
+    async fn stop_shared(scene: Arc<Scene>) {
+        match Arc::try_unwrap(scene) {
+            Ok(scene) => scene.stop().await,
+            Err(_) => panic!("the scene is still shared"),
+        }
+    }
+
     async fn stop(self) {
         let _ = self.requests_db.close().await;
         let _ = self.notification_db.close().await;
@@ -250,10 +258,7 @@ async fn broker_unreachable_during_writes(outage: Duration, code: &str) {
     scene
         .all_delivered_once(submitted, Duration::from_secs(120))
         .await;
-    match Arc::try_unwrap(scene) {
-        Ok(scene) => scene.stop().await,
-        Err(_) => panic!("the scene is still shared"),
-    }
+    Scene::stop_shared(scene).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,10 +302,7 @@ async fn broker_cut_with_events_in_flight(total: usize, code: &str, within: Dura
     proxy.restore();
     load.await.expect("the submissions");
     scene.all_delivered_once(total as i64, within).await;
-    match Arc::try_unwrap(scene) {
-        Ok(scene) => scene.stop().await,
-        Err(_) => panic!("the scene is still shared"),
-    }
+    Scene::stop_shared(scene).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,10 +390,7 @@ async fn r4_every_event_delivered_twice_has_one_effect() {
             },
             "a second delivery of every event changed nothing"
         );
-        match Arc::try_unwrap(scene) {
-            Ok(scene) => scene.stop().await,
-            Err(_) => panic!("the scene is still shared"),
-        }
+        Scene::stop_shared(scene).await;
     })
     .await
 }
@@ -484,10 +483,7 @@ async fn r6_database_unreachable_under_load() {
         )
         .await;
         assert_eq!(missing, 0, "every answered request is in the database");
-        match Arc::try_unwrap(scene) {
-            Ok(scene) => scene.stop().await,
-            Err(_) => panic!("the scene is still shared"),
-        }
+        Scene::stop_shared(scene).await;
     })
     .await
 }
@@ -673,10 +669,7 @@ async fn r8_twice_the_concurrency_sheds_the_excess() {
             before + succeeded.len() as i64,
             "a shed call stored nothing"
         );
-        match Arc::try_unwrap(scene) {
-            Ok(scene) => scene.stop().await,
-            Err(_) => panic!("the scene is still shared"),
-        }
+        Scene::stop_shared(scene).await;
     })
     .await
 }

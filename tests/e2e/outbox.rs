@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jamaa_events::bus::PublishError;
 use jamaa_events::migrations::CreateOutboxEvents;
-use jamaa_events::outbox::PassOutcome;
+use jamaa_events::outbox::{OutboxRelay, PassOutcome};
 use jamaa_events::{CloudEvent, EventPublisher, Outbox};
 use jamaa_proto::events::v1 as events;
 use jamaa_settings::{DatabaseSettings, SecretString};
@@ -125,11 +125,17 @@ async fn three_relays_on_postgresql_publish_each_event_once() {
     database.drop_database().await;
 }
 
-/// After a long outage the failed events wait out a backoff of up to a minute each; the first
-/// publish that succeeds again makes them all due, so the backlog drains at once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn once_publishing_works_again_the_backlog_does_not_wait_out_its_backoff() {
-    use sea_orm::ConnectionTrait;
+/// Five events in a fresh SQLite outbox, and a relay whose first pass met a broker that was
+/// away (the publisher still failing).
+struct Outage {
+    dir: std::path::PathBuf,
+    db: DatabaseConnection,
+    outbox: Outbox,
+    publisher: Arc<CountingPublisher>,
+    relay: OutboxRelay,
+}
+
+async fn outage() -> Outage {
     jamaa_tests::init_telemetry();
     let dir = std::env::temp_dir().join(format!("jamaa-outbox-{}", uuid::Uuid::new_v4().simple()));
     let db = connect(&format!("sqlite://{}/outbox.db", dir.display())).await;
@@ -142,6 +148,27 @@ async fn once_publishing_works_again_the_backlog_does_not_wait_out_its_backoff()
         relay.publish_pending().await.expect("pass"),
         PassOutcome::Failing
     );
+    Outage {
+        dir,
+        db,
+        outbox,
+        publisher,
+        relay,
+    }
+}
+
+/// After a long outage the failed events wait out a backoff of up to a minute each; the first
+/// publish that succeeds again makes them all due, so the backlog drains at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_publishing_works_again_the_backlog_does_not_wait_out_its_backoff() {
+    use sea_orm::ConnectionTrait;
+    let Outage {
+        dir,
+        db,
+        outbox,
+        publisher,
+        relay,
+    } = outage().await;
     // As after many failed tries: the next one a minute away.
     let later = chrono::Utc::now().timestamp_millis() + 60_000;
     db.execute_unprepared(&format!(
@@ -170,19 +197,12 @@ async fn once_publishing_works_again_the_backlog_does_not_wait_out_its_backoff()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_wait_in_the_outbox_until_the_bus_takes_them() {
-    jamaa_tests::init_telemetry();
-    let dir = std::env::temp_dir().join(format!("jamaa-outbox-{}", uuid::Uuid::new_v4().simple()));
-    let db = connect(&format!("sqlite://{}/outbox.db", dir.display())).await;
-    let outbox = Outbox::new("jamaa/test");
-    add_events(&outbox, &db, 5).await;
-
-    let publisher = Arc::new(CountingPublisher::default());
-    publisher.failing.store(true, Ordering::SeqCst);
-    let relay = outbox.relay(db.clone(), publisher.clone(), Duration::from_millis(20));
-    assert_eq!(
-        relay.publish_pending().await.expect("pass"),
-        PassOutcome::Failing
-    );
+    let Outage {
+        dir,
+        publisher,
+        relay,
+        ..
+    } = outage().await;
     assert!(publisher.seen.lock().expect("lock").is_empty());
 
     // Back online: the relay, running, delivers all of them after their backoff.

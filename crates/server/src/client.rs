@@ -7,6 +7,7 @@
 //! replicas that answer SERVING. A replica that turns NOT_SERVING (its shutdown began) or stops
 //! answering leaves the set; it comes back when it serves again.
 
+use crate::BoxFuture;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -179,8 +180,6 @@ impl BalancedChannel {
         self.ready.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
-
-type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 impl tower::Service<http::Request<tonic::body::Body>> for BalancedChannel {
     type Response = http::Response<tonic::body::Body>;

@@ -5,8 +5,7 @@
 //! published). tonic's own server timeout answers CANCELLED instead, which tells a caller the
 //! wrong thing; this layer replaces it.
 
-use std::future::Future;
-use std::pin::Pin;
+use crate::BoxFuture;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -40,8 +39,6 @@ pub struct Deadline<S> {
     inner: S,
     limit: Duration,
 }
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B> tower::Service<http::Request<B>> for Deadline<S>
 where

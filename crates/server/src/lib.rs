@@ -21,6 +21,9 @@ pub mod paging;
 pub mod shed;
 pub mod status;
 
+/// The future a tower service of this crate's layers returns.
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
 pub use application::{Application, prepare_standalone};
 pub use context::{ServiceContext, StartError};
 pub use paging::PageRequest;

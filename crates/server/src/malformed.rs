@@ -4,8 +4,7 @@
 //! and RESOURCE_EXHAUSTED (reason `MESSAGE_TOO_LARGE`, as gRPC's own implementations do)
 //! instead. It rewrites only those two answers, recognised by tonic's wording.
 
-use std::future::Future;
-use std::pin::Pin;
+use crate::BoxFuture;
 use std::task::{Context, Poll};
 
 use tonic::Code;
@@ -26,8 +25,6 @@ impl<S> tower::Layer<S> for MalformedRequestLayer {
 pub struct MalformedRequest<S> {
     inner: S,
 }
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B> tower::Service<http::Request<B>> for MalformedRequest<S>
 where

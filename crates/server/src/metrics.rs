@@ -14,8 +14,7 @@
 //! service this server does not host counts as service and method `unknown`, and so does the
 //! method of an `UNIMPLEMENTED` answer (a made-up method name), so no client can create series.
 
-use std::future::Future;
-use std::pin::Pin;
+use crate::BoxFuture;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -101,8 +100,6 @@ pub struct GrpcMetrics<S> {
     inner: S,
     layer: GrpcMetricsLayer,
 }
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B, ResBody> tower::Service<http::Request<B>> for GrpcMetrics<S>
 where

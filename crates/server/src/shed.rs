@@ -4,8 +4,7 @@
 //! instead of queueing without bound: memory stays bounded by the limit, not by the offered load.
 //! Health checks are never shed, so an overloaded pod is not also restarted.
 
-use std::future::Future;
-use std::pin::Pin;
+use crate::BoxFuture;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -45,8 +44,6 @@ pub struct LoadShed<S> {
     inner: S,
     permits: Arc<Semaphore>,
 }
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B> tower::Service<http::Request<B>> for LoadShed<S>
 where

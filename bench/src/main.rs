@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! jamaa-bench [--duration 5s] [--warmup 1s] [--clients 16] [--connections 4]
-//!             [--backend postgres|sqlite] [--seed 10000] [--large] [--only a,b]
+//!             [--backend postgres|sqlite] [--seed 10000] [--signers 800] [--large] [--only a,b]
 //!             [--json PATH] [--stats-interval SECONDS]
 //!             [--target http://host:50051 --target-http http://host:8080 [--target-pid PID]
 //!              [--requests-db URL] [--notification-db URL]
@@ -13,6 +13,7 @@
 //! RabbitMQ, fresh databases and a private exchange; or SQLite + in-process bus) and a bare
 //! tonic echo server as another; the load runs in this process. See `docs/performance.md`.
 
+mod alone;
 mod limits;
 mod load;
 mod process;
@@ -38,6 +39,7 @@ struct Args {
     connections: usize,
     backend: Backend,
     seed: i64,
+    signers: usize,
     large: bool,
     only: Option<Vec<String>>,
     json: Option<String>,
@@ -52,7 +54,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: jamaa-bench [--duration 5s] [--warmup 1s] [--clients 16] \
-[--connections 4] [--backend postgres|sqlite] [--seed 10000] [--large] [--only a,b] \
+[--connections 4] [--backend postgres|sqlite] [--seed 10000] [--signers 800] [--large] [--only a,b] \
 [--json PATH] [--stats-interval S] [--target URL --target-http URL [--target-pid PID] \
 [--requests-db URL] [--notification-db URL] [--platform-email E] [--platform-password P]]";
 
@@ -79,6 +81,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         connections: 4,
         backend: Backend::Postgres,
         seed: 10_000,
+        signers: 800,
         large: false,
         only: None,
         json: None,
@@ -116,6 +119,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
                 }
             }
             "--seed" => parsed.seed = value.parse()?,
+            "--signers" => parsed.signers = value.parse()?,
             "--only" => parsed.only = Some(value.split(',').map(String::from).collect()),
             "--json" => parsed.json = Some(value),
             "--stats-interval" => parsed.stats_interval = Some(value.parse()?),
@@ -251,7 +255,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         echo.ready.first().map(String::as_str).unwrap_or("0")
     );
 
-    let own = match &args.target {
+    let mut own = match &args.target {
         Some(_) => None,
         None => Some(
             OwnStack::start(&StackOptions {
@@ -412,6 +416,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("jamaa-bench: list.citizen");
         let measured = scenarios::list(world.clone(), false, 20, clients, warmup, window).await;
         run.add("list.citizen", "scenario", clients, measured);
+    }
+    if args.wants("petition.burst") {
+        eprintln!("jamaa-bench: petition.burst");
+        let (measured, counted) =
+            scenarios::petition_burst(world.clone(), args.signers, clients).await?;
+        run.notes.push(format!(
+            "petition.burst: {} residents signed one petition ({} errors) in {:.2} s; the petition counts {counted}",
+            measured.ops,
+            measured.errors,
+            measured.window.as_secs_f64()
+        ));
+        if counted != measured.ops as i64 {
+            anyhow::bail!(
+                "petition.burst: {} signatures accepted, the petition counts {counted}",
+                measured.ops
+            );
+        }
+        run.add("petition.burst", "scenario", clients, measured);
+        settle(requests_db.as_ref(), notification_db.as_ref()).await;
     }
     let mut backlog = None;
     if args.wants("status.change") {
@@ -574,6 +597,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             change / limit,
         ));
     }
+    if let (Some(burst), Some(limit)) = (throughput("petition.burst"), throughput("limit.raw_tx")) {
+        judgements.push(Judgement::info(
+            "petition signatures vs raw transaction",
+            "throughput(petition.burst) / throughput(limit.raw_tx)",
+            burst / limit,
+        ));
+    }
     if let (Some(lag), Some(broker)) = (p("event.lag", 0.99), p("limit.broker", 0.99)) {
         judgements.push(Judgement::at_most(
             "event lag vs raw broker round trip",
@@ -616,7 +646,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         });
     }
 
-    let memory_rows = vec![
+    let mut memory_rows = vec![
         ProcessMemory {
             process: "jamaa (all-in-one)".into(),
             pid: stack_pid.unwrap_or(0),
@@ -639,6 +669,56 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if stack_pid.is_none() {
         run.notes
             .push("stack memory not read: give --target-pid with --target".into());
+    }
+
+    // Each service alone, as in production, once the all-in-one has stopped (nothing else may
+    // consume from the queues meanwhile).
+    echo.stop(Duration::from_secs(5));
+    if let Some(own) = own.as_mut()
+        && args.wants("alone")
+    {
+        own.process.stop(Duration::from_secs(10));
+        match alone::binaries() {
+            Some(binaries) => {
+                eprintln!("jamaa-bench: each service alone, idle");
+                let environment = alone::Environment {
+                    database_urls: &own.database_urls,
+                    events_url: own.amqp_url.clone().unwrap_or_else(|| "memory://".into()),
+                    exchange: own.exchange.clone(),
+                    data_dir: &own.data_dir,
+                };
+                match alone::idle_memory(&binaries, &environment).await {
+                    Ok(services) => {
+                        for service in services {
+                            if let Some(idle) = service.idle {
+                                let mib = idle.rss_kib as f64 / 1024.0;
+                                judgements.push(Judgement {
+                                    what: format!("idle RSS of {} alone (MiB)", service.process),
+                                    ratio_of: "VmRSS 2 s after it answers its health check".into(),
+                                    ratio: mib,
+                                    target: "<= 20".into(),
+                                    met: mib <= 20.0,
+                                });
+                            }
+                            memory_rows.push(ProcessMemory {
+                                process: format!("{} (alone)", service.process),
+                                pid: service.pid,
+                                idle: service.idle,
+                                end: None,
+                            });
+                        }
+                    }
+                    Err(error) => run
+                        .notes
+                        .push(format!("services alone not measured: {error}")),
+                }
+            }
+            None => run.notes.push(
+                "services alone not measured: the jamaa-<service> binaries are not beside \
+                 jamaa-bench (scripts/bench builds them)"
+                    .into(),
+            ),
+        }
     }
     let report = Report {
         command: std::env::args().collect::<Vec<_>>().join(" "),
@@ -667,7 +747,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("JSON: {path}");
     }
 
-    echo.stop(Duration::from_secs(5));
     if let Some(own) = own {
         own.stop().await;
     }

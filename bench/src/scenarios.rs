@@ -554,3 +554,108 @@ pub async fn restart_statistics(db: &DatabaseConnection) -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+/// A burst of petition signatures: `signers` verified residents (registered, verified at the
+/// desk and signed in beforehand, unmeasured) sign one open petition, `clients` at a time, each
+/// once, as fast as the platform takes them. Measured from the first signature to the last;
+/// the petition's own count must then be `signers` (nothing lost, nothing doubled).
+pub async fn petition_burst(
+    world: Arc<World>,
+    signers: usize,
+    clients: usize,
+) -> anyhow::Result<(Measured, i64)> {
+    use jamaa_proto::participation::v1 as participation;
+    use jamaa_proto::participation::v1::participation_service_client::ParticipationServiceClient;
+
+    eprintln!("  preparing {signers} verified residents");
+    let tokens = Arc::new(world.verified_residents(signers).await?);
+    let agent = &world.citizens[0].1;
+    let petition = ParticipationServiceClient::new(world.channel(0))
+        .create_petition(authorized(
+            participation::CreatePetitionRequest {
+                request_id: uuid::Uuid::now_v7().to_string(),
+                title: "Un parc pour le quartier".into(),
+                body: "Nous demandons au conseil d'inscrire ce point à l'ordre du jour.".into(),
+                draft: false,
+                ..Default::default()
+            },
+            agent,
+        ))
+        .await?
+        .into_inner()
+        .petition
+        .ok_or_else(|| anyhow::anyhow!("no petition in the answer"))?;
+
+    let next = Arc::new(AtomicU64::new(0));
+    let began = std::time::Instant::now();
+    let mut tasks = Vec::with_capacity(clients);
+    for client in 0..clients {
+        let (world, tokens, next, id) = (
+            world.clone(),
+            tokens.clone(),
+            next.clone(),
+            petition.id.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut latency = histogram();
+            let (mut ops, mut errors, mut first_error) = (0u64, 0u64, None);
+            let mut petitions = ParticipationServiceClient::new(world.channel(client));
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(token) = tokens.get(n) else {
+                    break;
+                };
+                let started = std::time::Instant::now();
+                let signed = petitions
+                    .sign_petition(authorized(
+                        participation::SignPetitionRequest {
+                            petition_id: id.clone(),
+                        },
+                        token,
+                    ))
+                    .await;
+                match signed {
+                    Ok(_) => {
+                        ops += 1;
+                        latency.saturating_record(started.elapsed().as_micros() as u64);
+                    }
+                    Err(status) => {
+                        errors += 1;
+                        first_error.get_or_insert(status.to_string());
+                    }
+                }
+            }
+            (latency, ops, errors, first_error)
+        }));
+    }
+    let mut measured = Measured {
+        ops: 0,
+        errors: 0,
+        first_error: None,
+        window: Duration::ZERO,
+        latency: histogram(),
+    };
+    for task in tasks {
+        let (latency, ops, errors, first_error) = task.await?;
+        measured.latency.add(&latency)?;
+        measured.ops += ops;
+        measured.errors += errors;
+        if measured.first_error.is_none() {
+            measured.first_error = first_error;
+        }
+    }
+    measured.window = began.elapsed();
+    let counted = ParticipationServiceClient::new(world.channel(0))
+        .get_petition(authorized(
+            participation::GetPetitionRequest {
+                id: petition.id.clone(),
+            },
+            agent,
+        ))
+        .await?
+        .into_inner()
+        .petition
+        .map(|petition| petition.signature_count)
+        .unwrap_or(-1);
+    Ok((measured, counted))
+}

@@ -367,6 +367,54 @@ impl World {
         })
     }
 
+    /// `count` residents of the commune verified at the desk (assurance level "verified", as
+    /// signing a petition asks), signed in: their tokens. Four at a time (each costs two password
+    /// hashes).
+    pub async fn verified_residents(&self, count: usize) -> anyhow::Result<Vec<String>> {
+        let channel = self.channels[0].clone();
+        let domain = self.commune_code.to_lowercase();
+        // A made-up national ID per resident: the commune's letters and a number.
+        let letters: String = self.commune_code.chars().skip(1).take(2).collect();
+        let mut tokens = Vec::with_capacity(count);
+        for chunk in (0..count).collect::<Vec<_>>().chunks(4) {
+            let residents = chunk.iter().map(|n| {
+                let mut client = IdentityServiceClient::new(channel.clone());
+                let email = format!("signer{n}@{domain}.bench");
+                let national_id = format!("{letters}{n:06}");
+                async move {
+                    let user = client
+                        .register_citizen(identity::RegisterCitizenRequest {
+                            commune_code: self.commune_code.clone(),
+                            email: email.clone(),
+                            password: "citizen-password-1".into(),
+                            display_name: "Signer".into(),
+                            preferred_language: Language::Ar as i32,
+                            ..Default::default()
+                        })
+                        .await?
+                        .into_inner()
+                        .user
+                        .map(|user| user.id)
+                        .unwrap_or_default();
+                    client
+                        .verify_in_person(authorized(
+                            identity::VerifyInPersonRequest {
+                                user_id: user,
+                                national_id,
+                            },
+                            &self.admin,
+                        ))
+                        .await?;
+                    login(&mut client, &email, "citizen-password-1").await
+                }
+            });
+            for token in futures_util::future::join_all(residents).await {
+                tokens.push(token?);
+            }
+        }
+        Ok(tokens)
+    }
+
     /// An HTTP call to the gateway; returns (status, body).
     pub async fn http_call(
         &self,

@@ -20,9 +20,18 @@ crate::on_both_backends!(a_redelivered_event_has_one_effect, duplicates);
 crate::on_both_backends!(a_poison_event_is_dead_lettered_and_the_queue_flows, poison);
 
 fn status_changed(citizen_id: &str, tracking_code: &str) -> CloudEvent {
+    status_changed_about(
+        &format!("requests/{tracking_code}"),
+        citizen_id,
+        tracking_code,
+    )
+}
+
+/// A status change with the subject `subject` (events about one subject are handled in order).
+fn status_changed_about(subject: &str, citizen_id: &str, tracking_code: &str) -> CloudEvent {
     CloudEvent::new(
         "jamaa/service-request",
-        format!("requests/{tracking_code}"),
+        subject,
         &events::RequestStatusChanged {
             request_id: uuid::Uuid::now_v7().to_string(),
             commune_id: uuid::Uuid::now_v7().to_string(),
@@ -51,12 +60,21 @@ async fn duplicates(backend: Backend) {
     stack.create_commune("DUP", 3).await;
     let (amina_id, amina) = stack.register_citizen("DUP", "Amina", Language::Fr).await;
 
-    // The same event three times (as a broker may redeliver it), then a marker after it.
+    // The same event three times (as a broker may redeliver it), then a marker after it about
+    // the same subject.
     let event = status_changed(&amina_id, "DUP-2026-000001");
     publish(&stack, &[event.clone(), event.clone()]).await;
-    publish(&stack, &[event]).await;
-    publish(&stack, &[status_changed(&amina_id, "DUP-MARKER")]).await;
-    // Events to one consumer are handled in order: once the marker is in, the copies were handled.
+    publish(&stack, &[event.clone()]).await;
+    publish(
+        &stack,
+        &[status_changed_about(
+            &event.subject,
+            &amina_id,
+            "DUP-MARKER",
+        )],
+    )
+    .await;
+    // Events about one subject are handled in order: once the marker is in, the copies were.
     stack.wait_for_notification(&amina, "DUP-MARKER").await;
 
     let copies = stack
@@ -334,4 +352,172 @@ async fn submit(stack: &TestStack, citizen: &str, service_id: &str) -> requests:
         .into_inner()
         .request
         .expect("request")
+}
+
+/// What a recording handler saw: each event's subject, label and when its handling ran.
+#[derive(Default)]
+struct Recorder {
+    runs: std::sync::Mutex<Vec<Run>>,
+}
+
+#[derive(Clone, Debug)]
+struct Run {
+    subject: String,
+    label: String,
+    started: std::time::Instant,
+    ended: std::time::Instant,
+}
+
+#[async_trait::async_trait]
+impl jamaa_events::EventHandler for Recorder {
+    async fn handle(&self, event: &CloudEvent) -> Result<(), jamaa_events::HandlerError> {
+        let started = std::time::Instant::now();
+        let label = if event.is::<events::RequestStatusChanged>() {
+            event
+                .decode::<events::RequestStatusChanged>()?
+                .tracking_code
+        } else {
+            "fence".to_string()
+        };
+        if event.subject == "requests/slow" || label == "fence" {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        let run = Run {
+            subject: event.subject.clone(),
+            label,
+            started,
+            ended: std::time::Instant::now(),
+        };
+        self.runs.lock().expect("runs").push(run);
+        Ok(())
+    }
+}
+
+/// A RabbitMQ consumer's lanes: events about different subjects are handled concurrently (a
+/// slow subject does not hold up the others), events about one subject one after another in
+/// the order published, and a fence alone: after everything delivered before it, before
+/// anything delivered after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rabbitmq_consumer_handles_subjects_concurrently_each_in_order_and_fences_alone() {
+    let Some(url) = jamaa_testkit::amqp_url().await else {
+        return;
+    };
+    let exchange = format!("jamaa.test.lanes.{}", uuid::Uuid::new_v4().simple());
+    let settings = jamaa_settings::EventsSettings {
+        url: jamaa_settings::SecretString::from(url.clone()),
+        exchange: exchange.clone(),
+        prefetch: 64,
+        consumer_lanes: 4,
+        delivery_limit: 5,
+        relay_poll_interval_ms: 1000,
+    };
+    let bus = EventBus::from_settings(&settings).expect("a RabbitMQ bus");
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let fence_type = CloudEvent::type_of::<events::CitizenRegistered>();
+    let consumer = bus
+        .subscribe(
+            jamaa_events::Subscription {
+                consumer: "lanes".into(),
+                event_types: vec![
+                    CloudEvent::type_of::<events::RequestStatusChanged>(),
+                    fence_type.clone(),
+                ],
+                fences: vec![fence_type],
+                handler: recorder.clone(),
+            },
+            shutdown.clone(),
+        )
+        .await;
+
+    let citizen = uuid::Uuid::now_v7().to_string();
+    let mut published = Vec::new();
+    for n in 1..=4 {
+        published.push(status_changed_about(
+            "requests/slow",
+            &citizen,
+            &format!("slow-{n}"),
+        ));
+    }
+    for n in 1..=20 {
+        published.push(status_changed(&citizen, &format!("fast-{n}")));
+    }
+    published.push(CloudEvent::new(
+        "jamaa/identity",
+        format!("users/{citizen}"),
+        &events::CitizenRegistered {
+            user_id: citizen.clone(),
+            commune_id: uuid::Uuid::now_v7().to_string(),
+            ..Default::default()
+        },
+    ));
+    for n in 1..=10 {
+        published.push(status_changed(&citizen, &format!("after-{n}")));
+    }
+    let total = published.len();
+    let publisher = bus.publisher();
+    for result in publisher.publish(&published).await {
+        result.expect("the broker confirms");
+    }
+
+    let runs = eventually(Duration::from_secs(30), "every event handled", || {
+        let recorder = recorder.clone();
+        async move {
+            let runs = recorder.runs.lock().expect("runs").clone();
+            (runs.len() >= total).then_some(runs)
+        }
+    })
+    .await;
+    shutdown.cancel();
+    let _ = consumer.await;
+    jamaa_testkit::delete_rabbitmq_topology(&url, &exchange, &["lanes"]).await;
+
+    assert_eq!(runs.len(), total, "each event handled once: {runs:?}");
+    let find = |label: &str| {
+        runs.iter()
+            .find(|run| run.label == label)
+            .unwrap_or_else(|| panic!("{label} was handled"))
+            .clone()
+    };
+    // One subject: in order, never two at once.
+    let slow: Vec<Run> = runs
+        .iter()
+        .filter(|run| run.subject == "requests/slow")
+        .cloned()
+        .collect();
+    let labels: Vec<&str> = slow.iter().map(|run| run.label.as_str()).collect();
+    assert_eq!(labels, ["slow-1", "slow-2", "slow-3", "slow-4"]);
+    for pair in slow.windows(2) {
+        assert!(
+            pair[0].ended <= pair[1].started,
+            "one subject, one at a time"
+        );
+    }
+    // Different subjects: most fast events were done while the slow subject was still busy.
+    let last_slow = find("slow-4");
+    let fast_before = (1..=20)
+        .filter(|n| find(&format!("fast-{n}")).ended < last_slow.started)
+        .count();
+    assert!(
+        fast_before >= 10,
+        "other subjects go on beside a slow one: {fast_before} of 20 fast events were handled before the last slow one started"
+    );
+    // The fence: after everything before it, before everything after it.
+    let fence = find("fence");
+    for run in &runs {
+        if run.label.starts_with("slow") || run.label.starts_with("fast") {
+            assert!(
+                run.ended <= fence.started,
+                "{} ended before the fence",
+                run.label
+            );
+        }
+        if run.label.starts_with("after") {
+            assert!(
+                run.started >= fence.ended,
+                "{} started after the fence",
+                run.label
+            );
+        }
+    }
 }

@@ -121,6 +121,9 @@ pub struct EventsSettings {
     pub exchange: String,
     /// Unacknowledged deliveries a consumer holds at once.
     pub prefetch: u16,
+    /// How many events a consumer handles at once (RabbitMQ): events about one subject are
+    /// always handled in order, one at a time; different subjects concurrently.
+    pub consumer_lanes: u16,
     /// Deliveries of one message before it is dead-lettered.
     pub delivery_limit: u32,
     /// How often the outbox relay looks for stranded rows when nothing woke it.
@@ -178,6 +181,7 @@ metrics_port = 9090
 url = "memory://"
 exchange = "jamaa.events"
 prefetch = 32
+consumer_lanes = 8
 delivery_limit = 5
 relay_poll_interval_ms = 1000
 

@@ -85,6 +85,7 @@ migrate_on_start = true
 url = "memory://"
 exchange = "jamaa.events"
 prefetch = 32
+consumer_lanes = 8
 delivery_limit = 5
 relay_poll_interval_ms = 1000
 

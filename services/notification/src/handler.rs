@@ -23,6 +23,20 @@ use crate::routing::{self, EMAIL, SMS};
 use crate::storage::{commune, delivery, department_head, follower, notification, recipient};
 use crate::templates::{self, Kind, Notice};
 
+/// The consumed event types other events' handling depends on, handled as fences (see
+/// [`jamaa_events::Subscription::fences`]): a person's language and residence
+/// (`CitizenRegistered`), their erasure, a commune's code and time zone, a department's heads.
+/// Rare beside the rest, which are handled concurrently, in order per subject.
+pub fn fence_event_types() -> Vec<String> {
+    vec![
+        CloudEvent::type_of::<events::CitizenRegistered>(),
+        CloudEvent::type_of::<events::AccountErased>(),
+        CloudEvent::type_of::<events::StaffRoleChanged>(),
+        CloudEvent::type_of::<events::CommuneCreated>(),
+        CloudEvent::type_of::<events::CommuneUpdated>(),
+    ]
+}
+
 /// The event types this service consumes.
 pub fn handled_event_types() -> Vec<String> {
     vec![

@@ -196,6 +196,7 @@ pub async fn mount(
         .subscribe(Subscription {
             consumer: CONSUMER.into(),
             event_types: handler::handled_event_types(),
+            fences: handler::fence_event_types(),
             handler: Arc::new(NotificationHandler::new(context.db.clone(), names.clone())),
         })
         .await;

@@ -152,6 +152,8 @@ pub async fn mount(
         .subscribe(Subscription {
             consumer: profiles::CONSUMER.into(),
             event_types: profiles::handled_event_types(),
+            // All about one person each (`users/<id>`): in order per person without fences.
+            fences: Vec::new(),
             handler: Arc::new(profiles::ProfileHandler::new(context.db.clone())),
         })
         .await;

@@ -92,6 +92,11 @@ pub struct Subscription {
     pub consumer: String,
     /// Full proto names of the event types it handles.
     pub event_types: Vec<String>,
+    /// Event types (among `event_types`) handled as fences: only once every event delivered
+    /// before has been handled, and before any delivered after starts. For the rare events other
+    /// events depend on (a person's language, a commune's time zone); the rest are handled
+    /// concurrently, in order per subject.
+    pub fences: Vec<String>,
     pub handler: Arc<dyn EventHandler>,
 }
 

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use jamaa_settings::{EventsSettings, ExposeSecret};
+use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
     BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
@@ -23,8 +24,8 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
-use tokio::sync::Mutex;
-use tokio::task::JoinHandle;
+use tokio::sync::{Mutex, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -40,12 +41,16 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
 /// end its session (and start a new one), never leave it waiting for ever.
 const CONSUMER_WATCHDOG: Duration = Duration::from_secs(2);
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a consumer's lanes may take to finish the events they are handling when the session
+/// ends.
+const LANE_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connection to RabbitMQ for one service: a publisher channel and its consumers.
 pub struct RabbitMqBus {
     url: String,
     exchange: String,
     prefetch: u16,
+    consumer_lanes: usize,
     delivery_limit: u32,
     publisher: Mutex<Option<(Connection, Channel)>>,
 }
@@ -56,6 +61,7 @@ impl RabbitMqBus {
             url: settings.url.expose_secret().to_string(),
             exchange: settings.exchange.clone(),
             prefetch: settings.prefetch,
+            consumer_lanes: usize::from(settings.consumer_lanes.max(1)),
             delivery_limit: settings.delivery_limit,
             publisher: Mutex::new(None),
         }
@@ -266,70 +272,224 @@ impl RabbitMqBus {
             )
             .await
             .map_err(|e| e.to_string())?;
-        tracing::info!(consumer = %subscription.consumer, %queue, "consuming");
+        tracing::info!(consumer = %subscription.consumer, %queue, lanes = self.consumer_lanes, "consuming");
+        let mut lanes = Lanes::start(
+            self.consumer_lanes,
+            usize::from(self.prefetch.max(1)),
+            subscription,
+            self.delivery_limit,
+        );
+        let order = Arc::new(RwLock::new(()));
         let mut watchdog = tokio::time::interval(CONSUMER_WATCHDOG);
-        loop {
+        let ended = loop {
             let next = tokio::select! {
-                _ = shutdown.cancelled() => {
-                    let _ = connection.close(200, "shutting down".into()).await;
-                    return Ok(());
-                }
+                _ = shutdown.cancelled() => break Ok(()),
+                failed = lanes.failed() => break Err(failed),
                 next = consumer.next() => next,
                 _ = watchdog.tick() => {
                     if connection.status().connected() {
                         continue;
                     }
-                    return Err("the connection to the broker was lost".to_string());
+                    break Err("the connection to the broker was lost".to_string());
                 }
             };
             let delivery = match next {
                 Some(Ok(delivery)) => delivery,
-                Some(Err(error)) => return Err(error.to_string()),
-                None => return Err("the consumer was cancelled by the broker".to_string()),
+                Some(Err(error)) => break Err(error.to_string()),
+                None => break Err("the consumer was cancelled by the broker".to_string()),
             };
             let Some(event) = headers_to_cloud_event(&delivery.properties, &delivery.data) else {
                 tracing::error!(consumer = %subscription.consumer, "not a CloudEvent; dead-lettering");
                 jamaa_telemetry::metrics::event_dead_lettered(&subscription.consumer);
-                within_ack_timeout(delivery.acker.reject(BasicRejectOptions { requeue: false }))
-                    .await?;
+                if let Err(error) =
+                    within_ack_timeout(delivery.acker.reject(BasicRejectOptions { requeue: false }))
+                        .await
+                {
+                    break Err(error);
+                }
                 continue;
             };
-            let span = tracing::info_span!("handle_event", trace_id = tracing::field::Empty, consumer = %subscription.consumer,
-                event_type = %event.event_type, event_id = %event.id, redelivered = delivery.redelivered);
-            let trace: HashMap<String, String> = event.trace_headers.clone().into_iter().collect();
-            jamaa_telemetry::parent_from_map(&span, &trace);
-            super::record_lag(&subscription.consumer, &event);
-            let result = subscription
-                .handler
-                .handle(&event)
-                .instrument(span.clone())
+            // Each delivery holds the session's order lock while it is handled: shared for
+            // ordinary events, exclusive for fences (which so wait for every event before them,
+            // and hold back every event after them).
+            let order = order.clone();
+            let guard = if subscription.fences.contains(&event.event_type) {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break Ok(()),
+                    guard = order.write_owned() => OrderGuard { _shared: None, _exclusive: Some(guard) },
+                }
+            } else {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break Ok(()),
+                    guard = order.read_owned() => OrderGuard { _shared: Some(guard), _exclusive: None },
+                }
+            };
+            if let Err(error) = lanes.dispatch(delivery, event, guard).await {
+                break Err(error);
+            }
+        };
+        // The lanes finish the event each is handling (and acknowledge it); what they had not
+        // started stays unacknowledged and the broker delivers it again.
+        lanes.stop(LANE_DRAIN_TIMEOUT).await;
+        if ended.is_ok() {
+            let _ = connection.close(200, "shutting down".into()).await;
+        }
+        ended
+    }
+}
+
+/// The consumer's lanes: deliveries about one subject (one aggregate, e.g. `requests/…`) always
+/// go to the same lane, so they are handled one after another in the order the broker delivered
+/// them; different subjects are handled concurrently, one event at a time per lane. A lane whose
+/// acknowledgement fails ends the session (the broker redelivers what was not acknowledged).
+struct Lanes {
+    senders: Vec<mpsc::Sender<(Delivery, CloudEvent, OrderGuard)>>,
+    tasks: JoinSet<Result<(), String>>,
+    stopping: CancellationToken,
+}
+
+impl Lanes {
+    fn start(
+        count: usize,
+        capacity: usize,
+        subscription: &Subscription,
+        delivery_limit: u32,
+    ) -> Self {
+        let stopping = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let senders = (0..count.max(1))
+            .map(|_| {
+                let (sender, receiver) = mpsc::channel(capacity);
+                let lane = Lane {
+                    subscription: subscription.clone(),
+                    delivery_limit,
+                    stopping: stopping.clone(),
+                };
+                tasks.spawn(lane.run(receiver));
+                sender
+            })
+            .collect();
+        Lanes {
+            senders,
+            tasks,
+            stopping,
+        }
+    }
+
+    /// The lane of `event`'s subject (its id when it has none).
+    fn lane_of(&self, event: &CloudEvent) -> usize {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        if event.subject.is_empty() {
+            event.id.hash(&mut hasher);
+        } else {
+            event.subject.hash(&mut hasher);
+        }
+        (hasher.finish() % self.senders.len() as u64) as usize
+    }
+
+    async fn dispatch(
+        &self,
+        delivery: Delivery,
+        event: CloudEvent,
+        guard: OrderGuard,
+    ) -> Result<(), String> {
+        // Never full for long: a lane holds at most `prefetch` deliveries, the broker's limit of
+        // unacknowledged ones.
+        self.senders[self.lane_of(&event)]
+            .send((delivery, event, guard))
+            .await
+            .map_err(|_| "a consumer lane has stopped".to_string())
+    }
+
+    /// Resolves when a lane ended with an error (it never ends otherwise while the session runs).
+    async fn failed(&mut self) -> String {
+        match self.tasks.join_next().await {
+            Some(Ok(Err(error))) => error,
+            Some(Ok(Ok(()))) => "a consumer lane has stopped".to_string(),
+            Some(Err(error)) => format!("a consumer lane failed: {error}"),
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn stop(mut self, timeout: Duration) {
+        self.stopping.cancel();
+        self.senders.clear();
+        let drained = tokio::time::timeout(timeout, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            self.tasks.abort_all();
+        }
+    }
+}
+
+/// A delivery's hold on its session's order (see [`Subscription::fences`]), released once it has
+/// been handled and acknowledged.
+struct OrderGuard {
+    _shared: Option<OwnedRwLockReadGuard<()>>,
+    _exclusive: Option<OwnedRwLockWriteGuard<()>>,
+}
+
+/// One lane of a consumer: handles its deliveries one after another and acknowledges each.
+struct Lane {
+    subscription: Subscription,
+    delivery_limit: u32,
+    stopping: CancellationToken,
+}
+
+impl Lane {
+    async fn run(
+        self,
+        mut receiver: mpsc::Receiver<(Delivery, CloudEvent, OrderGuard)>,
+    ) -> Result<(), String> {
+        while let Some((delivery, event, guard)) = receiver.recv().await {
+            if self.stopping.is_cancelled() {
+                // Left unacknowledged: the broker delivers it again to the next session.
+                break;
+            }
+            self.handle(delivery, event).await?;
+            drop(guard);
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, delivery: Delivery, event: CloudEvent) -> Result<(), String> {
+        let subscription = &self.subscription;
+        let span = tracing::info_span!("handle_event", trace_id = tracing::field::Empty, consumer = %subscription.consumer,
+            event_type = %event.event_type, event_id = %event.id, redelivered = delivery.redelivered);
+        let trace: HashMap<String, String> = event.trace_headers.clone().into_iter().collect();
+        jamaa_telemetry::parent_from_map(&span, &trace);
+        super::record_lag(&subscription.consumer, &event);
+        let result = subscription
+            .handler
+            .handle(&event)
+            .instrument(span.clone())
+            .await;
+        super::record_handled(&subscription.consumer, &event, &result);
+        match result {
+            Ok(()) => within_ack_timeout(delivery.acker.ack(BasicAckOptions::default())).await,
+            Err(error) => {
+                let deliveries = delivery_count(&delivery.properties);
+                tracing::warn!(parent: &span, %error, deliveries, "event handler failed; the broker will redeliver");
+                // An estimate: the quorum queue dead-letters a message returned once more
+                // after `delivery_limit` failed deliveries (its `x-delivery-count`); this nack
+                // is that one. (The broker does the dead-lettering; we only count it.)
+                if deliveries >= self.delivery_limit {
+                    jamaa_telemetry::metrics::event_dead_lettered(&subscription.consumer);
+                }
+                // A short pause so a failing handler does not spin (it holds only its own lane);
+                // the broker dead-letters the message once it exceeds the delivery limit.
+                tokio::time::sleep(Duration::from_millis(
+                    100 * u64::from(deliveries.min(10) + 1),
+                ))
                 .await;
-            super::record_handled(&subscription.consumer, &event, &result);
-            match result {
-                Ok(()) => {
-                    within_ack_timeout(delivery.acker.ack(BasicAckOptions::default())).await?;
-                }
-                Err(error) => {
-                    let deliveries = delivery_count(&delivery.properties);
-                    tracing::warn!(parent: &span, %error, deliveries, "event handler failed; the broker will redeliver");
-                    // An estimate: the quorum queue dead-letters a message returned once more
-                    // after `delivery_limit` failed deliveries (its `x-delivery-count`); this nack
-                    // is that one. (The broker does the dead-lettering; we only count it.)
-                    if deliveries >= self.delivery_limit {
-                        jamaa_telemetry::metrics::event_dead_lettered(&subscription.consumer);
-                    }
-                    // A short pause so a failing handler does not spin; the broker dead-letters the
-                    // message once it exceeds the delivery limit.
-                    tokio::time::sleep(Duration::from_millis(
-                        100 * u64::from(deliveries.min(10) + 1),
-                    ))
-                    .await;
-                    within_ack_timeout(delivery.acker.nack(BasicNackOptions {
-                        requeue: true,
-                        ..BasicNackOptions::default()
-                    }))
-                    .await?;
-                }
+                within_ack_timeout(delivery.acker.nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                }))
+                .await
             }
         }
     }

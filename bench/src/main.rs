@@ -693,8 +693,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                             if let Some(idle) = service.idle {
                                 let mib = idle.rss_kib as f64 / 1024.0;
                                 judgements.push(Judgement {
-                                    what: format!("idle RSS of {} alone (MiB)", service.process),
-                                    ratio_of: "VmRSS 2 s after it answers its health check".into(),
+                                    what: format!("idle RSS, {} alone (MiB)", service.process),
+                                    ratio_of: "VmRSS 2 s after its health check answers".into(),
                                     ratio: mib,
                                     target: "<= 20".into(),
                                     met: mib <= 20.0,

@@ -101,6 +101,9 @@ pub struct Memory {
     pub rss_kib: u64,
     /// VmHWM: the peak resident size so far (KiB).
     pub peak_kib: u64,
+    /// RssAnon: the resident memory that is the process's own (KiB): VmRSS less the mapped
+    /// files (the binary's code, shared libraries), which are shared and can be dropped.
+    pub anon_kib: u64,
 }
 
 pub fn memory(pid: u32) -> Option<Memory> {
@@ -115,6 +118,7 @@ pub fn memory(pid: u32) -> Option<Memory> {
     Some(Memory {
         rss_kib: field("VmRSS:")?,
         peak_kib: field("VmHWM:")?,
+        anon_kib: field("RssAnon:")?,
     })
 }
 

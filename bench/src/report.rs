@@ -170,12 +170,12 @@ impl Report {
         }
         println!();
         println!(
-            "{:<34} {:<58} {:>8} {:>8} {:>5}",
+            "{:<46} {:<58} {:>8} {:>8} {:>5}",
             "ratio", "of", "value", "target", "met"
         );
         for judgement in &self.judgements {
             println!(
-                "{:<34} {:<58} {:>8.3} {:>8} {:>5}",
+                "{:<46} {:<58} {:>8.3} {:>8} {:>5}",
                 judgement.what,
                 judgement.ratio_of,
                 judgement.ratio,
@@ -191,28 +191,30 @@ impl Report {
         }
         println!();
         println!(
-            "{:<14} {:>8} {:>14} {:>14} {:>14}",
-            "process", "pid", "idle RSS MiB", "end RSS MiB", "peak RSS MiB"
+            "{:<30} {:>8} {:>10} {:>10} {:>10} {:>10}",
+            "process", "pid", "idle RSS", "idle anon", "end RSS", "peak RSS"
         );
+        let show = |memory: Option<crate::process::Memory>,
+                    field: fn(&crate::process::Memory) -> u64| {
+            memory
+                .map(|memory| mib(field(&memory)))
+                .unwrap_or_else(|| "-".into())
+        };
         for process in &self.memory {
             println!(
-                "{:<14} {:>8} {:>14} {:>14} {:>14}",
+                "{:<30} {:>8} {:>10} {:>10} {:>10} {:>10}",
                 process.process,
                 process.pid,
-                process
-                    .idle
-                    .map(|memory| mib(memory.rss_kib))
-                    .unwrap_or_else(|| "-".into()),
-                process
-                    .end
-                    .map(|memory| mib(memory.rss_kib))
-                    .unwrap_or_else(|| "-".into()),
-                process
-                    .end
-                    .map(|memory| mib(memory.peak_kib))
-                    .unwrap_or_else(|| "-".into()),
+                show(process.idle, |m| m.rss_kib),
+                show(process.idle, |m| m.anon_kib),
+                show(process.end, |m| m.rss_kib),
+                show(process.end, |m| m.peak_kib),
             );
         }
+        println!(
+            "(MiB; RSS = VmRSS, anon = RssAnon: RSS less the binary's code and other file pages, \
+             which processes share and the kernel can drop)"
+        );
         if let Some(backlog) = &self.backlog {
             println!();
             println!(

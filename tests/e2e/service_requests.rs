@@ -197,13 +197,15 @@ async fn catalogue_desk_and_workflow(backend: Backend) {
     // Version 1, then version 2 with a new required question.
     let service = create(&stack, &admin, pothole()).await;
     assert_eq!(service.version, 1);
-    let first = submit(
-        &stack,
-        &citizen,
-        submission(&service.id, &[("size", "large")]),
-    )
-    .await
-    .expect("filed under version 1");
+    let first_submission = submission(&service.id, &[("size", "large")]);
+    let first = submit(&stack, &citizen, first_submission.clone())
+        .await
+        .expect("filed under version 1");
+    let first_id = first
+        .request
+        .as_ref()
+        .map(|r| r.id.clone())
+        .expect("request");
     let mut second_version = pothole();
     second_version.id = service.id.clone();
     second_version.attributes.push(requests::ServiceAttribute {
@@ -565,6 +567,15 @@ async fn catalogue_desk_and_workflow(backend: Backend) {
     .await
     .expect_err("inactive");
     assert_eq!(error_reason(&inactive), "SERVICE_INACTIVE");
+    // A retry of a request filed before (under version 1, the service since changed and
+    // deactivated) still answers with that request: idempotent whatever changed since.
+    let retried = submit(&stack, &citizen, first_submission)
+        .await
+        .expect("a retry of a filed request")
+        .request
+        .expect("request");
+    assert_eq!(retried.id, first_id);
+    assert_eq!(retried.service_version, 1);
     let all = stack
         .requests()
         .list_services(authorized(

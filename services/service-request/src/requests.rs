@@ -2,7 +2,7 @@
 //! transaction through the outbox; every update is guarded by the version read (optimistic
 //! concurrency), so two agents acting at once never overwrite each other.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use jamaa_events::Outbox;
@@ -190,25 +190,18 @@ impl Requests {
     /// first request (without the receipt's secret).
     pub async fn submit(&self, new: NewRequest) -> Result<Filed, Error> {
         let owner = owner_column(&new.filer);
-        if let Some(existing) = find_by_client_id(&self.db, owner, new.client_request_id).await? {
-            return self.refiled(existing).await;
-        }
-        let service = service::Entity::find_by_id(new.service_id)
-            .one(&self.db)
-            .await?
-            .filter(|service| service.commune_id == new.commune_id)
-            .ok_or_else(|| Error::NotFound(format!("service {}", new.service_id)))?;
-        if !service.active {
-            return Err(Error::ServiceInactive(service.code));
-        }
-        let definition = version_of(&self.db, &service, service.version).await?;
-        check_channel(&definition, &new.filer)?;
-        let mut violations = FieldViolations::new();
-        let attributes =
-            check_attribute_values(&definition.attributes, &new.attributes, &mut violations);
-        if !violations.is_empty() {
-            return Err(Error::InvalidArgument(violations));
-        }
+        // A retry of a request already filed (same filer, same `request_id`) is found by the
+        // unique key when the insert meets it (below), not by a read before every submission;
+        // and if the checks refuse it (the service changed since), by a read then.
+        let (service, definition, attributes) = match self.check(&new).await {
+            Ok(checked) => checked,
+            Err(error) => {
+                return match find_by_client_id(&self.db, owner, new.client_request_id).await? {
+                    Some(existing) => self.refiled(existing).await,
+                    None => Err(error),
+                };
+            }
+        };
         let secret = receipt_secret()?;
         let txn = self.db.begin().await?;
         let filing = Filing {
@@ -228,7 +221,8 @@ impl Requests {
                 })
             }
             Err(Error::Database(error)) if is_unique_violation(&error) => {
-                // The same filer submitted the same request_id concurrently: theirs won.
+                // The same filer filed the same request_id before (a retry), or concurrently:
+                // the first one stands, and this call answers with it.
                 txn.rollback().await?;
                 match find_by_client_id(&self.db, owner, new.client_request_id).await? {
                     Some(existing) => self.refiled(existing).await,
@@ -240,6 +234,31 @@ impl Requests {
                 Err(error)
             }
         }
+    }
+
+    /// The service a new request is filed under, its current definition, and the request's
+    /// attribute values checked against it.
+    async fn check(
+        &self,
+        new: &NewRequest,
+    ) -> Result<(service::Model, ServiceDefinition, BTreeMap<String, String>), Error> {
+        let service = service::Entity::find_by_id(new.service_id)
+            .one(&self.db)
+            .await?
+            .filter(|service| service.commune_id == new.commune_id)
+            .ok_or_else(|| Error::NotFound(format!("service {}", new.service_id)))?;
+        if !service.active {
+            return Err(Error::ServiceInactive(service.code));
+        }
+        let definition = version_of(&self.db, &service, service.version).await?;
+        check_channel(&definition, &new.filer)?;
+        let mut violations = FieldViolations::new();
+        let attributes =
+            check_attribute_values(&definition.attributes, &new.attributes, &mut violations);
+        if !violations.is_empty() {
+            return Err(Error::InvalidArgument(violations));
+        }
+        Ok((service, definition, attributes))
     }
 
     async fn refiled(&self, existing: service_request::Model) -> Result<Filed, Error> {

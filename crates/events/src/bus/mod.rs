@@ -116,7 +116,7 @@ impl EventBus {
                 settings.delivery_limit,
             )))
         } else if url.starts_with("amqp://") || url.starts_with("amqps://") {
-            Ok(EventBus::RabbitMq(Arc::new(RabbitMqBus::new(settings))))
+            Ok(EventBus::RabbitMq(Arc::new(RabbitMqBus::new(settings)?)))
         } else {
             Err(BusError::UnsupportedUrl)
         }

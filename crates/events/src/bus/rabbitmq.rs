@@ -21,6 +21,7 @@ use lapin::options::{
     QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::uri::AMQPUri;
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
@@ -30,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{EventPublisher, PublishError, Subscription};
+use super::{BusError, EventPublisher, PublishError, Subscription};
 use crate::envelope::{CONTENT_TYPE, CloudEvent, SPEC_VERSION};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,9 +46,14 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// ends.
 const LANE_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest AMQP frame asked for when the URL does not say (`?frame_max=`). lapin keeps two
+/// buffers of 32 frames per connection, so RabbitMQ's default (128 KiB) costs 8 MiB of memory a
+/// connection; events are small, and a larger one simply travels in several frames.
+const DEFAULT_FRAME_MAX: u32 = 16 * 1024;
+
 /// A connection to RabbitMQ for one service: a publisher channel and its consumers.
 pub struct RabbitMqBus {
-    url: String,
+    uri: AMQPUri,
     exchange: String,
     prefetch: u16,
     consumer_lanes: usize,
@@ -56,15 +62,21 @@ pub struct RabbitMqBus {
 }
 
 impl RabbitMqBus {
-    pub fn new(settings: &EventsSettings) -> Self {
-        RabbitMqBus {
-            url: settings.url.expose_secret().to_string(),
+    /// A bus on `settings.url`; an error (without the URL, which holds a password) when it is
+    /// not an AMQP URL.
+    pub fn new(settings: &EventsSettings) -> Result<Self, BusError> {
+        let mut uri: AMQPUri = settings.url.expose_secret().parse().map_err(|_| {
+            BusError::Broker("events.url is not a valid amqp:// or amqps:// URL".to_string())
+        })?;
+        uri.query.frame_max.get_or_insert(DEFAULT_FRAME_MAX);
+        Ok(RabbitMqBus {
+            uri,
             exchange: settings.exchange.clone(),
             prefetch: settings.prefetch,
             consumer_lanes: usize::from(settings.consumer_lanes.max(1)),
             delivery_limit: settings.delivery_limit,
             publisher: Mutex::new(None),
-        }
+        })
     }
 
     /// The exchange dead-lettered messages go to.
@@ -103,8 +115,11 @@ impl RabbitMqBus {
 
     async fn connect(&self) -> Result<Connection, String> {
         let properties = ConnectionProperties::default();
-        match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&self.url, properties))
-            .await
+        match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Connection::connect_uri(self.uri.clone(), properties),
+        )
+        .await
         {
             Ok(Ok(connection)) => Ok(connection),
             Ok(Err(error)) => Err(format!("cannot connect to the broker: {error}")),

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! jamaa-bench [--duration 5s] [--warmup 1s] [--clients 16] [--connections 4]
-//!             [--backend postgres|sqlite] [--seed 10000] [--signers 800] [--large] [--only a,b]
+//!             [--backend postgres|sqlite] [--seed 10000] [--signers 800] [--residents 100000] [--large] [--only a,b]
 //!             [--json PATH] [--stats-interval SECONDS]
 //!             [--target http://host:50051 --target-http http://host:8080 [--target-pid PID]
 //!              [--requests-db URL] [--notification-db URL]
@@ -40,6 +40,7 @@ struct Args {
     backend: Backend,
     seed: i64,
     signers: usize,
+    residents: usize,
     large: bool,
     only: Option<Vec<String>>,
     json: Option<String>,
@@ -54,7 +55,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: jamaa-bench [--duration 5s] [--warmup 1s] [--clients 16] \
-[--connections 4] [--backend postgres|sqlite] [--seed 10000] [--signers 800] [--large] [--only a,b] \
+[--connections 4] [--backend postgres|sqlite] [--seed 10000] [--signers 800] [--residents 100000] [--large] [--only a,b] \
 [--json PATH] [--stats-interval S] [--target URL --target-http URL [--target-pid PID] \
 [--requests-db URL] [--notification-db URL] [--platform-email E] [--platform-password P]]";
 
@@ -82,6 +83,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         backend: Backend::Postgres,
         seed: 10_000,
         signers: 800,
+        residents: 100_000,
         large: false,
         only: None,
         json: None,
@@ -120,6 +122,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             }
             "--seed" => parsed.seed = value.parse()?,
             "--signers" => parsed.signers = value.parse()?,
+            "--residents" => parsed.residents = value.parse()?,
             "--only" => parsed.only = Some(value.split(',').map(String::from).collect()),
             "--json" => parsed.json = Some(value),
             "--stats-interval" => parsed.stats_interval = Some(value.parse()?),
@@ -217,6 +220,8 @@ async fn count_rows(db: &DatabaseConnection, sql: &str) -> i64 {
 }
 
 struct Run {
+    /// The stack's process, read after each scenario.
+    stack_pid: Option<u32>,
     rows: Vec<Row>,
     measured: std::collections::HashMap<String, Measured>,
     notes: Vec<String>,
@@ -234,7 +239,12 @@ impl Run {
         if let Some(error) = &measured.first_error {
             eprintln!("  first error: {error}");
         }
-        self.rows.push(Row::new(name, kind, clients, &measured));
+        let mut row = Row::new(name, kind, clients, &measured);
+        row.stack_rss_mib = self
+            .stack_pid
+            .and_then(memory)
+            .map(|memory| memory.rss_kib as f64 / 1024.0);
+        self.rows.push(row);
         self.measured.insert(name.to_string(), measured);
     }
     fn get(&self, name: &str) -> Option<&Measured> {
@@ -317,6 +327,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await?,
     );
     let mut run = Run {
+        stack_pid,
         rows: Vec::new(),
         measured: Default::default(),
         notes: Vec::new(),
@@ -437,6 +448,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         settle(requests_db.as_ref(), notification_db.as_ref()).await;
     }
     let mut backlog = None;
+    let mut fan_out_growth = None;
     if args.wants("status.change") {
         match (&requests_db, &notification_db) {
             (Some(requests_db), Some(notification_db)) => {
@@ -474,6 +486,38 @@ async fn run(args: Args) -> anyhow::Result<()> {
             _ => run.notes.push(
                 "status.change skipped: it reads the lag from the databases \
                  (--requests-db and --notification-db with --target)"
+                    .into(),
+            ),
+        }
+    }
+
+    if args.wants("announcement") {
+        match &notification_db {
+            Some(db) => {
+                eprintln!("jamaa-bench: announcement to {} residents", args.residents);
+                let fan_out =
+                    scenarios::announcement_fan_out(&world, db, stack_pid, args.residents).await?;
+                let grown = fan_out.grown_kib as f64 / 1024.0;
+                run.notes.push(format!(
+                    "announcement: {} residents ({} seeded), {} inbox rows in {:.2} s; the stack's RSS grew {grown:.1} MiB at its peak",
+                    fan_out.audience,
+                    args.residents,
+                    fan_out.rows,
+                    fan_out.measured.window.as_secs_f64()
+                ));
+                if fan_out.rows != fan_out.audience {
+                    anyhow::bail!(
+                        "announcement: {} inbox rows for {} residents",
+                        fan_out.rows,
+                        fan_out.audience
+                    );
+                }
+                run.add("announcement", "scenario", 1, fan_out.measured);
+                fan_out_growth = Some(grown);
+            }
+            None => run.notes.push(
+                "announcement skipped: it seeds the residents in notification's database \
+                 (--notification-db with --target)"
                     .into(),
             ),
         }
@@ -634,6 +678,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 large / small,
             ));
         }
+    }
+    if let Some(grown) = fan_out_growth {
+        judgements.push(Judgement {
+            what: "announcement: the stack's memory growth (MiB)".into(),
+            ratio_of: "peak VmRSS during the fan-out − VmRSS before it".into(),
+            ratio: grown,
+            target: "<= 64".into(),
+            met: grown <= 64.0,
+        });
     }
     if let Some(idle) = idle_stack {
         let mib = idle.rss_kib as f64 / 1024.0;

@@ -18,6 +18,9 @@ pub struct Row {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+    /// The stack's resident memory right after the scenario (MiB), when it is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_rss_mib: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
 }
@@ -35,6 +38,7 @@ impl Row {
             p99_ms: measured.p(0.99),
             p999_ms: measured.p(0.999),
             max_ms: measured.latency.max() as f64 / 1000.0,
+            stack_rss_mib: None,
             first_error: measured.first_error.clone(),
         }
     }
@@ -58,6 +62,7 @@ impl Row {
             p99_ms: q(0.99),
             p999_ms: q(0.999),
             max_ms: latency.max() as f64 / 1000.0,
+            stack_rss_mib: None,
             first_error: None,
         }
     }
@@ -144,8 +149,16 @@ impl Report {
             self.backend, self.clients, self.connections, self.window_seconds, self.machine
         );
         println!(
-            "{:<22} {:>8} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9}",
-            "scenario", "ops", "errors", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms"
+            "{:<22} {:>8} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9} {:>12}",
+            "scenario",
+            "ops",
+            "errors",
+            "ops/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms",
+            "stack RSS"
         );
         for row in &self.rows {
             let throughput = if row.throughput_per_s > 0.0 {
@@ -154,7 +167,7 @@ impl Report {
                 "-".into()
             };
             println!(
-                "{:<22} {:>8} {:>7} {:>11} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                "{:<22} {:>8} {:>7} {:>11} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>12}",
                 row.name,
                 row.ops,
                 row.errors,
@@ -162,7 +175,10 @@ impl Report {
                 row.p50_ms,
                 row.p99_ms,
                 row.p999_ms,
-                row.max_ms
+                row.max_ms,
+                row.stack_rss_mib
+                    .map(|mib| format!("{mib:.1} MiB"))
+                    .unwrap_or_else(|| "-".into())
             );
             if let Some(error) = &row.first_error {
                 println!("{:<22} first error: {error}", "");

@@ -659,3 +659,147 @@ pub async fn petition_burst(
         .unwrap_or(-1);
     Ok((measured, counted))
 }
+
+/// What an announcement to many residents took.
+pub struct FanOut {
+    pub measured: Measured,
+    /// Inbox rows the announcement wrote (one per resident, none twice).
+    pub rows: u64,
+    /// The commune's residents as notification knows them: the seeded ones and the bench's
+    /// own citizens.
+    pub audience: u64,
+    /// How much the stack's resident memory grew at its peak during the fan-out (KiB).
+    pub grown_kib: u64,
+}
+
+/// An announcement to every resident of a commune with `residents` of them (seeded directly in
+/// notification's database, as its `CitizenRegistered` events would have left them): from the
+/// call that creates it to its state PUBLISHED, with every inbox row written; the stack's
+/// resident memory sampled every 20 ms meanwhile.
+pub async fn announcement_fan_out(
+    world: &World,
+    notification_db: &DatabaseConnection,
+    stack_pid: Option<u32>,
+    residents: usize,
+) -> anyhow::Result<FanOut> {
+    use jamaa_notification::storage::{notification, recipient};
+    use jamaa_proto::notification::v1 as pb;
+    use jamaa_proto::notification::v1::notification_service_client::NotificationServiceClient;
+    use jamaa_proto::r#type::v1::LocalizedText;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+
+    let commune = uuid::Uuid::parse_str(&world.commune_id)?;
+    let languages = ["ar", "fr", "en", "tzm"];
+    let ids: Vec<uuid::Uuid> = (0..residents).map(|_| uuid::Uuid::new_v4()).collect();
+    for chunk in ids.chunks(1000) {
+        let rows = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, id)| recipient::ActiveModel {
+                user_id: Set(*id),
+                commune_id: Set(commune),
+                language: Set(languages[i % 4].to_string()),
+                resident: Set(true),
+            });
+        recipient::Entity::insert_many(rows)
+            .exec_without_returning(notification_db)
+            .await?;
+    }
+
+    let audience = recipient::Entity::find()
+        .filter(recipient::Column::CommuneId.eq(commune))
+        .filter(recipient::Column::Resident.eq(true))
+        .count(notification_db)
+        .await?;
+
+    let rss = move || {
+        stack_pid
+            .and_then(crate::process::memory)
+            .map(|memory| memory.rss_kib)
+            .unwrap_or(0)
+    };
+    let baseline = rss();
+    let peak = Arc::new(AtomicU64::new(baseline));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let text = |ar: &str, fr: &str, en: &str| LocalizedText {
+        ar: ar.into(),
+        fr: fr.into(),
+        en: en.into(),
+        ..LocalizedText::default()
+    };
+    let mut client = NotificationServiceClient::new(world.channel(0));
+    let began = std::time::Instant::now();
+    let announcement = client
+        .create_announcement(authorized(
+            pb::CreateAnnouncementRequest {
+                announcement: Some(pb::Announcement {
+                    title: Some(text("اجتماع عام", "Réunion publique", "Public meeting")),
+                    body: Some(text(
+                        "الخميس في الساعة 18.",
+                        "Jeudi à 18 h.",
+                        "Thursday at 6 pm.",
+                    )),
+                    audience_kind: pb::AudienceKind::AllResidents as i32,
+                    ..Default::default()
+                }),
+                request_id: uuid::Uuid::now_v7().to_string(),
+            },
+            &world.admin,
+        ))
+        .await?
+        .into_inner()
+        .announcement
+        .ok_or_else(|| anyhow::anyhow!("no announcement in the answer"))?;
+    let deadline = began + Duration::from_secs(600);
+    loop {
+        let state = client
+            .get_announcement(authorized(
+                pb::GetAnnouncementRequest {
+                    id: announcement.id.clone(),
+                },
+                &world.admin,
+            ))
+            .await?
+            .into_inner()
+            .announcement
+            .map(|announcement| announcement.state)
+            .unwrap_or_default();
+        if state == pb::AnnouncementState::Published as i32 {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            sampling.abort();
+            anyhow::bail!("the announcement was not published within 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = began.elapsed();
+    sampling.abort();
+    let event_id = uuid::Uuid::parse_str(&announcement.id)?;
+    let rows = notification::Entity::find()
+        .filter(notification::Column::EventId.eq(event_id))
+        .count(notification_db)
+        .await?;
+    let mut latency = histogram();
+    latency.saturating_record(elapsed.as_micros() as u64);
+    Ok(FanOut {
+        measured: Measured {
+            ops: rows,
+            errors: 0,
+            first_error: None,
+            window: elapsed,
+            latency,
+        },
+        rows,
+        audience,
+        grown_kib: peak.load(Ordering::Relaxed).saturating_sub(baseline),
+    })
+}

@@ -1484,37 +1484,28 @@ impl Accounts {
 /// A valid Argon2id hash of a random password, verified when the e-mail is unknown.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$6q0B2nCpJ9x2mB1D8Fq3QmDpuFqYyx4vZ0hE3sM9yXo";
 
-/// Argon2id takes ~19 MiB and a core for tens of milliseconds per hash: at most this many run at
-/// once, the rest wait their turn (a burst of logins cannot exhaust memory).
-static PASSWORD_HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
-
+/// Hashes `password` with Argon2id on a password-hashing thread (see
+/// [`crate::password_hashing`]: the memory of a burst stays bounded).
 pub(crate) async fn hash_password(password: Password) -> Result<String, Error> {
-    let _turn = PASSWORD_HASHING
-        .acquire()
-        .await
-        .map_err(|error| Error::Internal(error.to_string()))?;
-    tokio::task::spawn_blocking(move || {
+    crate::password_hashing::run(move || {
         Argon2::default()
             .hash_password(password.expose().as_bytes())
             .map(|hash| hash.to_string())
             .map_err(|error| Error::Internal(format!("cannot hash a password: {error}")))
     })
     .await
-    .map_err(|error| Error::Internal(error.to_string()))?
+    .map_err(Error::Internal)?
 }
 
+/// Whether `password` matches `hash`, checked on a password-hashing thread.
 pub(crate) async fn verify_password(password: String, hash: String) -> Result<bool, Error> {
-    let _turn = PASSWORD_HASHING
-        .acquire()
-        .await
-        .map_err(|error| Error::Internal(error.to_string()))?;
-    tokio::task::spawn_blocking(move || {
+    crate::password_hashing::run(move || {
         Argon2::default()
             .verify_password(password.as_bytes(), hash.as_str())
             .is_ok()
     })
     .await
-    .map_err(|error| Error::Internal(error.to_string()))
+    .map_err(Error::Internal)
 }
 
 async fn find_commune(

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod identity_proof;
+pub mod password_hashing;
 pub mod personal_data;
 pub mod phone;
 pub mod privacy;

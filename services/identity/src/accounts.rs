@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use chrono::Utc;
 use jamaa_auth::{AssuranceLevel, Role};
 use jamaa_events::Outbox;
@@ -1488,21 +1487,17 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 /// [`crate::password_hashing`]: the memory of a burst stays bounded).
 pub(crate) async fn hash_password(password: Password) -> Result<String, Error> {
     crate::password_hashing::run(move || {
-        Argon2::default()
-            .hash_password(password.expose().as_bytes())
-            .map(|hash| hash.to_string())
-            .map_err(|error| Error::Internal(format!("cannot hash a password: {error}")))
+        crate::password_hashing::hash(password.expose().as_bytes())
     })
     .await
-    .map_err(Error::Internal)?
+    .and_then(|hashed| hashed)
+    .map_err(Error::Internal)
 }
 
 /// Whether `password` matches `hash`, checked on a password-hashing thread.
 pub(crate) async fn verify_password(password: String, hash: String) -> Result<bool, Error> {
     crate::password_hashing::run(move || {
-        Argon2::default()
-            .verify_password(password.as_bytes(), hash.as_str())
-            .is_ok()
+        crate::password_hashing::verify(password.as_bytes(), &hash)
     })
     .await
     .map_err(Error::Internal)
@@ -1903,6 +1898,7 @@ mod tests {
 
     #[test]
     fn the_dummy_hash_is_a_real_argon2id_hash() {
+        use argon2::{Argon2, PasswordVerifier};
         // A malformed dummy would fail fast and let timing reveal which e-mails exist.
         let parsed = argon2::PasswordHash::new(DUMMY_HASH).expect("a PHC string");
         assert_eq!(parsed.algorithm.as_str(), "argon2id");
@@ -1911,5 +1907,15 @@ mod tests {
                 .verify_password(b"anything", DUMMY_HASH)
                 .is_err()
         );
+        // Our verification parses it and does the whole work (a slow `false`, not a fast one).
+        let started = std::time::Instant::now();
+        assert!(!crate::password_hashing::verify(b"anything", DUMMY_HASH));
+        let full = started.elapsed();
+        let started = std::time::Instant::now();
+        assert!(!crate::password_hashing::verify(
+            b"anything",
+            "$argon2id$v=19$broken"
+        ));
+        assert!(full > started.elapsed() * 10, "{full:?}");
     }
 }

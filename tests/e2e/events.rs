@@ -64,7 +64,7 @@ async fn duplicates(backend: Backend) {
     // the same subject.
     let event = status_changed(&amina_id, "DUP-2026-000001");
     publish(&stack, &[event.clone(), event.clone()]).await;
-    publish(&stack, &[event.clone()]).await;
+    publish(&stack, std::slice::from_ref(&event)).await;
     publish(
         &stack,
         &[status_changed_about(

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor, Entry, Outcome};
 use crate::domain::{CommuneCode, DisplayName, Email, Password, PhoneNumber};
 use crate::error::Error;
+use crate::password_hashing::Memory;
 use crate::personal_data::{NationalId, PersonalDataKeys};
 use crate::storage::{commune, national_id, refresh_token, user, user_role};
 use crate::throttle::{self, LoginThrottle};
@@ -299,7 +300,8 @@ impl Accounts {
         if find_user_by_email(&self.db, &email).await?.is_some() {
             return Ok(());
         }
-        let password_hash = hash_password(password).await?;
+        // A one-off at start-up: its memory is not kept (an idle process holds none).
+        let password_hash = hash_password_with(password, Memory::Fresh).await?;
         let txn = self.db.begin().await?;
         let inserted = insert_user(
             &txn,
@@ -1486,8 +1488,12 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 /// Hashes `password` with Argon2id on a password-hashing thread (see
 /// [`crate::password_hashing`]: the memory of a burst stays bounded).
 pub(crate) async fn hash_password(password: Password) -> Result<String, Error> {
+    hash_password_with(password, Memory::Kept).await
+}
+
+async fn hash_password_with(password: Password, memory: Memory) -> Result<String, Error> {
     crate::password_hashing::run(move || {
-        crate::password_hashing::hash(password.expose().as_bytes())
+        crate::password_hashing::hash(password.expose().as_bytes(), memory)
     })
     .await
     .and_then(|hashed| hashed)

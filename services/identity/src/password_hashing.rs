@@ -4,9 +4,11 @@
 //! Each hash takes about 19 MiB of memory and a core for tens of milliseconds. Allocated afresh
 //! for every hash (as the argon2 crate does), that memory stayed behind in the allocator's
 //! arenas, more of them the more threads hashed: a burst of sign-ups left the process at over
-//! 600 MiB (found by the benchmark). Here at most [`threads`] hashes run at once, each on a
-//! hashing thread that keeps its memory for the next one, and the rest wait their turn: the
-//! memory is bounded by the threads, not by the burst.
+//! 600 MiB (found by the benchmark; freeing it between hashes does not help: the allocator
+//! rarely reuses a freed 64-byte-aligned block of that size). Here at most [`threads`] hashes
+//! run at once, each on a hashing thread that keeps its memory for the next one, and the rest
+//! wait their turn: the memory is bounded by the threads (19 MiB each, once they have hashed),
+//! not by the burst. A one-off hash at start-up ([`Memory::Fresh`]) does not keep it.
 
 use std::cell::RefCell;
 use std::sync::mpsc;
@@ -30,10 +32,10 @@ static QUEUE: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
                         Ok(receiver) => receiver.recv(),
                         Err(_) => return,
                     };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
-                    }
+                    let Ok(job) = job else {
+                        return;
+                    };
+                    job();
                 }
             });
         if let Err(error) = spawned {
@@ -51,6 +53,15 @@ pub fn threads() -> usize {
         .clamp(1, 4)
 }
 
+fn queue(job: Job) -> Result<(), String> {
+    let queue = QUEUE
+        .lock()
+        .map_err(|_| "the password-hashing queue is broken".to_string())?;
+    queue
+        .send(job)
+        .map_err(|_| "the password-hashing threads have stopped".to_string())
+}
+
 /// Runs `work` (a hash or a verification) on a hashing thread and waits for its result. A
 /// `work` that panics answers an error; the thread goes on.
 pub async fn run<T: Send + 'static>(
@@ -62,11 +73,7 @@ pub async fn run<T: Send + 'static>(
             let _ = answer.send(result);
         }
     });
-    QUEUE
-        .lock()
-        .map_err(|_| "the password-hashing queue is broken".to_string())?
-        .send(job)
-        .map_err(|_| "the password-hashing threads have stopped".to_string())?;
+    queue(job)?;
     answered
         .await
         .map_err(|_| "a password hash failed".to_string())
@@ -77,8 +84,21 @@ thread_local! {
     static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `hash` with `blocks` Argon2 memory blocks, this thread's own, zeroed.
-fn with_memory<T>(blocks: usize, hash: impl FnOnce(&mut [Block]) -> T) -> T {
+/// The memory a hash works in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Memory {
+    /// The hashing thread's own, kept for the next hash: for the hashes of requests.
+    Kept,
+    /// Allocated for this hash and freed after it: for a one-off hash at start-up, so an idle
+    /// process holds none.
+    Fresh,
+}
+
+/// Runs `hash` with `blocks` Argon2 memory blocks, zeroed: this thread's own, or fresh ones.
+fn with_memory<T>(kind: Memory, blocks: usize, hash: impl FnOnce(&mut [Block]) -> T) -> T {
+    if kind == Memory::Fresh {
+        return hash(&mut vec![Block::default(); blocks]);
+    }
     MEMORY.with(|memory| {
         let mut memory = memory.borrow_mut();
         if memory.len() == blocks {
@@ -91,15 +111,15 @@ fn with_memory<T>(blocks: usize, hash: impl FnOnce(&mut [Block]) -> T) -> T {
 }
 
 /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) of `password` with the default
-/// parameters and a random salt. Call it on a hashing thread ([`run`]).
-pub fn hash(password: &[u8]) -> Result<String, String> {
+/// parameters and a random salt, in `memory`. Call it on a hashing thread ([`run`]).
+pub fn hash(password: &[u8], memory: Memory) -> Result<String, String> {
     let params = Params::default();
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
     getrandom::fill(&mut salt).map_err(|error| format!("no randomness for a salt: {error}"))?;
     let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    with_memory(params.block_count(), |memory| {
-        argon2.hash_password_into_with_memory(password, &salt, &mut output, memory)
+    with_memory(memory, params.block_count(), |blocks| {
+        argon2.hash_password_into_with_memory(password, &salt, &mut output, blocks)
     })
     .map_err(|error| format!("cannot hash a password: {error}"))?;
     let phc = PasswordHash {
@@ -136,7 +156,7 @@ pub fn verify(password: &[u8], phc: &str) -> bool {
     let blocks = params.block_count();
     let argon2 = Argon2::new(algorithm, version, params);
     let mut output = vec![0u8; expected.len()];
-    let hashed = with_memory(blocks, |memory| {
+    let hashed = with_memory(Memory::Kept, blocks, |memory| {
         argon2.hash_password_into_with_memory(password, salt.as_ref(), &mut output, memory)
     });
     // `Output`'s equality is constant-time.
@@ -150,7 +170,7 @@ mod tests {
 
     #[test]
     fn hashes_agree_with_the_argon2_crate_both_ways() {
-        let ours = hash(b"correct horse battery").expect("hashed");
+        let ours = hash(b"correct horse battery", Memory::Kept).expect("hashed");
         assert!(
             ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{ours}"
@@ -180,10 +200,14 @@ mod tests {
         assert!(verify(b"light", &light));
         assert!(!verify(b"light", "not a phc string"));
         assert_ne!(
-            hash(b"same").expect("a"),
-            hash(b"same").expect("b"),
+            hash(b"same", Memory::Kept).expect("a"),
+            hash(b"same", Memory::Fresh).expect("b"),
             "salted"
         );
+        assert!(verify(
+            b"same",
+            &hash(b"same", Memory::Fresh).expect("fresh")
+        ));
     }
 
     #[tokio::test]

@@ -325,35 +325,18 @@ impl World {
             .ok_or_else(|| anyhow::anyhow!("no service in the answer"))?;
 
         // Citizens, a few at a time (each costs two password hashes).
-        let mut people = Vec::with_capacity(citizens);
-        for chunk in (0..citizens).collect::<Vec<_>>().chunks(4) {
-            let signups = chunk.iter().map(|n| {
-                let mut client = IdentityServiceClient::new(channel.clone());
-                let email = format!("citizen{n}@{}.bench", code.to_lowercase());
-                let code = code.clone();
-                async move {
-                    let user = client
-                        .register_citizen(identity::RegisterCitizenRequest {
-                            commune_code: code,
-                            email: email.clone(),
-                            password: "citizen-password-1".into(),
-                            display_name: "Citizen".into(),
-                            preferred_language: Language::Fr as i32,
-                            ..Default::default()
-                        })
-                        .await?
-                        .into_inner()
-                        .user
-                        .map(|user| user.id)
-                        .unwrap_or_default();
-                    let token = login(&mut client, &email, "citizen-password-1").await?;
-                    anyhow::Ok((user, token))
-                }
-            });
-            for person in futures_util::future::join_all(signups).await {
-                people.push(person?);
+        let domain = code.to_lowercase();
+        let people = four_at_a_time(citizens, |n| {
+            let mut client = IdentityServiceClient::new(channel.clone());
+            let email = format!("citizen{n}@{domain}.bench");
+            let code = code.clone();
+            async move {
+                let user = register(&mut client, &code, &email, "Citizen", Language::Fr).await?;
+                let token = login(&mut client, &email, CITIZEN_PASSWORD).await?;
+                anyhow::Ok((user, token))
             }
-        }
+        })
+        .await?;
         Ok(World {
             channels,
             http: Client::builder(TokioExecutor::new()).build_http(),
@@ -375,44 +358,32 @@ impl World {
         let domain = self.commune_code.to_lowercase();
         // A made-up national ID per resident: the commune's letters and a number.
         let letters: String = self.commune_code.chars().skip(1).take(2).collect();
-        let mut tokens = Vec::with_capacity(count);
-        for chunk in (0..count).collect::<Vec<_>>().chunks(4) {
-            let residents = chunk.iter().map(|n| {
-                let mut client = IdentityServiceClient::new(channel.clone());
-                let email = format!("signer{n}@{domain}.bench");
-                let national_id = format!("{letters}{n:06}");
-                async move {
-                    let user = client
-                        .register_citizen(identity::RegisterCitizenRequest {
-                            commune_code: self.commune_code.clone(),
-                            email: email.clone(),
-                            password: "citizen-password-1".into(),
-                            display_name: "Signer".into(),
-                            preferred_language: Language::Ar as i32,
-                            ..Default::default()
-                        })
-                        .await?
-                        .into_inner()
-                        .user
-                        .map(|user| user.id)
-                        .unwrap_or_default();
-                    client
-                        .verify_in_person(authorized(
-                            identity::VerifyInPersonRequest {
-                                user_id: user,
-                                national_id,
-                            },
-                            &self.admin,
-                        ))
-                        .await?;
-                    login(&mut client, &email, "citizen-password-1").await
-                }
-            });
-            for token in futures_util::future::join_all(residents).await {
-                tokens.push(token?);
+        four_at_a_time(count, |n| {
+            let mut client = IdentityServiceClient::new(channel.clone());
+            let email = format!("signer{n}@{domain}.bench");
+            let national_id = format!("{letters}{n:06}");
+            async move {
+                let user_id = register(
+                    &mut client,
+                    &self.commune_code,
+                    &email,
+                    "Signer",
+                    Language::Ar,
+                )
+                .await?;
+                client
+                    .verify_in_person(authorized(
+                        identity::VerifyInPersonRequest {
+                            user_id,
+                            national_id,
+                        },
+                        &self.admin,
+                    ))
+                    .await?;
+                login(&mut client, &email, CITIZEN_PASSWORD).await
             }
-        }
-        Ok(tokens)
+        })
+        .await
     }
 
     /// An HTTP call to the gateway; returns (status, body).
@@ -457,6 +428,49 @@ pub fn service_definition(code: &str) -> requests::ServiceDefinition {
         channel: requests::ServiceChannel::OnlineAndDesk as i32,
         ..Default::default()
     }
+}
+
+/// The password of every citizen the bench signs up.
+const CITIZEN_PASSWORD: &str = "citizen-password-1";
+
+/// Runs `make(0..count)` four at a time (sign-ups cost password hashes, which the identity
+/// service works through a few at a time): the results in order, or the first error.
+async fn four_at_a_time<T, F, Fut>(count: usize, make: F) -> anyhow::Result<Vec<T>>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut results = Vec::with_capacity(count);
+    for chunk in (0..count).collect::<Vec<_>>().chunks(4) {
+        for result in futures_util::future::join_all(chunk.iter().map(|n| make(*n))).await {
+            results.push(result?);
+        }
+    }
+    Ok(results)
+}
+
+/// Signs up a citizen of `commune_code` with [`CITIZEN_PASSWORD`]: their user id.
+async fn register(
+    client: &mut IdentityServiceClient<Channel>,
+    commune_code: &str,
+    email: &str,
+    display_name: &str,
+    language: Language,
+) -> anyhow::Result<String> {
+    Ok(client
+        .register_citizen(identity::RegisterCitizenRequest {
+            commune_code: commune_code.into(),
+            email: email.into(),
+            password: CITIZEN_PASSWORD.into(),
+            display_name: display_name.into(),
+            preferred_language: language as i32,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .user
+        .map(|user| user.id)
+        .unwrap_or_default())
 }
 
 async fn login(

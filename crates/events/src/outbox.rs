@@ -165,6 +165,7 @@ impl OutboxRelay {
     /// Runs until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut last_cleanup = std::time::Instant::now();
+        let mut last_backlog: Option<std::time::Instant> = None;
         loop {
             match self.publish_pending().await {
                 Ok(PassOutcome::Drained) => {}
@@ -173,8 +174,13 @@ impl OutboxRelay {
                 }
                 Err(error) => tracing::warn!(%error, "outbox relay: database error"),
             }
-            if let Err(error) = self.record_backlog().await {
-                tracing::warn!(%error, "outbox relay: could not measure the backlog");
+            // The backlog gauges: at most once a second (under load a pass follows every commit,
+            // and counting the unsent rows each time would cost more than the pass).
+            if last_backlog.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
+                last_backlog = Some(std::time::Instant::now());
+                if let Err(error) = self.record_backlog().await {
+                    tracing::warn!(%error, "outbox relay: could not measure the backlog");
+                }
             }
             if last_cleanup.elapsed() > Duration::from_secs(3600) {
                 last_cleanup = std::time::Instant::now();
@@ -248,11 +254,12 @@ impl OutboxRelay {
             let failures = (rows.len() - sent.len()) as u64;
             jamaa_telemetry::metrics::outbox_published(&self.source, sent.len() as u64, failures);
             if !sent.is_empty() {
+                let txn = self.relay_transaction().await?;
                 outbox_event::Entity::update_many()
                     .col_expr(outbox_event::Column::SentAtMs, Expr::value(now))
                     .col_expr(outbox_event::Column::LockedUntilMs, Expr::value(0))
                     .filter(outbox_event::Column::Id.is_in(sent.clone()))
-                    .exec(&self.db)
+                    .exec(&txn)
                     .await?;
                 if !self.secret_types.is_empty() {
                     outbox_event::Entity::update_many()
@@ -262,9 +269,10 @@ impl OutboxRelay {
                             outbox_event::Column::EventType
                                 .is_in(self.secret_types.iter().cloned()),
                         )
-                        .exec(&self.db)
+                        .exec(&txn)
                         .await?;
                 }
+                txn.commit().await?;
             }
             if failed {
                 return Ok(PassOutcome::Failing);
@@ -293,7 +301,7 @@ impl OutboxRelay {
                  RETURNING *"
             }
         };
-        let txn = self.db.begin().await?;
+        let txn = self.relay_transaction().await?;
         let rows = txn
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
@@ -308,6 +316,20 @@ impl OutboxRelay {
             .collect::<Result<Vec<_>, _>>()?;
         models.sort_by_key(|row| (row.occurred_at_ms, row.id));
         Ok(models)
+    }
+
+    /// A transaction for the relay's own bookkeeping (a claim, a mark-sent). On PostgreSQL it
+    /// commits without waiting for the disk (`synchronous_commit = off`): a crash of the database
+    /// may forget the last such commits (at most ~0.6 s of them, never half of one), and that
+    /// only makes the relay publish those events again, which every consumer deduplicates. The
+    /// business transactions that add events keep waiting for the disk, as does every consumer.
+    async fn relay_transaction(&self) -> Result<DatabaseTransaction, DbErr> {
+        let txn = self.db.begin().await?;
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            txn.execute_unprepared("SET LOCAL synchronous_commit = off")
+                .await?;
+        }
+        Ok(txn)
     }
 
     /// Sets the backlog metrics from ONE query: how many rows are unsent, and the oldest's age.
@@ -349,6 +371,9 @@ impl OutboxRelay {
     }
 }
 
+/// How often a running relay measures its backlog.
+const BACKLOG_EVERY: Duration = Duration::from_secs(1);
+
 /// How a relay pass ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PassOutcome {
@@ -388,6 +413,43 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The relay's bookkeeping commits without waiting for the disk; everything else waits.
+    #[tokio::test]
+    async fn on_postgresql_only_the_relays_bookkeeping_commits_asynchronously() {
+        let Some(database) = jamaa_testkit::TestDatabase::create("relay_commit").await else {
+            return;
+        };
+        // One connection: the business transactions below run on the relay's own.
+        let mut options = sea_orm::ConnectOptions::new(database.url.as_str());
+        options.max_connections(1);
+        let db = sea_orm::Database::connect(options).await.expect("connect");
+        let relay = Outbox::new("jamaa/test").relay(
+            db.clone(),
+            Arc::new(crate::bus::InProcessBus::new(3)),
+            Duration::from_secs(1),
+        );
+        let setting = async |txn: &DatabaseTransaction| {
+            txn.query_one_raw(Statement::from_string(
+                DatabaseBackend::Postgres,
+                "SHOW synchronous_commit",
+            ))
+            .await
+            .expect("SHOW")
+            .expect("a row")
+            .try_get_by_index::<String>(0)
+            .expect("a text")
+        };
+        let bookkeeping = relay.relay_transaction().await.expect("begin");
+        assert_eq!(setting(&bookkeeping).await, "off");
+        bookkeeping.commit().await.expect("commit");
+        // SET LOCAL ends with its transaction: the pooled connection is back to the default.
+        let business = db.begin().await.expect("begin");
+        assert_eq!(setting(&business).await, "on");
+        business.commit().await.expect("commit");
+        db.close().await.expect("close");
+        database.drop_database().await;
+    }
 
     #[test]
     fn backoff_grows_and_is_bounded() {

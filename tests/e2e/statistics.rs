@@ -442,9 +442,12 @@ crate::on_both_backends!(a_burst_bigger_than_a_roll_page_is_counted_whole, burst
 /// (`ROLL_BATCH`): a bulk import, or a busy minute. A page of one service's requests, then a few
 /// of another service a millisecond later: the second service is counted too. (The roller used
 /// to read the same first page again and again, and never saw the second service's month.)
+/// The first service's month is also more than one page of a recount (`RECOMPUTE_PAGE`): two
+/// citizens, one female and one male, filed alternately, every fourth request answered; the
+/// gender breakdown counts every page.
 async fn burst(backend: Backend) {
-    use jamaa_service_request::storage::service_request;
-    use sea_orm::{EntityTrait, Set};
+    use jamaa_service_request::storage::{citizen_profile, service_request};
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
     let options = Options {
         extra_env: vec![(
             "JAMAA__SERVICE_REQUEST__STATISTICS_INTERVAL_SECONDS".into(),
@@ -465,18 +468,32 @@ async fn burst(backend: Backend) {
         .expect("service-request's database");
     let now = Utc::now();
     let later = now + chrono::Duration::milliseconds(1);
+    assert!(jamaa_service_request::statistics::RECOMPUTE_PAGE < page as u64);
+    let (female, male) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    for (user_id, gender) in [(female, "female"), (male, "male")] {
+        citizen_profile::ActiveModel {
+            user_id: Set(user_id),
+            gender: Set(gender.into()),
+        }
+        .insert(&db)
+        .await
+        .expect("a citizen's profile");
+    }
     let row = |n: usize, service: &requests::ServiceDefinition, at: chrono::DateTime<Utc>| {
+        let answered = n.is_multiple_of(4);
         service_request::ActiveModel {
             id: Set(uuid::Uuid::now_v7()),
             commune_id: Set(commune_id),
-            citizen_id: Set(uuid::Uuid::now_v7()),
+            citizen_id: Set(if n.is_multiple_of(2) { female } else { male }),
             client_request_id: Set(uuid::Uuid::now_v7()),
             service_id: Set(uuid::Uuid::parse_str(&service.id).expect("service id")),
             service_code: Set(service.code.clone()),
             tracking_code: Set(format!("BUR-{}-{n}", service.code)),
             description: Set("Imported".into()),
             attributes: Set("{}".into()),
-            status: Set("received".into()),
+            status: Set(if answered { "resolved" } else { "received" }.into()),
+            answered_at: Set(answered.then_some(at)),
+            resolved_at: Set(answered.then_some(at)),
             version: Set(1),
             created_at: Set(at),
             updated_at: Set(at),
@@ -538,6 +555,38 @@ async fn burst(backend: Backend) {
     )
     .await;
     assert_eq!(bulk_counted, page as i64);
+    let by_gender = stack
+        .requests()
+        .get_request_statistics(authorized(
+            requests::GetRequestStatisticsRequest {
+                commune_code: "BUR".into(),
+                service_code: "bulk".into(),
+                start_month: month.clone(),
+                end_month: month.clone(),
+                breakdown: requests::StatisticsBreakdown::Gender as i32,
+            },
+            &admin,
+        ))
+        .await
+        .expect("the administrator")
+        .into_inner()
+        .rows;
+    let figures = |group: &str| {
+        by_gender
+            .iter()
+            .find(|row| row.service_code == "bulk" && row.group == group)
+            .map(|row| (row.received, row.resolved, row.open_backlog))
+    };
+    let half = page as i64 / 2;
+    // Even rows are the female citizen's, and every fourth (a multiple of 4 is even) answered.
+    assert_eq!(figures("female"), Some((half, half / 2, half / 2)));
+    assert_eq!(figures("male"), Some((half, 0, half)));
+    assert_eq!(
+        figures("unknown")
+            .map(|(received, ..)| received)
+            .unwrap_or(0),
+        0
+    );
     let _ = db.close().await;
     stack.stop().await;
 }

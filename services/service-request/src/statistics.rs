@@ -20,6 +20,7 @@ use sea_orm::{
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::calendar::WorkingCalendar;
 use crate::closed_days::ClosedDays;
 use crate::deadlines::CommuneClock;
 use crate::domain::{self, OPEN_STATUSES};
@@ -36,6 +37,21 @@ const OVERLAP_SECONDS: i64 = 10;
 pub const ROLL_BATCH: u64 = 20_000;
 /// What a roll reads of a changed request: commune, service, created, updated, id.
 type ChangedRequest = (Uuid, Uuid, DateTime<Utc>, DateTime<Utc>, Uuid);
+/// The most requests one page of a bucket's recount reads.
+pub const RECOMPUTE_PAGE: u64 = 5_000;
+/// What a recount reads of a request: id, created, citizen, area, status, answered, resolved,
+/// due date, rating.
+type CountedRequest = (
+    Uuid,
+    DateTime<Utc>,
+    Uuid,
+    Option<String>,
+    String,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<NaiveDate>,
+    Option<i32>,
+);
 
 /// The name of the roller's watermark row.
 const CURSOR: &str = "request_stats";
@@ -235,78 +251,57 @@ impl Statistics {
         let end = self
             .clock
             .to_utc(next_month(month).and_time(NaiveTime::MIN));
-        let requests = service_request::Entity::find()
-            .filter(service_request::Column::ServiceId.eq(service_id))
-            .filter(service_request::Column::CreatedAt.gte(start))
-            .filter(service_request::Column::CreatedAt.lt(end))
-            .all(&self.db)
-            .await?;
-        let citizens: Vec<Uuid> = requests
-            .iter()
-            .map(|request| request.citizen_id)
-            .filter(|id| !id.is_nil())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let mut genders: HashMap<Uuid, String> = HashMap::new();
-        for chunk in citizens.chunks(500) {
-            for profile in citizen_profile::Entity::find()
-                .filter(citizen_profile::Column::UserId.is_in(chunk.to_vec()))
-                .all(&self.db)
-                .await?
-            {
-                genders.insert(profile.user_id, profile.gender);
-            }
-        }
         let calendar = self.closed_days.calendar(commune_id).await?;
         let mut groups: BTreeMap<(String, String), Aggregate> = BTreeMap::new();
-        let (mut commune_code, mut service_code) = (String::new(), String::new());
-        for request in &requests {
-            let gender = genders
-                .get(&request.citizen_id)
-                .cloned()
-                .unwrap_or_else(|| "unknown".to_string());
-            let area = request
-                .area
-                .clone()
-                .unwrap_or_else(|| "unknown".to_string());
-            let aggregate = groups.entry((gender, area)).or_default();
-            aggregate.received += 1;
-            let status =
-                domain::status_from_db(&request.status).unwrap_or(RequestStatus::Unspecified);
-            if OPEN_STATUSES.contains(&status) {
-                aggregate.open += 1;
+        // Page by (created_at, id) over only the columns counted: a roll's memory follows the
+        // page and the buckets, not the month (a million requests in one month must not be held
+        // at once).
+        let mut after: Option<(DateTime<Utc>, Uuid)> = None;
+        loop {
+            let mut page = service_request::Entity::find()
+                .select_only()
+                .column(service_request::Column::Id)
+                .column(service_request::Column::CreatedAt)
+                .column(service_request::Column::CitizenId)
+                .column(service_request::Column::Area)
+                .column(service_request::Column::Status)
+                .column(service_request::Column::AnsweredAt)
+                .column(service_request::Column::ResolvedAt)
+                .column(service_request::Column::DueDate)
+                .column(service_request::Column::Rating)
+                .filter(service_request::Column::ServiceId.eq(service_id))
+                .filter(service_request::Column::CreatedAt.lt(end));
+            page = match after {
+                None => page.filter(service_request::Column::CreatedAt.gte(start)),
+                Some((created_at, id)) => page.filter(
+                    sea_orm::Condition::any()
+                        .add(service_request::Column::CreatedAt.gt(created_at))
+                        .add(
+                            sea_orm::Condition::all()
+                                .add(service_request::Column::CreatedAt.eq(created_at))
+                                .add(service_request::Column::Id.gt(id)),
+                        ),
+                ),
+            };
+            let requests: Vec<CountedRequest> = page
+                .order_by_asc(service_request::Column::CreatedAt)
+                .order_by_asc(service_request::Column::Id)
+                .limit(RECOMPUTE_PAGE)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            let genders = self.genders_of(&requests).await?;
+            for request in &requests {
+                self.count(request, &genders, &calendar, &mut groups);
             }
-            if let (Some(answered_at), false) =
-                (request.answered_at, OPEN_STATUSES.contains(&status))
-            {
-                let resolved = status == RequestStatus::Resolved
-                    || (status == RequestStatus::Closed && request.resolved_at.is_some());
-                let rejected = status == RequestStatus::Rejected
-                    || (status == RequestStatus::Closed && request.resolved_at.is_none());
-                if resolved || rejected {
-                    if resolved {
-                        aggregate.resolved += 1;
-                    } else {
-                        aggregate.rejected += 1;
-                    }
-                    let answered_on = self.clock.today(answered_at);
-                    let days = calendar
-                        .working_days_between(self.clock.today(request.created_at), answered_on);
-                    *aggregate.days.entry(days).or_default() += 1;
-                    if let Some(due) = request.due_date {
-                        aggregate.with_deadline += 1;
-                        if answered_on <= due {
-                            aggregate.on_time += 1;
-                        }
-                    }
+            match requests.last() {
+                Some((id, created_at, ..)) if requests.len() as u64 == RECOMPUTE_PAGE => {
+                    after = Some((*created_at, *id));
                 }
-            }
-            if let Some(rating) = request.rating {
-                aggregate.rating_count += 1;
-                aggregate.rating_sum += i64::from(rating);
+                _ => break,
             }
         }
+        let (mut commune_code, mut service_code) = (String::new(), String::new());
         if let Some(service) = service::Entity::find_by_id(service_id)
             .one(&self.db)
             .await?
@@ -348,6 +343,82 @@ impl Statistics {
         }
         txn.commit().await?;
         Ok(())
+    }
+
+    /// The genders of the citizens who filed `requests` (those without a profile are absent).
+    async fn genders_of(
+        &self,
+        requests: &[CountedRequest],
+    ) -> Result<HashMap<Uuid, String>, Error> {
+        let citizens: Vec<Uuid> = requests
+            .iter()
+            .map(|(_, _, citizen_id, ..)| *citizen_id)
+            .filter(|id| !id.is_nil())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut genders = HashMap::new();
+        for chunk in citizens.chunks(500) {
+            for profile in citizen_profile::Entity::find()
+                .filter(citizen_profile::Column::UserId.is_in(chunk.to_vec()))
+                .all(&self.db)
+                .await?
+            {
+                genders.insert(profile.user_id, profile.gender);
+            }
+        }
+        Ok(genders)
+    }
+
+    /// Counts one request into its group of `groups`.
+    fn count(
+        &self,
+        request: &CountedRequest,
+        genders: &HashMap<Uuid, String>,
+        calendar: &WorkingCalendar,
+        groups: &mut BTreeMap<(String, String), Aggregate>,
+    ) {
+        let (_, created_at, citizen_id, area, status, answered_at, resolved_at, due_date, rating) =
+            request;
+        let gender = genders
+            .get(citizen_id)
+            .cloned()
+            .unwrap_or_else(|| "unknown".to_string());
+        let area = area.clone().unwrap_or_else(|| "unknown".to_string());
+        let aggregate = groups.entry((gender, area)).or_default();
+        aggregate.received += 1;
+        let status = domain::status_from_db(status).unwrap_or(RequestStatus::Unspecified);
+        let open = OPEN_STATUSES.contains(&status);
+        if open {
+            aggregate.open += 1;
+        }
+        if let (Some(answered_at), false) = (answered_at, open) {
+            let resolved = status == RequestStatus::Resolved
+                || (status == RequestStatus::Closed && resolved_at.is_some());
+            let rejected = status == RequestStatus::Rejected
+                || (status == RequestStatus::Closed && resolved_at.is_none());
+            if resolved || rejected {
+                if resolved {
+                    aggregate.resolved += 1;
+                } else {
+                    aggregate.rejected += 1;
+                }
+                let answered_on = self.clock.today(*answered_at);
+                let days =
+                    calendar.working_days_between(self.clock.today(*created_at), answered_on);
+                *aggregate.days.entry(days).or_default() += 1;
+                if let Some(due) = due_date {
+                    aggregate.with_deadline += 1;
+                    if answered_on <= *due {
+                        aggregate.on_time += 1;
+                    }
+                }
+            }
+        }
+        if let Some(rating) = rating {
+            aggregate.rating_count += 1;
+            aggregate.rating_sum += i64::from(*rating);
+        }
     }
 
     /// The statistics of the commune with code `commune_code` for the months from `first` to

@@ -16,11 +16,17 @@ use jamaa_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use jamaa_proto::servicerequest::v1 as requests;
 use jamaa_proto::servicerequest::v1::service_request_service_client::ServiceRequestServiceClient;
 use jamaa_proto::r#type::v1::{Language, LocalizedText};
+use jamaa_tests::{PLATFORM_ADMIN_EMAIL, PLATFORM_ADMIN_PASSWORD, authorized};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use tonic::transport::Channel;
 
-const PLATFORM_ADMIN_EMAIL: &str = "platform@crash.test";
-const PLATFORM_ADMIN_PASSWORD: &str = "platform-admin-password-1";
+/// The services of the all-in-one, each with its own SQLite file.
+const SERVICES: [&str; 4] = [
+    "identity",
+    "service_request",
+    "participation",
+    "notification",
+];
 /// The consumers whose queues the run leaves on the broker (removed at the end).
 const CONSUMERS: &[&str] = &["notification", "service-request"];
 const SUBMISSIONS: i64 = 20;
@@ -68,12 +74,7 @@ impl Process {
             )
             .stdout(Stdio::from(output.try_clone().expect("a log file")))
             .stderr(Stdio::from(output));
-        for service in [
-            "identity",
-            "service_request",
-            "participation",
-            "notification",
-        ] {
+        for service in SERVICES {
             command.env(
                 format!("JAMAA__DATABASES__{}__URL", service.to_uppercase()),
                 database_url(dir, service),
@@ -105,8 +106,8 @@ impl Process {
 
     fn fail(&self, what: &str) -> ! {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(40)..];
         panic!("jamaa {what}; the end of its log:\n{}", tail.join("\n"));
     }
 
@@ -153,13 +154,6 @@ impl Drop for Process {
 
 fn database_url(dir: &Path, service: &str) -> String {
     format!("sqlite://{}/{service}.db", dir.display())
-}
-
-fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    let value = format!("Bearer {token}").parse().expect("a header value");
-    request.metadata_mut().insert("authorization", value);
-    request
 }
 
 async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
@@ -220,12 +214,7 @@ async fn counts(dir: &Path) -> Counts {
 
 /// `PRAGMA integrity_check` of every service's file.
 async fn assert_files_intact(dir: &Path) {
-    for service in [
-        "identity",
-        "service_request",
-        "participation",
-        "notification",
-    ] {
+    for service in SERVICES {
         let db = Database::connect(database_url(dir, service))
             .await
             .unwrap_or_else(|error| panic!("{service}'s file: {error}"));
